@@ -1,0 +1,68 @@
+"""gradgen: compile Python computations into fast, readable gradient functions.
+
+    import gradgen as gg
+
+    def loss(w, b, x, y):
+        c = w * x
+        a = c + b
+        d = a - y
+        J = d ** 2 / 2
+        return J
+
+    f = gg.value_and_grad(loss, wrt=["w", "b"])
+    J, grads = f(2.0, 8.0, -2.0, 2.0)     # 2.0, {"w": -4.0, "b": 2.0}
+    print(f.source)                        # the generated kernel
+"""
+
+from gradgen.dsl.specs import Array, Scalar
+from gradgen.dsl.trace import trace
+from gradgen.dsl.value import Value
+from gradgen.errors import CompileError, GradgenError, GraphError, InputError, ShapeError, TracingError
+from gradgen.inspect import BackpropTable, GradCheck, backprop_table, check_grad
+from gradgen.ir.graph import Graph
+from gradgen.ops.core import broadcast_to, cast
+from gradgen.ops.functions import (
+    abs,
+    concatenate,
+    cos,
+    exp,
+    expm1,
+    log,
+    log1p,
+    log_softmax,
+    logsumexp,
+    matmul,
+    max,
+    maximum,
+    mean,
+    min,
+    minimum,
+    name,
+    relu,
+    reshape,
+    sigmoid,
+    sign,
+    sin,
+    softmax,
+    softplus,
+    sqrt,
+    stack,
+    stop_gradient,
+    sum,
+    take_along_axis,
+    tanh,
+    transpose,
+    where,
+)
+from gradgen.runtime import Kernel, compile, grad, value_and_grad
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Array", "BackpropTable", "CompileError", "GradCheck", "GradgenError", "Graph", "GraphError", "InputError",
+    "Kernel", "Scalar", "ShapeError", "TracingError", "Value", "abs", "backprop_table", "broadcast_to", "cast",
+    "check_grad", "compile", "concatenate", "cos", "exp", "expm1", "grad", "log", "log1p", "log_softmax",
+    "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "name", "relu", "reshape", "sigmoid",
+    "sign", "sin", "softmax", "softplus", "sqrt", "stack", "stop_gradient", "sum", "take_along_axis", "tanh",
+    "trace", "transpose", "value_and_grad", "where",
+]

@@ -1,0 +1,56 @@
+"""The names generated Python kernels call, in three namespaces.
+
+Scalar kernels run on plain floats with ``math`` (fast); where ``math``
+raises instead of returning inf or NaN (``log(0)``, ``1/0``, overflow), the
+same code runs again with these names bound to NumPy, whose IEEE semantics
+are gradgen's. Array kernels use NumPy directly.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from gradgen.ops.shape import scatter_add_array, scatter_along_axis_array, unslice_array
+
+
+def _maximum(a: float, b: float) -> float:
+    """max with NumPy's NaN propagation (Python's max drops a NaN in second place)."""
+    return a if a > b or a != a else b
+
+
+def _minimum(a: float, b: float) -> float:
+    return a if a < b or a != a else b
+
+
+def _sign(x: float) -> float:
+    return 1.0 if x > 0.0 else -1.0 if x < 0.0 else x * 0.0
+
+
+def _take_along_axis(x: np.ndarray, idx: np.ndarray, axis: int) -> np.ndarray:
+    shape = tuple(m if i == axis else n for i, (n, m) in enumerate(zip(x.shape, idx.shape)))
+    return np.take_along_axis(x, np.broadcast_to(idx, shape), axis)
+
+
+SCALAR_FAST: dict[str, Any] = {
+    "exp": math.exp, "log": math.log, "log1p": math.log1p, "expm1": math.expm1, "sqrt": math.sqrt,
+    "sin": math.sin, "cos": math.cos, "tanh": math.tanh, "pow": math.pow,
+    "maximum": _maximum, "minimum": _minimum, "sign": _sign, "inf": math.inf, "nan": math.nan,
+}
+
+SCALAR_IEEE: dict[str, Any] = {
+    "exp": np.exp, "log": np.log, "log1p": np.log1p, "expm1": np.expm1, "sqrt": np.sqrt,
+    "sin": np.sin, "cos": np.cos, "tanh": np.tanh, "pow": np.power,
+    "maximum": np.maximum, "minimum": np.minimum, "sign": np.sign, "inf": math.inf, "nan": math.nan,
+}
+
+ARRAY: dict[str, Any] = {
+    "np": np, "inf": math.inf, "nan": math.nan, "unslice": unslice_array, "scatter_add": scatter_add_array,
+    "take_along_axis": _take_along_axis, "scatter_along_axis": scatter_along_axis_array,
+}
+
+#: Names a generated variable must never take (they would shadow the helpers).
+RESERVED = set(SCALAR_FAST) | set(ARRAY) | {"abs", "max", "min", "float", "int", "bool", "self", "args",
+                                            "kwargs", "math"}

@@ -1,0 +1,151 @@
+"""The Python code generator: one straight-line function, one statement per node.
+
+All-scalar float64 graphs become plain-float code calling ``math`` (see
+``pyhelpers`` for the IEEE fallback); anything with arrays becomes NumPy
+code. Statements are named after the graph's nodes and commented with what
+they compute, so the kernel reads like a worked backprop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gradgen.codegen.naming import assign_names
+from gradgen.codegen.pyhelpers import RESERVED
+from gradgen.ir.graph import ConstArray, Graph, Node
+from gradgen.ops.registry import OPS, spell
+
+#: Ops whose NumPy result may share memory with an input: outputs made by
+#: them are copied so the caller always owns what it gets.
+_VIEW_OPS = {"input", "const", "broadcast_to", "reshape", "transpose", "slice", "stop_gradient", "cast"}
+
+
+@dataclass
+class PythonKernelSource:
+    """Generated source of one kernel function and what it needs to run."""
+
+    text: str
+    function_name: str
+    scalar: bool
+    constants: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def is_scalar_graph(graph: Graph) -> bool:
+    """True when every node is a float64/int/bool scalar: plain-float code applies."""
+    return all(n.shape == () and n.dtype != "float32" and not isinstance(n.params.get("value"), ConstArray)
+               for n in graph.nodes)
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, int):
+        return repr(value)
+    text = repr(float(value))
+    return f"({text})" if text.startswith("-") else text
+
+
+def _result_expression(mode: str, outputs: Sequence[str], grad_keys: Sequence[str]) -> str:
+    if mode == "forward":
+        return outputs[0] if len(outputs) == 1 else "(" + ", ".join(outputs) + ",)"
+    grads = "{" + ", ".join(f"{k!r}: {v}" for k, v in zip(grad_keys, outputs[1:])) + "}"
+    return grads if mode == "grad" else f"{outputs[0]}, {grads}"
+
+
+def _broadcast_aliases(graph: Graph) -> dict[int, int]:
+    """broadcast_to nodes that NumPy's implicit broadcasting makes unnecessary.
+
+    A broadcast feeding only elementwise ops, each of which has another
+    operand of the full shape, can be replaced by its source.
+    """
+    consumers: dict[int, list[Node]] = {}
+    for node in graph.nodes:
+        for i in node.inputs:
+            consumers.setdefault(i, []).append(node)
+    outputs = set(graph.outputs)
+    aliases = {}
+    for node in graph.nodes:
+        if node.op != "broadcast_to" or node.id in outputs:
+            continue
+        users = consumers.get(node.id, [])
+        if users and all(OPS[u.op].elementwise and any(
+                graph.nodes[j].shape == u.shape and graph.nodes[j].op != "broadcast_to"
+                for j in u.inputs if j != node.id) for u in users):
+            aliases[node.id] = node.inputs[0]
+    return aliases
+
+
+def generate_python(graph: Graph, *, function_name: str, mode: str,
+                    grad_keys: Sequence[str] = (), title: str = "") -> PythonKernelSource:
+    """Emit ``graph`` as the source of one Python function.
+
+    ``mode`` shapes the return value: "forward" returns the output(s),
+    "value_and_grad" returns ``(value, {key: grad})``, "grad" the dict.
+    """
+    scalar = is_scalar_graph(graph)
+    names = assign_names(graph, RESERVED | {function_name})
+    aliases = {} if scalar else _broadcast_aliases(graph)
+    constants: dict[str, np.ndarray] = {}
+    expr: list[str] = [""] * len(graph.nodes)
+    body: list[str] = []
+    for node in graph.nodes:
+        if node.op == "input":
+            expr[node.id] = names[node.id]
+            continue
+        if node.op == "const":
+            value = node.params["value"]
+            if isinstance(value, ConstArray):
+                constants[f"_const_{names[node.id]}"] = value.array
+                expr[node.id] = f"_const_{names[node.id]}"
+            else:
+                expr[node.id] = _literal(value)
+            continue
+        if node.id in aliases:
+            expr[node.id] = expr[aliases[node.id]]
+            continue
+        op = OPS[node.op]
+        spelling = op.py if scalar else op.np
+        args = [expr[i] for i in node.inputs]
+        attrs = node.params
+        code = spell(spelling, args, attrs)
+        comment = node.note or (node.op if scalar else f"{node.op} -> {node.shape} {node.dtype}")
+        body.append(f"{names[node.id]} = {code}  # {comment}")
+        expr[node.id] = names[node.id]
+
+    outputs = []
+    seen: set[int] = set()
+    for node_id in graph.outputs:
+        node = graph.nodes[node_id]
+        text = expr[node_id]
+        if not scalar:
+            if node.shape == ():
+                text = f"float({text})" if node.dtype in ("float64", "float32") else text
+            elif node.op in _VIEW_OPS or node_id in aliases or node_id in seen:
+                text = f"np.array({text}, dtype=np.{node.dtype})"
+        seen.add(node_id)
+        outputs.append(text)
+    result = _result_expression(mode, outputs, grad_keys)
+
+    params = ", ".join(names[i] for i in graph.inputs)
+    lines = [f"def {function_name}({params}):"]
+    if title:
+        lines.append(f'    """{title}"""')
+    if scalar:
+        lines.append("    try:")
+        lines += ["        " + line for line in body] or ["        pass"]
+        lines += [
+            "    except (ArithmeticError, ValueError):",
+            "        # math raised where IEEE arithmetic gives inf or nan (log(0), 1/0, overflow):",
+            "        # run the same statements on NumPy floats instead.",
+            f"        return _ieee_fallback({params})",
+            f"    return {result}",
+        ]
+    else:
+        lines.append('    with np.errstate(all="ignore"):  # IEEE semantics: inf and nan, no warnings')
+        lines += ["        " + line for line in body] or ["        pass"]
+        lines.append(f"    return {result}")
+    return PythonKernelSource("\n".join(lines) + "\n", function_name, scalar, constants)

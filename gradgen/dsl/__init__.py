@@ -1,0 +1,1 @@
+"""The DSL: symbolic values, input specs and tracing."""

@@ -1,0 +1,135 @@
+"""trace(): run a Python function on symbolic inputs and record the graph it builds."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from collections.abc import Mapping
+from types import FrameType
+from typing import Any, Callable
+
+from gradgen.dsl.specs import Array, as_spec
+from gradgen.dsl.value import Value
+from gradgen.errors import GraphError, InputError
+from gradgen.ir.builder import GraphBuilder
+from gradgen.ir.graph import Graph
+from gradgen.ops.core import constant
+
+
+def parameter_names(fn: Callable) -> list[str]:
+    """The names of ``fn``'s parameters, which become the graph's input names."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        raise InputError(f"cannot read the parameters of {fn!r}; pass a plain Python function") from None
+    names = []
+    for p in params:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            raise InputError(f"{fn.__name__}: *args and **kwargs cannot be traced; name every input")
+        names.append(p.name)
+    return names
+
+
+def resolve_specs(fn: Callable, specs: Mapping[str, Any] | None, spec_kwargs: Mapping[str, Any]) -> dict[str, Array]:
+    """Merge ``specs`` and keyword specs into one spec per parameter (scalar by default)."""
+    names = parameter_names(fn)
+    given = dict(specs or {})
+    for key, value in spec_kwargs.items():
+        if key in given:
+            raise InputError(f"spec for {key!r} given twice (in specs= and as a keyword)")
+        given[key] = value
+    unknown = [k for k in given if k not in names]
+    if unknown:
+        raise InputError(f"spec for unknown argument(s) {unknown}; {getattr(fn, '__name__', 'fn')} "
+                         f"takes {names}")
+    return {n: as_spec(given[n], n) if n in given else Array(()) for n in names}
+
+
+class _LocalsRecorder:
+    """Catches the frame of one call of ``code`` so its locals can be read after it returns.
+
+    A profile hook sees the call, keeps the frame and removes itself at once,
+    so tracing costs nothing more while the function runs.
+    """
+
+    def __init__(self, code: Any):
+        self.code = code
+        self.frame: FrameType | None = None
+        self._previous = None
+
+    def __enter__(self) -> _LocalsRecorder:
+        self._previous = sys.getprofile()
+        if self.code is not None:
+            sys.setprofile(self._hook)
+        return self
+
+    def _hook(self, frame: FrameType, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code is self.code:
+            self.frame = frame
+            sys.setprofile(self._previous)
+
+    def __exit__(self, *exc: Any) -> None:
+        if sys.getprofile() == self._hook:
+            sys.setprofile(self._previous)
+
+    def names(self) -> dict[int, str]:
+        """Node id -> local variable name, for the Values left in the frame."""
+        if self.frame is None:
+            return {}
+        found: dict[int, str] = {}
+        for local, value in self.frame.f_locals.items():
+            if isinstance(value, Value) and not local.startswith("_"):
+                found.setdefault(value.id, local)
+        self.frame = None
+        return found
+
+
+def trace(fn: Callable, specs: Mapping[str, Any] | None = None, **spec_kwargs: Any) -> Graph:
+    """Trace ``fn`` with symbolic inputs into a Graph.
+
+    ``specs={"x": gg.Array((3,))}`` (or ``x=gg.Array((3,))``) gives an
+    argument's shape and dtype; an argument without a spec is a float64
+    scalar. Intermediate nodes are named after the local variables they were
+    bound to when ``fn`` returned; ``gg.name(v, "c")`` names one explicitly.
+    The function may return one value or a tuple of values.
+    """
+    if isinstance(fn, Graph):
+        return fn
+    resolved = resolve_specs(fn, specs, spec_kwargs)
+    builder = GraphBuilder()
+    args = []
+    for name, spec in resolved.items():
+        node_id = builder.add("input", (), (("name", name),), spec.shape, spec.dtype)
+        builder.set_name(node_id, name)
+        args.append(Value(builder, node_id))
+    code = getattr(fn, "__code__", None)
+    with _LocalsRecorder(code) as recorder:
+        result = fn(*args)
+    for node_id, local in recorder.names().items():
+        if builder.nodes[node_id].op != "input":
+            builder.set_name(node_id, local)
+    results = result if isinstance(result, tuple) else (result,)
+    if not results:
+        raise GraphError(f"{getattr(fn, '__name__', 'fn')} returned an empty tuple; return a value")
+    outputs = []
+    for r in results:
+        if isinstance(r, Value) and r.builder is not builder:
+            raise GraphError("the function returned a value from another trace")
+        try:
+            outputs.append(constant(builder, r).id)
+        except InputError:
+            raise GraphError(f"{getattr(fn, '__name__', 'fn')} returned {r!r}; return a gradgen value or a "
+                             "number") from None
+    output_names = _output_names(builder, outputs)
+    return builder.finish(tuple(outputs), tuple(output_names))
+
+
+def _output_names(builder: GraphBuilder, outputs: list[int]) -> list[str]:
+    names = []
+    for k, node_id in enumerate(outputs):
+        node = builder.nodes[node_id]
+        name = node.name if node.op != "input" and node.name else ("J" if len(outputs) == 1 else f"out{k}")
+        if node.op != "input" and node.name is None:
+            builder.set_name(node_id, name)
+        names.append(name)
+    return names

@@ -1,0 +1,226 @@
+"""Value: the symbolic stand-in for an array or scalar while a function is traced.
+
+It knows its static shape and dtype, overloads Python's operators, and
+refuses to become a concrete Python value, since it has none yet.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gradgen.errors import TracingError
+from gradgen.ir.builder import GraphBuilder
+from gradgen.ir.graph import Node
+
+
+class Value:
+    """A node of the graph being traced, used like a NumPy array or a float."""
+
+    __slots__ = ("builder", "id")
+
+    def __init__(self, builder: GraphBuilder, node_id: int):
+        self.builder = builder
+        self.id = node_id
+
+    # --- static facts -------------------------------------------------------
+    @property
+    def node(self) -> Node:
+        return self.builder.nodes[self.id]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.node.shape
+
+    @property
+    def ndim(self) -> int:
+        return len(self.node.shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(self.node.dtype)
+
+    @property
+    def size(self) -> int:
+        return self.node.size
+
+    @property
+    def name(self) -> str | None:
+        return self.node.name
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TracingError(f"len() of a scalar value {self._describe()}: it has no length")
+        return self.shape[0]
+
+    def __iter__(self):
+        if not self.shape:
+            raise TracingError(f"cannot iterate over the scalar value {self._describe()}")
+        return (self[i] for i in range(self.shape[0]))
+
+    def __repr__(self) -> str:
+        return f"<gradgen.Value {self._describe()}>"
+
+    def _describe(self) -> str:
+        node = self.node
+        return f"{node.label()} ({node.op}, shape {node.shape}, {node.dtype})"
+
+    # --- no concrete value while tracing ---------------------------------------
+    def _concrete(self, what: str) -> TracingError:
+        return TracingError(
+            f"{what} needs a concrete value, but {self._describe()} is symbolic while gradgen "
+            "traces the function. Branch with gg.where(condition, if_true, if_false) instead of "
+            "`if`, and keep values symbolic (use gg.exp, gg.sum, ... rather than math or float())."
+        )
+
+    def __bool__(self) -> bool:
+        raise self._concrete("bool() (an `if`, `while`, `and`/`or` or comparison chain)")
+
+    def __float__(self) -> float:
+        raise self._concrete("float()")
+
+    def __int__(self) -> int:
+        raise self._concrete("int()")
+
+    def __index__(self) -> int:
+        raise self._concrete("using a value as an index or size")
+
+    def __complex__(self) -> complex:
+        raise self._concrete("complex()")
+
+    def __array__(self, *args: Any, **kwargs: Any) -> np.ndarray:
+        raise self._concrete("conversion to a NumPy array")
+
+    __hash__ = object.__hash__
+
+    # --- NumPy interop: np.exp(v), array + v ----------------------------------
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        fn = F.UFUNCS.get(ufunc.__name__) if method == "__call__" and not kwargs else None
+        if fn is None:
+            raise TracingError(
+                f"numpy.{ufunc.__name__} ({method}) cannot take the symbolic value {self._describe()}; "
+                "use the gg. function of the same name"
+            )
+        return fn(*inputs)
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        fn = F.ARRAY_FUNCTIONS.get(func.__name__)
+        if fn is None:
+            raise TracingError(
+                f"numpy.{func.__name__} cannot take the symbolic value {self._describe()}; "
+                "use the gg. function of the same name"
+            )
+        return fn(*args, **kwargs)
+
+    # --- operators ---------------------------------------------------------------
+    def __add__(self, other: Any) -> Value:
+        return F.add(self, other)
+
+    def __radd__(self, other: Any) -> Value:
+        return F.add(other, self)
+
+    def __sub__(self, other: Any) -> Value:
+        return F.subtract(self, other)
+
+    def __rsub__(self, other: Any) -> Value:
+        return F.subtract(other, self)
+
+    def __mul__(self, other: Any) -> Value:
+        return F.multiply(self, other)
+
+    def __rmul__(self, other: Any) -> Value:
+        return F.multiply(other, self)
+
+    def __truediv__(self, other: Any) -> Value:
+        return F.divide(self, other)
+
+    def __rtruediv__(self, other: Any) -> Value:
+        return F.divide(other, self)
+
+    def __pow__(self, other: Any) -> Value:
+        return F.power(self, other)
+
+    def __rpow__(self, other: Any) -> Value:
+        return F.power(other, self)
+
+    def __matmul__(self, other: Any) -> Value:
+        return F.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Value:
+        return F.matmul(other, self)
+
+    def __neg__(self) -> Value:
+        return F.negative(self)
+
+    def __pos__(self) -> Value:
+        return self
+
+    def __abs__(self) -> Value:
+        return F.abs(self)
+
+    def __lt__(self, other: Any) -> Value:
+        return F.less(self, other)
+
+    def __le__(self, other: Any) -> Value:
+        return F.less_equal(self, other)
+
+    def __gt__(self, other: Any) -> Value:
+        return F.greater(self, other)
+
+    def __ge__(self, other: Any) -> Value:
+        return F.greater_equal(self, other)
+
+    def __eq__(self, other: Any) -> Value:  # type: ignore[override]
+        return F.equal(self, other)
+
+    def __ne__(self, other: Any) -> Value:  # type: ignore[override]
+        return F.not_equal(self, other)
+
+    def __and__(self, other: Any) -> Value:
+        return F.logical_and(self, other)
+
+    __rand__ = __and__
+
+    def __or__(self, other: Any) -> Value:
+        return F.logical_or(self, other)
+
+    __ror__ = __or__
+
+    def __invert__(self) -> Value:
+        return F.logical_not(self)
+
+    def __getitem__(self, index: Any) -> Value:
+        return F.getitem(self, index)
+
+    # --- array methods -------------------------------------------------------------
+    @property
+    def T(self) -> Value:
+        return F.transpose(self)
+
+    def reshape(self, *shape: Any) -> Value:
+        return F.reshape(self, shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape)
+
+    def transpose(self, *axes: Any) -> Value:
+        return F.transpose(self, axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else
+                           (axes or None))
+
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Value:
+        return F.sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Value:
+        return F.mean(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> Value:
+        return F.max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis: Any = None, keepdims: bool = False) -> Value:
+        return F.min(self, axis=axis, keepdims=keepdims)
+
+    def astype(self, dtype: Any) -> Value:
+        return F.cast(self, dtype)
+
+
+# The operators call the public functions, which themselves build Values:
+# the import sits here, after Value exists, to close that cycle.
+from gradgen.ops import functions as F  # noqa: E402

@@ -1,0 +1,56 @@
+"""GraphBuilder: appends nodes with hash-consing, which is CSE on construction."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Callable, Optional
+
+from gradgen.ir.graph import Graph, Node, Shape
+
+#: A rewrite hook: given a node about to be added, return the id of an
+#: equivalent node to use instead, or None to add it as it is.
+Rewriter = Callable[["GraphBuilder", str, tuple, tuple, Shape, str], Optional[int]]
+
+
+class GraphBuilder:
+    """Builds one graph. Identical nodes (same op, inputs, attrs) are shared."""
+
+    def __init__(self, rewriter: Rewriter | None = None):
+        self.nodes: list[Node] = []
+        self.rewriter = rewriter
+        self._memo: dict[tuple, int] = {}
+        self._explicit_names: set[int] = set()
+
+    def add(self, op: str, inputs: tuple[int, ...], attrs: tuple[tuple[str, Any], ...],
+            shape: Shape, dtype: str) -> int:
+        """Append ``op(*inputs)`` unless an identical node exists; return its id."""
+        key = (op, inputs, attrs, dtype)
+        if op != "input":
+            found = self._memo.get(key)
+            if found is not None:
+                return found
+        node_id = len(self.nodes)
+        self.nodes.append(Node(node_id, op, inputs, attrs, shape, dtype))
+        if op != "input":
+            self._memo[key] = node_id
+        return node_id
+
+    def set_name(self, node_id: int, name: str, *, explicit: bool = False) -> None:
+        """Name a node. Explicit names (``gg.name``) win over recovered ones."""
+        if node_id in self._explicit_names and not explicit:
+            return
+        if explicit:
+            self._explicit_names.add(node_id)
+        elif self.nodes[node_id].name is not None:
+            return
+        self.nodes[node_id] = replace(self.nodes[node_id], name=name)
+
+    def set_note(self, node_id: int, note: str) -> None:
+        """Attach a comment that says what a node computes (first note wins)."""
+        if self.nodes[node_id].note is None:
+            self.nodes[node_id] = replace(self.nodes[node_id], note=note)
+
+    def finish(self, outputs: tuple[int, ...], output_names: tuple[str, ...]) -> Graph:
+        """Freeze into a Graph."""
+        inputs = tuple(n.id for n in self.nodes if n.op == "input")
+        return Graph(tuple(self.nodes), inputs, tuple(outputs), tuple(output_names))

@@ -1,0 +1,34 @@
+"""Text form of a graph: one line per node, in topological order."""
+
+from __future__ import annotations
+
+from gradgen.ir.graph import Graph, Node
+
+
+def _format_attr(value: object) -> str:
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _operand(node: Node) -> str:
+    """How a node appears as an operand: scalar constants by value, others by label."""
+    if node.op == "const" and node.shape == ():
+        return _format_attr(node.params["value"])
+    return node.label()
+
+
+def format_node(graph: Graph, node: Node) -> str:
+    """``name = op(in1, in2; attr=value) : shape dtype``."""
+    args = [_operand(graph.nodes[i]) for i in node.inputs]
+    args += [f"{k}={_format_attr(v)}" for k, v in node.attrs if not (node.op == "input" and k == "name")]
+    shape = "scalar" if node.shape == () else "(" + ", ".join(map(str, node.shape)) + ("," if len(node.shape) == 1 else "") + ")"
+    return f"{node.label()} = {node.op}({', '.join(args)}) : {shape} {node.dtype}"
+
+
+def format_graph(graph: Graph) -> str:
+    """The whole graph as text, ending with its outputs."""
+    lines = [format_node(graph, node) for node in graph.nodes]
+    outs = ", ".join(f"{name}={graph.nodes[i].label()}" for name, i in zip(graph.output_names, graph.outputs))
+    lines.append(f"return {outs}")
+    return "\n".join(lines)

@@ -1,0 +1,171 @@
+"""How the public functions apply an op: to symbols (build a node) or to numbers (compute).
+
+Every public function (``gg.exp``, ``+``, ``gg.sum``, ...) funnels through
+``apply``: if any operand is a symbolic Value the op is added to that
+Value's graph, otherwise its NumPy evaluation runs on the spot, so one
+function body serves constants and symbols alike.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from gradgen.dsl.value import Value
+from gradgen.errors import GraphError, InputError, ShapeError
+from gradgen.ir.builder import GraphBuilder
+from gradgen.ir.graph import ConstArray
+from gradgen.ops.registry import emit, get_op
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def user_location() -> str:
+    """``file:line: source`` of the innermost caller outside gradgen, for error messages."""
+    frame = sys._getframe(1)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR + os.sep):
+        frame = frame.f_back
+    if frame is None:
+        return ""
+    import linecache
+
+    line = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}" + (f": {line}" if line else "")
+
+
+def builder_of(operands: Sequence[Any]) -> GraphBuilder | None:
+    """The graph the symbolic operands belong to (None if all are concrete)."""
+    builder = None
+    for x in operands:
+        if isinstance(x, Value):
+            if builder is None:
+                builder = x.builder
+            elif x.builder is not builder:
+                raise GraphError(f"{x!r} belongs to another traced function; values cannot cross traces")
+    return builder
+
+
+def _dtype_name(dtype: np.dtype) -> str:
+    if dtype.kind == "f":
+        return "float32" if dtype == np.float32 else "float64"
+    if dtype.kind in "iu":
+        return "int64"
+    if dtype.kind == "b":
+        return "bool"
+    raise InputError(f"constants of dtype {dtype} are not supported; use float, int or bool values")
+
+
+def constant(builder: GraphBuilder, value: Any, dtype: str | None = None) -> Value:
+    """A ``const`` node holding ``value`` (a number or an array)."""
+    if isinstance(value, Value):
+        return value
+    array = np.asarray(value)
+    if array.dtype.kind == "c":
+        raise InputError(f"complex constant {value!r} is not supported")
+    if array.dtype.kind not in "fiub":
+        raise InputError(f"cannot use {value!r} ({type(value).__name__}) as a number in a traced function")
+    dtype = dtype or _dtype_name(array.dtype)
+    array = array.astype(dtype)
+    if array.ndim == 0:
+        scalar = array.item()
+        if isinstance(scalar, float) and scalar == 0.0:
+            scalar = 0.0  # one zero: -0.0 and 0.0 would otherwise share a hash-consed node
+        payload: Any = scalar
+    else:
+        payload = ConstArray(array)
+    return Value(builder, builder.add("const", (), (("value", payload),), array.shape, dtype))
+
+
+
+def apply(name: str, *operands: Any, **attrs: Any) -> Any:
+    """Apply op ``name`` to operands that need no broadcasting or promotion."""
+    builder = builder_of(operands)
+    if builder is None:
+        return get_op(name).evaluate(*[np.asarray(x) for x in operands], **attrs)
+    ids = [constant(builder, x).id for x in operands]
+    try:
+        return Value(builder, emit(builder, name, ids, **attrs))
+    except ShapeError as error:
+        location = user_location()
+        raise ShapeError(f"{error}" + (f"\n  at {location}" if location else "")) from None
+
+
+def result_dtype(operands: Sequence[Any]) -> str:
+    """The float dtype elementwise arithmetic on ``operands`` produces.
+
+    float32 stays float32 unless a float64 array joins; Python numbers adapt
+    to the symbolic operand; integers and masks become floats.
+    """
+    kinds = []
+    for x in operands:
+        if isinstance(x, Value):
+            kinds.append(x.node.dtype)
+        elif isinstance(x, np.ndarray) and x.dtype == np.float64 and x.ndim > 0:
+            kinds.append("float64")
+    return "float32" if kinds and all(k in ("float32", "int64", "bool") for k in kinds) and "float32" in kinds \
+        else "float64"
+
+
+def elementwise(name: str, *operands: Any, dtype: str | None = None, **attrs: Any) -> Any:
+    """Apply an elementwise op with NumPy broadcasting and dtype promotion.
+
+    Broadcasting is made explicit: operands of other shapes are wrapped in
+    ``broadcast_to`` nodes, so every elementwise node sees equal shapes.
+    ``dtype`` fixes the operand dtype (e.g. "bool" for logical ops).
+    """
+    builder = builder_of(operands)
+    if builder is None:
+        return get_op(name).evaluate(*[np.asarray(x) for x in operands], **attrs)
+    dtype = dtype or result_dtype(operands)
+    values = [cast(constant(builder, x, dtype if not isinstance(x, Value) else None), dtype)
+              for x in operands]
+    try:
+        shape = np.broadcast_shapes(*[v.shape for v in values])
+    except ValueError:
+        shapes = " and ".join(str(v.shape) for v in values)
+        location = user_location()
+        raise ShapeError(f"{name}: operands of shapes {shapes} do not broadcast together"
+                         + (f"\n  at {location}" if location else "")) from None
+    values = [broadcast_to(v, shape) for v in values]
+    return apply(name, *values, **attrs)
+
+
+def cast(x: Any, dtype: Any) -> Any:
+    """``x`` converted to ``dtype`` (float64, float32, int64 or bool)."""
+    dtype = _dtype_name(np.dtype(dtype))
+    if not isinstance(x, Value):
+        return np.asarray(x).astype(dtype)
+    if x.node.dtype == dtype:
+        return x
+    return apply("cast", x, dtype=dtype)
+
+
+def broadcast_to(x: Any, shape: Sequence[int]) -> Any:
+    """``x`` broadcast to ``shape`` (NumPy rules)."""
+    shape = tuple(int(s) for s in shape)
+    if not isinstance(x, Value):
+        return np.broadcast_to(x, shape)
+    if x.shape == shape:
+        return x
+    return apply("broadcast_to", x, shape=shape)
+
+
+def normalize_axes(axis: Any, ndim: int, what: str) -> tuple[int, ...]:
+    """NumPy's ``axis`` argument (None, int or tuple) as sorted non-negative ints."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if isinstance(a, Value) or not isinstance(a, (int, np.integer)):
+            raise InputError(f"{what}: axis must be an int or a tuple of ints, got {a!r}")
+        if not -ndim <= a < ndim:
+            raise ShapeError(f"{what}: axis {a} is out of range for an array of {ndim} dimension(s)")
+        out.append(int(a) % ndim)
+    if len(set(out)) != len(out):
+        raise ShapeError(f"{what}: repeated axis in {axis!r}")
+    return tuple(sorted(out))

@@ -1,0 +1,128 @@
+"""The public DSL functions (``gg.exp``, ``gg.where``, ...) gathered in one namespace.
+
+Each works on symbolic Values (adding nodes to the traced graph) and on plain
+numbers and arrays (computing the result with NumPy).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gradgen.dsl.value import Value
+from gradgen.errors import InputError
+from gradgen.ops.core import apply, broadcast_to, builder_of, cast, constant, elementwise, result_dtype
+
+
+def where(condition: Any, if_true: Any, if_false: Any) -> Any:
+    """``if_true`` where ``condition`` holds, else ``if_false`` (NumPy broadcasting).
+
+    The gradient goes to the branch taken; the other gets exactly 0, even
+    where its value is inf or NaN.
+    """
+    builder = builder_of([condition, if_true, if_false])
+    if builder is None:
+        return np.where(condition, if_true, if_false)
+    mask = cast(constant(builder, condition), "bool")
+    dtype = result_dtype([if_true, if_false])
+    a, b = (cast(constant(builder, x, dtype if not isinstance(x, Value) else None), dtype)
+            for x in (if_true, if_false))
+    shape = np.broadcast_shapes(mask.shape, a.shape, b.shape)
+    return apply("where", broadcast_to(mask, shape), broadcast_to(a, shape), broadcast_to(b, shape))
+
+
+def stop_gradient(x: Any) -> Any:
+    """``x`` itself, but no gradient flows back through it."""
+    return apply("stop_gradient", x) if isinstance(x, Value) else x
+
+
+def name(value: Any, label: str) -> Any:
+    """Give a traced value a name (used in printed graphs and generated code).
+
+    An explicit name wins over the variable name gradgen recovers.
+    """
+    if isinstance(value, Value):
+        if not isinstance(label, str) or not label:
+            raise InputError(f"gg.name: the name must be a non-empty string, got {label!r}")
+        value.builder.set_name(value.id, label, explicit=True)
+    return value
+
+
+def add_tangents(a: Any, b: Any) -> Any:
+    """Sum of two tangents where None means zero."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a + b
+
+
+from gradgen.ops.elementwise import (  # noqa: E402
+    abs,
+    add,
+    cos,
+    divide,
+    equal,
+    exp,
+    expm1,
+    greater,
+    greater_equal,
+    less,
+    less_equal,
+    log,
+    log1p,
+    logical_and,
+    logical_not,
+    logical_or,
+    maximum,
+    minimum,
+    multiply,
+    negative,
+    not_equal,
+    power,
+    relu,
+    sigmoid,
+    sign,
+    sin,
+    softplus,
+    sqrt,
+    subtract,
+    tanh,
+)
+from gradgen.ops.linalg import matmul  # noqa: E402
+from gradgen.ops.reduce import log_softmax, logsumexp, max, mean, min, softmax, sum  # noqa: E402
+from gradgen.ops.shape import (  # noqa: E402
+    concatenate,
+    getitem,
+    reshape,
+    stack,
+    take_along_axis,
+    transpose,
+)
+
+__all__ = [
+    "abs", "add", "add_tangents", "broadcast_to", "cast", "concatenate", "cos", "divide", "equal",
+    "exp", "expm1", "getitem", "greater", "greater_equal", "less", "less_equal", "log", "log1p",
+    "log_softmax", "logical_and", "logical_not", "logical_or", "logsumexp", "matmul", "max", "maximum",
+    "mean", "min", "minimum", "multiply", "name", "negative", "not_equal", "power", "relu", "reshape",
+    "sigmoid", "sign", "sin", "softmax", "softplus", "sqrt", "stack", "stop_gradient", "subtract", "sum",
+    "take_along_axis", "tanh", "transpose", "where", "elementwise",
+]
+
+#: NumPy ufuncs a Value answers to (``np.exp(v)`` means ``gg.exp(v)``).
+UFUNCS = {
+    "add": add, "subtract": subtract, "multiply": multiply, "divide": divide, "true_divide": divide,
+    "power": power, "negative": negative, "exp": exp, "log": log, "log1p": log1p, "expm1": expm1,
+    "sqrt": sqrt, "sin": sin, "cos": cos, "tanh": tanh, "absolute": abs, "sign": sign,
+    "maximum": maximum, "minimum": minimum, "less": less, "less_equal": less_equal, "greater": greater,
+    "greater_equal": greater_equal, "equal": equal, "not_equal": not_equal, "matmul": matmul,
+    "logical_and": logical_and, "logical_or": logical_or, "logical_not": logical_not,
+}
+
+#: NumPy functions a Value answers to (``np.sum(v)`` means ``gg.sum(v)``).
+ARRAY_FUNCTIONS = {
+    "sum": sum, "mean": mean, "max": max, "amax": max, "min": min, "amin": min, "where": where,
+    "reshape": reshape, "transpose": transpose, "concatenate": concatenate, "stack": stack,
+    "take_along_axis": take_along_axis, "matmul": matmul, "dot": matmul, "broadcast_to": broadcast_to,
+}

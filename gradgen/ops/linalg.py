@@ -1,0 +1,62 @@
+"""Matrix products: ``matmul`` for vectors and matrices (the NumPy ``@`` rules up to 2-D)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from gradgen.dsl.value import Value
+from gradgen.errors import ShapeError
+from gradgen.ir.graph import Node
+from gradgen.ops.core import apply, builder_of, cast, constant, result_dtype
+from gradgen.ops.registry import Op, define
+from gradgen.ops.shape import reshape, transpose
+
+
+def _matmul_infer(inputs: Sequence[Node], attrs: dict) -> tuple[tuple[int, ...], str]:
+    a, b = inputs
+    if a.dtype != b.dtype:
+        raise ShapeError(f"matmul: dtypes differ ({a.dtype} and {b.dtype})")
+    if not (1 <= len(a.shape) <= 2 and 1 <= len(b.shape) <= 2):
+        raise ShapeError(f"matmul: operands must be 1-D or 2-D, got shapes {a.shape} and {b.shape}")
+    inner_a = a.shape[-1]
+    inner_b = b.shape[0]
+    if inner_a != inner_b:
+        raise ShapeError(f"matmul: shapes {a.shape} and {b.shape} do not fit "
+                         f"(inner dimensions {inner_a} and {inner_b} differ)")
+    return a.shape[:-1] + b.shape[1:], a.dtype
+
+
+def _as_matrix(x: Any, vector_shape: str) -> Any:
+    """A 1-D operand as a (1, n) row or (n, 1) column; matrices unchanged."""
+    if x.ndim == 2:
+        return x
+    return reshape(x, (1, x.shape[0]) if vector_shape == "row" else (x.shape[0], 1))
+
+
+def _matmul_vjp(g: Any, out: Any, a: Any, b: Any) -> tuple[Any, Any]:
+    # Work on matrices: a as (m, k), b as (k, n), g as (m, n); then restore shapes.
+    a2, b2 = _as_matrix(a, "row"), _as_matrix(b, "column")
+    g2 = reshape(g, (a2.shape[0], b2.shape[1]))
+    return reshape(g2 @ transpose(b2), a.shape), reshape(transpose(a2) @ g2, b.shape)
+
+
+def _matmul_jvp(t: Sequence[Any], out: Any, a: Any, b: Any) -> Any:
+    terms = [t[0] @ b if t[0] is not None else None, a @ t[1] if t[1] is not None else None]
+    return terms[0] if terms[1] is None else terms[1] if terms[0] is None else terms[0] + terms[1]
+
+
+define(Op("matmul", _matmul_infer, np.matmul, _matmul_vjp, None, "{0} @ {1}", jvp=_matmul_jvp,
+          doc="Matrix product of 1-D or 2-D operands (vector-vector is the dot product)."))
+
+
+def matmul(a: Any, b: Any) -> Any:
+    """``a @ b`` for 1-D and 2-D operands."""
+    builder = builder_of([a, b])
+    if builder is None:
+        return np.matmul(a, b)
+    dtype = result_dtype([a, b])
+    a, b = (cast(constant(builder, x, dtype if not isinstance(x, Value) else None), dtype) for x in (a, b))
+    return apply("matmul", a, b)

@@ -1,0 +1,109 @@
+"""The op registry: every primitive is one ``Op`` holding all its facets.
+
+An op's facets are its shape rule, its NumPy reference evaluation, its
+vector-Jacobian product written with gradgen's own DSL functions (so the
+backward pass is an ordinary graph), optionally its JVP, and its spellings
+for the code generators. ``define`` registers one; the rest of gradgen reads
+``OPS`` and never special-cases an op by name outside its definition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Union
+
+from gradgen.errors import GraphError
+from gradgen.ir.builder import GraphBuilder
+from gradgen.ir.graph import Node, Shape
+
+#: A spelling is a format string over the argument names (``{0}``, ``{1}``)
+#: and attrs (``{axis}``), or a function ``(args, attrs) -> str``.
+Spelling = Union[str, Callable[[Sequence[str], dict], str], None]
+
+
+@dataclass(frozen=True)
+class Op:
+    """Everything gradgen knows about one primitive.
+
+    - ``infer(inputs, attrs) -> (shape, dtype)``: the shape rule; raises ShapeError.
+    - ``evaluate(*arrays, **attrs)``: the NumPy reference semantics.
+    - ``vjp(g, out, *inputs, **attrs)``: cotangents for each input (a DSL
+      value or None for "no gradient"), built from DSL functions.
+    - ``jvp(tangents, out, *inputs, **attrs)``: the tangent of the output
+      (``tangents[i]`` is None for inputs with zero tangent).
+    - ``py``: spelling in a scalar kernel (plain floats, names bound to ``math``).
+    - ``np``: spelling in an array kernel (NumPy).
+    - ``elementwise``: inputs and output share one shape.
+    - ``reads_forward``: the VJP uses forward values, so a zero cotangent
+      must stay zero even where those values are inf or NaN (see autodiff).
+    - ``selects``: the VJP hands some inputs exact zeros (``where``), so
+      the values upstream of those inputs may be inf or NaN where unused.
+    """
+
+    name: str
+    infer: Callable[[Sequence[Node], dict], tuple[Shape, str]]
+    evaluate: Callable[..., Any]
+    vjp: Callable[..., Sequence[Any]] | None
+    py: Spelling
+    np: Spelling
+    jvp: Callable[..., Any] | None = None
+    elementwise: bool = False
+    reads_forward: bool = True
+    selects: bool = False
+    doc: str = ""
+
+    @property
+    def differentiable(self) -> bool:
+        return self.vjp is not None
+
+
+OPS: dict[str, Op] = {}
+
+
+def define(op: Op) -> Op:
+    """Register ``op``; each name may be defined once."""
+    if op.name in OPS:
+        raise GraphError(f"op {op.name!r} is defined twice")
+    OPS[op.name] = op
+    return op
+
+
+def get_op(name: str) -> Op:
+    """The Op called ``name``, or GraphError naming the unknown op."""
+    try:
+        return OPS[name]
+    except KeyError:
+        raise GraphError(f"unknown op {name!r}; known ops: {', '.join(sorted(OPS))}") from None
+
+
+def infer(name: str, inputs: Sequence[Node], attrs: dict) -> tuple[Shape, str]:
+    """Shape and dtype of ``name(*inputs; attrs)``."""
+    return get_op(name).infer(inputs, attrs)
+
+
+def emit(builder: GraphBuilder, name: str, inputs: Sequence[int], **attrs: Any) -> int:
+    """Add ``name(*inputs; attrs)`` to ``builder`` and return the node id.
+
+    The shape rule runs first, so a bad shape fails here, at trace time. The
+    builder's rewriter (simplification, numerics) may answer with an
+    existing node instead; otherwise the node is hash-consed.
+    """
+    inputs = tuple(inputs)
+    in_nodes = [builder.nodes[i] for i in inputs]
+    shape, dtype = infer(name, in_nodes, attrs)
+    frozen = tuple(sorted(attrs.items()))
+    if builder.rewriter is not None:
+        replacement = builder.rewriter(builder, name, inputs, frozen, shape, dtype)
+        if replacement is not None:
+            return replacement
+    return builder.add(name, inputs, frozen, shape, dtype)
+
+
+def spell(spelling: Spelling, args: Sequence[str], attrs: dict) -> str:
+    """Render a spelling for argument expressions ``args``."""
+    if spelling is None:
+        raise GraphError("op has no spelling for this backend")
+    if callable(spelling):
+        return spelling(args, attrs)
+    return spelling.format(*args, **attrs)

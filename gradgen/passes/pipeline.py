@@ -1,0 +1,29 @@
+"""The pass pipeline from a traced graph to the graph a code generator emits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from gradgen.ir.check import check_graph
+from gradgen.ir.graph import Graph
+from gradgen.passes.autodiff import differentiate
+from gradgen.passes.dce import eliminate_dead_code
+from gradgen.passes.numerics import stabilize
+from gradgen.passes.simplify import simplify
+
+
+def prepare(graph: Graph, *, gradient: bool, wrt: str | Sequence[str] | None = None,
+            check: bool = False) -> Graph:
+    """Stabilize, differentiate (if ``gradient``), simplify and prune ``graph``.
+
+    With ``check``, the IR checker runs after every pass (the tests use it).
+    """
+    passes = [stabilize]
+    if gradient:
+        passes.append(lambda g: differentiate(g, wrt))
+    passes += [simplify, eliminate_dead_code]
+    for run in passes:
+        graph = run(graph)
+        if check:
+            check_graph(graph)
+    return graph

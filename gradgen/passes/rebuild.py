@@ -1,0 +1,34 @@
+"""replay(): copy a graph node by node into a builder, which may rewrite as it goes.
+
+Every pass that changes nodes is a replay through a builder with a
+rewriter; the builder's hash-consing makes each of them a CSE pass too.
+"""
+
+from __future__ import annotations
+
+from gradgen.ir.builder import GraphBuilder, Rewriter
+from gradgen.ir.graph import Graph
+from gradgen.ops.registry import emit
+
+
+def replay(graph: Graph, builder: GraphBuilder) -> list[int]:
+    """Add ``graph``'s nodes to ``builder``; return old id -> new id."""
+    mapping: list[int] = []
+    for node in graph.nodes:
+        if node.op in ("input", "const"):
+            new = builder.add(node.op, (), node.attrs, node.shape, node.dtype)
+        else:
+            new = emit(builder, node.op, [mapping[i] for i in node.inputs], **node.params)
+        if node.name:
+            builder.set_name(new, node.name)
+        if node.note:
+            builder.set_note(new, node.note)
+        mapping.append(new)
+    return mapping
+
+
+def rewrite(graph: Graph, rewriter: Rewriter | None) -> Graph:
+    """``graph`` replayed through ``rewriter``, keeping its inputs and outputs."""
+    builder = GraphBuilder(rewriter)
+    mapping = replay(graph, builder)
+    return builder.finish(tuple(mapping[i] for i in graph.outputs), graph.output_names)

@@ -1,0 +1,243 @@
+"""Kernel: a compiled function with argument checks, per-shape variants and its source.
+
+A Kernel keeps one Variant per signature (the shapes and dtypes of its
+arguments). Each variant's checked entry is generated Python that inlines
+the cheap checks and calls the kernel function, so a well-typed call costs
+little more than the kernel itself.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from gradgen.codegen.pyhelpers import ARRAY, SCALAR_FAST, SCALAR_IEEE
+from gradgen.codegen.python import PythonKernelSource, generate_python
+from gradgen.dsl.specs import Array, spec_of
+from gradgen.dsl.trace import parameter_names, resolve_specs, trace
+from gradgen.errors import CompileError, GradgenError, InputError
+from gradgen.ir.graph import Graph
+from gradgen.passes.autodiff import resolve_wrt
+from gradgen.passes.pipeline import prepare
+from gradgen.runtime import args as checks
+from gradgen.runtime.pyload import ieee_fallback, load_source
+
+BACKENDS = ("auto", "python", "c")
+
+
+@dataclass
+class Variant:
+    """One compiled signature of a kernel."""
+
+    specs: tuple[Array, ...]
+    graph: Graph
+    source: str
+    backend: str
+    function: Callable[..., Any]
+    entry: Callable[..., Any]
+
+
+def _resolve_backend(requested: str) -> str:
+    if requested not in BACKENDS:
+        raise InputError(f"backend must be one of {BACKENDS}, got {requested!r}")
+    if requested == "auto":
+        override = os.environ.get("GRADGEN_BACKEND", "").strip().lower()
+        if override:
+            if override not in ("python", "c"):
+                raise InputError(f"GRADGEN_BACKEND must be 'python' or 'c', got {override!r}")
+            requested = override
+    if requested == "c":
+        raise CompileError("the C backend is not available in this version of gradgen; use backend='python'")
+    return "python"
+
+
+def _entry_source(names: Sequence[str], specs: Sequence[Array], jit: bool) -> str:
+    """Source of the checked entry: bind, check cheaply, convert only when needed, call."""
+    params = ", ".join(names)
+    lines = [
+        "def entry(self, *args, **kwargs):",
+        f"    if kwargs or len(args) != {len(names)}:",
+        "        args = _bind(args, kwargs)",
+        f"    {params}{',' if len(names) == 1 else ''} = args",
+        "    try:",
+    ]
+    for k, (name, spec) in enumerate(zip(names, specs)):
+        if spec.shape == () and spec.dtype in ("float64", "int64"):
+            py_type = "float" if spec.dtype == "float64" else "int"
+            lines.append(f"        if type({name}) is not {py_type}:")
+            lines.append(f"            {name} = _to_scalar({name}, {name!r}, {spec.dtype!r}, {jit})")
+        else:
+            lines.append(f"        if type({name}) is not _ndarray or {name}.dtype is not _dtype_{k} "
+                         f"or {name}.shape != {spec.shape!r}:")
+            lines.append(f"            {name} = _to_array({name}, {name!r}, _spec_{k}, {jit})")
+    lines += [
+        "    except _OtherSignature:",
+        "        return self._call_other_signature(args)",
+        f"    return kernel({params})",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+class Kernel:
+    """A compiled gradgen function: call it like the original, read its source.
+
+    Returned by ``gg.compile``, ``gg.value_and_grad`` and ``gg.grad``.
+    """
+
+    def __init__(self, fn_or_graph: Callable | Graph, mode: str, *, wrt: str | Sequence[str] | None,
+                 backend: str, specs: Mapping[str, Any] | None, spec_kwargs: Mapping[str, Any]):
+        self.mode = mode
+        self._target = fn_or_graph
+        self._wrt = wrt
+        self._backend_request = backend
+        _resolve_backend(backend)  # fail early on a bad name
+        self._variants: dict[tuple[Array, ...], Variant] = {}
+        self._first: Variant | None = None
+        if isinstance(fn_or_graph, Graph):
+            self.names = list(fn_or_graph.input_names)
+            self._jit = False
+            graph_specs = tuple(Array(fn_or_graph.nodes[i].shape, fn_or_graph.nodes[i].dtype)
+                                for i in fn_or_graph.inputs)
+            self._add_variant(graph_specs)
+        elif callable(fn_or_graph):
+            self.names = parameter_names(fn_or_graph)
+            self._jit = specs is None and not spec_kwargs
+            if not self._jit:
+                resolved = resolve_specs(fn_or_graph, specs, spec_kwargs)
+                self._add_variant(tuple(resolved[n] for n in self.names))
+        else:
+            raise InputError(f"expected a Python function or a gg.Graph, got {type(fn_or_graph).__name__}")
+        # Each kernel gets its own subclass so that its generated entry can be
+        # its __call__ (special methods are looked up on the type).
+        self.__class__ = type("Kernel", (Kernel,), {"__module__": Kernel.__module__})
+        if self._first is not None:
+            type(self).__call__ = self._first.entry
+
+    # --- building ----------------------------------------------------------------------
+    def _add_variant(self, specs: tuple[Array, ...]) -> Variant:
+        traced = self._target if isinstance(self._target, Graph) else trace(
+            self._target, dict(zip(self.names, specs)))
+        gradient = self.mode != "forward"
+        grad_keys: list[str] = resolve_wrt(traced, self._wrt) if gradient else []
+        graph = prepare(traced, gradient=gradient, wrt=grad_keys if gradient else None)
+        backend = _resolve_backend(self._backend_request)
+        fn_name = getattr(self._target, "__name__", "graph")
+        fn_name = fn_name if fn_name.isidentifier() and fn_name != "<lambda>" else "kernel_fn"
+        kernel_name = {"forward": fn_name, "value_and_grad": f"{fn_name}_value_and_grad",
+                       "grad": f"{fn_name}_grad"}[self.mode]
+        generated = generate_python(graph, function_name=kernel_name, mode=self.mode, grad_keys=grad_keys,
+                                    title=self._title(fn_name, grad_keys))
+        variant = self._load(generated, specs, graph, backend)
+        self._variants[specs] = variant
+        if self._first is None:
+            self._first = variant
+        return variant
+
+    def _title(self, fn_name: str, grad_keys: Sequence[str]) -> str:
+        if self.mode == "forward":
+            return f"{fn_name}: generated by gradgen (forward only)."
+        return f"{fn_name}: value and gradient with respect to {', '.join(grad_keys)}; generated by gradgen."
+
+    def _load(self, generated: PythonKernelSource, specs: tuple[Array, ...], graph: Graph,
+              backend: str) -> Variant:
+        entry_text = _entry_source(self.names, specs, self._jit)
+        text = generated.text + "\n\n" + entry_text
+        namespace: dict[str, Any] = dict(SCALAR_FAST if generated.scalar else ARRAY)
+        namespace.update(generated.constants)
+        namespace.update({
+            "_bind": lambda a, k: checks.bind(self.names, a, k), "_to_scalar": checks.to_scalar,
+            "_to_array": checks.to_array, "_OtherSignature": checks.OtherSignature, "_ndarray": np.ndarray,
+        })
+        for k, spec in enumerate(specs):
+            namespace[f"_dtype_{k}"] = np.dtype(spec.dtype)
+            namespace[f"_spec_{k}"] = spec
+        load_source(text, namespace, generated.function_name)
+        function = namespace[generated.function_name]
+        if generated.scalar:
+            ieee_fallback(function, SCALAR_IEEE)
+        namespace["kernel"] = function
+        return Variant(specs, graph, text, backend, function, namespace["entry"])
+
+    # --- calling -------------------------------------------------------------------------
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # Only reached before the first variant exists (JIT kernels).
+        return self._call_other_signature(checks.bind(self.names, args, kwargs) if kwargs else list(args))
+
+    def _call_other_signature(self, args: Sequence[Any]) -> Any:
+        values = checks.bind(self.names, tuple(args), {})
+        specs = tuple(spec_of(v, n) for v, n in zip(values, self.names))
+        variant = self._variants.get(specs)
+        if variant is None:
+            if not self._jit:
+                raise InputError("arguments do not match the kernel's specs")
+            variant = self._add_variant(specs)
+            if len(self._variants) == 1:
+                type(self).__call__ = variant.entry
+        return variant.entry(self, *values)
+
+    def unchecked(self, *args: Any) -> Any:
+        """Call the kernel with positional arguments already of the right type, shape and
+        dtype, skipping every check: for hot loops. Returns what a checked call returns."""
+        return self._compiled().function(*args)
+
+    # --- reading -------------------------------------------------------------------------
+    def _compiled(self) -> Variant:
+        if self._first is None:
+            raise GradgenError("this kernel has not been compiled yet: call it once, or give specs "
+                               "(e.g. gg.value_and_grad(f, x=gg.Array((3,)))) when creating it")
+        return self._first
+
+    @property
+    def backend(self) -> str:
+        """"python" or "c": the backend of the compiled kernel."""
+        return self._compiled().backend
+
+    @property
+    def source(self) -> str:
+        """The generated source that runs."""
+        return self._compiled().source
+
+    @property
+    def graph(self) -> Graph:
+        """The compiled graph (after differentiation and simplification)."""
+        return self._compiled().graph
+
+    @property
+    def specs(self) -> dict[str, Array]:
+        """The argument specs of the compiled kernel."""
+        return dict(zip(self.names, self._compiled().specs))
+
+    def __repr__(self) -> str:
+        if self._first is None:
+            return f"<gradgen.Kernel {self.mode} of {getattr(self._target, '__name__', 'graph')} (not compiled yet)>"
+        return (f"<gradgen.Kernel {self.mode} of {getattr(self._target, '__name__', 'graph')}, "
+                f"backend={self.backend}, {len(self._variants)} signature(s)>")
+
+
+def compile(fn_or_graph: Callable | Graph, backend: str = "auto", specs: Mapping[str, Any] | None = None,
+            **spec_kwargs: Any) -> Kernel:  # noqa: A001 - the public name
+    """Compile ``fn`` (forward only). Specs as in ``gg.trace``; without any, the first
+    call's arguments fix them (each new shape signature compiles once)."""
+    return Kernel(fn_or_graph, "forward", wrt=None, backend=backend, specs=specs, spec_kwargs=spec_kwargs)
+
+
+def value_and_grad(fn_or_graph: Callable | Graph, wrt: str | Sequence[str] | None = None,
+                   backend: str = "auto", specs: Mapping[str, Any] | None = None,
+                   **spec_kwargs: Any) -> Kernel:
+    """Compile ``fn`` into a kernel returning ``(value, {input name: gradient})``.
+
+    ``wrt`` names the inputs to differentiate (default: every float input);
+    ``fn`` must return a scalar.
+    """
+    return Kernel(fn_or_graph, "value_and_grad", wrt=wrt, backend=backend, specs=specs, spec_kwargs=spec_kwargs)
+
+
+def grad(fn_or_graph: Callable | Graph, wrt: str | Sequence[str] | None = None, backend: str = "auto",
+         specs: Mapping[str, Any] | None = None, **spec_kwargs: Any) -> Kernel:
+    """Like ``value_and_grad`` but the kernel returns only the gradient dict."""
+    return Kernel(fn_or_graph, "grad", wrt=wrt, backend=backend, specs=specs, spec_kwargs=spec_kwargs)
+
