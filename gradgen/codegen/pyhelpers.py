@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from gradgen.ops.shape import scatter_add_array, scatter_along_axis_array, unslice_array
+from gradgen.ops.shape import scatter_add_array, scatter_along_axis_array, unslice_array, unslice_sum_array
 
 
 def _maximum(a: float, b: float) -> float:
@@ -49,6 +49,7 @@ SCALAR_IEEE: dict[str, Any] = {
 ARRAY: dict[str, Any] = {
     "np": np, "inf": math.inf, "nan": math.nan, "unslice": unslice_array, "scatter_add": scatter_add_array,
     "take_along_axis": _take_along_axis, "scatter_along_axis": scatter_along_axis_array,
+    "unslice_sum": unslice_sum_array,
 }
 
 #: Names a generated variable must never take (they would shadow the helpers).

@@ -45,40 +45,33 @@ def resolve_specs(fn: Callable, specs: Mapping[str, Any] | None, spec_kwargs: Ma
     return {n: as_spec(given[n], n) if n in given else Array(()) for n in names}
 
 
-class _LocalsRecorder:
-    """Catches the frame of one call of ``code`` so its locals can be read after it returns.
-
-    A profile hook sees the call, keeps the frame and removes itself at once,
-    so tracing costs nothing more while the function runs.
-    """
+class _TracingBuilder(GraphBuilder):
+    """A builder that, on the first node the traced function adds, finds that
+    function's frame on the stack, so its local variable names can be read
+    once it returns (a finished frame keeps its locals)."""
 
     def __init__(self, code: Any):
-        self.code = code
+        super().__init__()
+        self._code = code
         self.frame: FrameType | None = None
-        self._previous = None
 
-    def __enter__(self) -> _LocalsRecorder:
-        self._previous = sys.getprofile()
-        if self.code is not None:
-            sys.setprofile(self._hook)
-        return self
+    def add(self, *args: Any, **kwargs: Any) -> int:
+        if self._code is not None and self.frame is None:
+            frame = sys._getframe(1)
+            while frame is not None and frame.f_code is not self._code:
+                frame = frame.f_back
+            if frame is not None:
+                self.frame = frame
+                self._code = None
+        return super().add(*args, **kwargs)
 
-    def _hook(self, frame: FrameType, event: str, arg: Any) -> None:
-        if event == "call" and frame.f_code is self.code:
-            self.frame = frame
-            sys.setprofile(self._previous)
-
-    def __exit__(self, *exc: Any) -> None:
-        if sys.getprofile() == self._hook:
-            sys.setprofile(self._previous)
-
-    def names(self) -> dict[int, str]:
-        """Node id -> local variable name, for the Values left in the frame."""
+    def local_names(self) -> dict[int, str]:
+        """Node id -> local variable name, for the Values left in the traced frame."""
         if self.frame is None:
             return {}
         found: dict[int, str] = {}
         for local, value in self.frame.f_locals.items():
-            if isinstance(value, Value) and not local.startswith("_"):
+            if isinstance(value, Value) and value.builder is self and not local.startswith("_"):
                 found.setdefault(value.id, local)
         self.frame = None
         return found
@@ -96,16 +89,14 @@ def trace(fn: Callable, specs: Mapping[str, Any] | None = None, **spec_kwargs: A
     if isinstance(fn, Graph):
         return fn
     resolved = resolve_specs(fn, specs, spec_kwargs)
-    builder = GraphBuilder()
+    builder = _TracingBuilder(getattr(fn, "__code__", None))
     args = []
     for name, spec in resolved.items():
         node_id = builder.add("input", (), (("name", name),), spec.shape, spec.dtype)
         builder.set_name(node_id, name)
         args.append(Value(builder, node_id))
-    code = getattr(fn, "__code__", None)
-    with _LocalsRecorder(code) as recorder:
-        result = fn(*args)
-    for node_id, local in recorder.names().items():
+    result = fn(*args)
+    for node_id, local in builder.local_names().items():
         if builder.nodes[node_id].op != "input":
             builder.set_name(node_id, local)
     results = result if isinstance(result, tuple) else (result,)
@@ -128,8 +119,9 @@ def _output_names(builder: GraphBuilder, outputs: list[int]) -> list[str]:
     names = []
     for k, node_id in enumerate(outputs):
         node = builder.nodes[node_id]
-        name = node.name if node.op != "input" and node.name else ("J" if len(outputs) == 1 else f"out{k}")
-        if node.op != "input" and node.name is None:
+        given = builder.names.get(node_id)
+        name = given if node.op != "input" and given else ("J" if len(outputs) == 1 else f"out{k}")
+        if node.op != "input" and given is None:
             builder.set_name(node_id, name)
         names.append(name)
     return names

@@ -47,7 +47,7 @@ class Value:
 
     @property
     def name(self) -> str | None:
-        return self.node.name
+        return self.builder.names.get(self.id)
 
     def __len__(self) -> int:
         if not self.shape:
@@ -64,7 +64,7 @@ class Value:
 
     def _describe(self) -> str:
         node = self.node
-        return f"{node.label()} ({node.op}, shape {node.shape}, {node.dtype})"
+        return f"{self.name or '%' + str(self.id)} ({node.op}, shape {node.shape}, {node.dtype})"
 
     # --- no concrete value while tracing ---------------------------------------
     def _concrete(self, what: str) -> TracingError:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any, Callable, Optional
 
 from gradgen.ir.graph import Graph, Node, Shape
@@ -19,6 +18,8 @@ class GraphBuilder:
         self.nodes: list[Node] = []
         self.rewriter = rewriter
         self._memo: dict[tuple, int] = {}
+        self.names: dict[int, str] = {}
+        self.notes: dict[int, str] = {}
         self._explicit_names: set[int] = set()
 
     def add(self, op: str, inputs: tuple[int, ...], attrs: tuple[tuple[str, Any], ...],
@@ -37,20 +38,20 @@ class GraphBuilder:
 
     def set_name(self, node_id: int, name: str, *, explicit: bool = False) -> None:
         """Name a node. Explicit names (``gg.name``) win over recovered ones."""
-        if node_id in self._explicit_names and not explicit:
-            return
         if explicit:
             self._explicit_names.add(node_id)
-        elif self.nodes[node_id].name is not None:
+        elif node_id in self.names:
             return
-        self.nodes[node_id] = replace(self.nodes[node_id], name=name)
+        self.names[node_id] = name
 
     def set_note(self, node_id: int, note: str) -> None:
         """Attach a comment that says what a node computes (first note wins)."""
-        if self.nodes[node_id].note is None:
-            self.nodes[node_id] = replace(self.nodes[node_id], note=note)
+        self.notes.setdefault(node_id, note)
 
     def finish(self, outputs: tuple[int, ...], output_names: tuple[str, ...]) -> Graph:
         """Freeze into a Graph."""
-        inputs = tuple(n.id for n in self.nodes if n.op == "input")
-        return Graph(tuple(self.nodes), inputs, tuple(outputs), tuple(output_names))
+        nodes = list(self.nodes)
+        for node_id in self.names.keys() | self.notes.keys():
+            nodes[node_id] = nodes[node_id]._replace(name=self.names.get(node_id), note=self.notes.get(node_id))
+        inputs = tuple(n.id for n in nodes if n.op == "input")
+        return Graph(tuple(nodes), inputs, tuple(outputs), tuple(output_names))

@@ -22,7 +22,7 @@ def format_node(graph: Graph, node: Node) -> str:
     """``name = op(in1, in2; attr=value) : shape dtype``."""
     args = [_operand(graph.nodes[i]) for i in node.inputs]
     args += [f"{k}={_format_attr(v)}" for k, v in node.attrs if not (node.op == "input" and k == "name")]
-    shape = "scalar" if node.shape == () else "(" + ", ".join(map(str, node.shape)) + ("," if len(node.shape) == 1 else "") + ")"
+    shape = "scalar" if node.shape == () else str(node.shape)
     return f"{node.label()} = {node.op}({', '.join(args)}) : {shape} {node.dtype}"
 
 

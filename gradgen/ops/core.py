@@ -123,8 +123,9 @@ def elementwise(name: str, *operands: Any, dtype: str | None = None, **attrs: An
     dtype = dtype or result_dtype(operands)
     values = [cast(constant(builder, x, dtype if not isinstance(x, Value) else None), dtype)
               for x in operands]
+    shapes = {v.shape for v in values}
     try:
-        shape = np.broadcast_shapes(*[v.shape for v in values])
+        shape = shapes.pop() if len(shapes) == 1 else np.broadcast_shapes(*[v.shape for v in values])
     except ValueError:
         shapes = " and ".join(str(v.shape) for v in values)
         location = user_location()

@@ -66,6 +66,8 @@ def _scalar_power(args: Sequence[str], attrs: dict) -> str:
         exponent = float(args[1])
     except ValueError:
         return f"pow({args[0]}, {args[1]})"
+    if exponent == 2.0:
+        return f"{args[0]} * {args[0]}"
     if exponent.is_integer() and abs(exponent) <= 64:
         return f"{args[0]} ** {int(exponent)}"
     return f"pow({args[0]}, {args[1]})"
@@ -135,10 +137,10 @@ sign = _float_op("sign", 1, np.sign, _no_gradient, "sign({0})", "np.sign({0})",
 abs = _float_op("abs", 1, np.abs, lambda g, out, x: (g * F.sign(x),), "abs({0})", "np.abs({0})",
                 jvp=lambda t, out, x: t[0] * F.sign(x), doc="|x|; its gradient at 0 is 0.")
 relu = _float_op("relu", 1, lambda x: np.maximum(x, 0.0),
-                 lambda g, out, x: (g * F.where(x > 0.0, 1.0, 0.0),),
-                 "max({0}, 0.0)", "np.maximum({0}, 0.0)",
-                 jvp=lambda t, out, x: t[0] * F.where(x > 0.0, 1.0, 0.0),
-                 doc="max(x, 0); its gradient at 0 is 0; NaN propagates.")
+                 lambda g, out, x: (F.where(x > 0.0, g, 0.0),),
+                 "0.0 if {0} <= 0.0 else {0}", "np.maximum({0}, 0.0)",
+                 jvp=lambda t, out, x: F.where(x > 0.0, t[0], 0.0),
+                 doc="max(x, 0); its gradient is 0 for x <= 0 (relu'(0) = 0); a NaN x gives NaN.")
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -152,7 +154,7 @@ sigmoid = _float_op("sigmoid", 1, _sigmoid, lambda g, out, x: (g * (out * (1.0 -
                     doc="1 / (1 + exp(-x)), exact 0 and 1 in the tails.")
 softplus = _float_op("softplus", 1, lambda x: np.logaddexp(0.0, x),
                      lambda g, out, x: (g * F.sigmoid(x),),
-                     "log1p(exp(-abs({0}))) + max({0}, 0.0)", "np.logaddexp(0.0, {0})",
+                     "log1p(exp(-abs({0}))) + (0.0 if {0} <= 0.0 else {0})", "np.logaddexp(0.0, {0})",
                      jvp=lambda t, out, x: t[0] * F.sigmoid(x),
                      doc="log(1 + exp(x)), computed without overflow.")
 

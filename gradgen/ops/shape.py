@@ -158,6 +158,46 @@ define(Op("unslice", lambda inputs, attrs: (attrs["shape"], inputs[0].dtype), un
           reads_forward=False, doc="Zeros of `shape` with x written into a slice: the adjoint of slice."))
 
 
+def unslice_sum_array(shape: tuple[int, ...], slices: Sequence[Sequence[tuple[int, int, int]]],
+                      parts: Sequence[np.ndarray]) -> np.ndarray:
+    full = np.zeros(shape, dtype=np.result_type(*parts))
+    for part_slices, part in zip(slices, parts):
+        full[_as_slices(part_slices)] += part
+    return full
+
+
+def _unslice_sum_infer(inputs: Sequence[Node], attrs: dict) -> tuple[tuple[int, ...], str]:
+    if len(inputs) != len(attrs["slices"]):
+        raise GraphError(f"unslice_sum: {len(inputs)} parts for {len(attrs['slices'])} slices")
+    return attrs["shape"], inputs[0].dtype
+
+
+define(Op("unslice_sum", _unslice_sum_infer,
+          lambda *parts, shape, slices: unslice_sum_array(shape, slices, parts),
+          lambda g, out, *parts, shape, slices: tuple(apply("slice", g, slices=s) for s in slices),
+          None, lambda args, attrs: f"unslice_sum({attrs['shape']}, {attrs['slices']}, ({', '.join(args)},))",
+          reads_forward=False,
+          doc="Zeros of `shape` with each part added into its slice: many unslices gathered in one."))
+
+
+def add_n(parts: Sequence[Any]) -> Any:
+    """The sum of ``parts`` (DSL values of one shape), as autodiff accumulates cotangents.
+
+    Parts that each fill a slice of zeros (the gradients of ``x[i]`` for
+    many ``i``) are gathered by one ``unslice_sum`` instead of being added
+    as dense arrays, which would cost O(n) per part.
+    """
+    scattered = [p for p in parts if p.node.op == "unslice"]
+    if len(scattered) > 1:
+        gathered = apply("unslice_sum", *[Value(p.builder, p.node.inputs[0]) for p in scattered],
+                         shape=scattered[0].shape, slices=tuple(p.node.params["slices"] for p in scattered))
+        parts = [p for p in parts if p.node.op != "unslice"] + [gathered]
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
+
+
 # --- integer-array indexing and their adjoints ---------------------------------------------
 def _take_infer(inputs: Sequence[Node], attrs: dict) -> tuple[tuple[int, ...], str]:
     x, idx = inputs

@@ -21,6 +21,7 @@ from gradgen.ir.builder import GraphBuilder
 from gradgen.ir.graph import FLOAT_DTYPES, Graph, Node
 from gradgen.ops import functions as F
 from gradgen.ops.registry import OPS
+from gradgen.ops.shape import add_n
 from gradgen.passes.rebuild import replay
 from gradgen.passes.simplify import filled, simplify_rewriter
 
@@ -93,9 +94,7 @@ def differentiate(graph: Graph, wrt: str | Sequence[str] | None = None, *, every
         parts = contributions.pop(node.id, None)
         if not parts:
             continue
-        g = parts[0]
-        for part in parts[1:]:
-            g = g + part
+        g = add_n(parts)
         label = _describe(node)
         if node.name and g.id >= first_backward:
             builder.set_name(g.id, f"d{out_name}_d{node.name}")

@@ -33,6 +33,17 @@ def _match_one_plus(builder: GraphBuilder, node_id: int) -> int | None:
     return None
 
 
+def _shifted(builder: GraphBuilder, node_id: int) -> bool:
+    """True for ``x - stop_gradient(peak)``: an exp argument logsumexp already made safe."""
+    node = builder.nodes[node_id]
+    if node.op != "subtract":
+        return False
+    peak = builder.nodes[node.inputs[1]]
+    while peak.op in ("broadcast_to", "reshape"):
+        peak = builder.nodes[peak.inputs[0]]
+    return peak.op == "stop_gradient"
+
+
 def numerics_rewriter(builder: GraphBuilder, op: str, inputs: tuple, attrs: tuple, shape: Shape,
                       dtype: str) -> int | None:
     """Answer with a stable equivalent of ``op(*inputs)``, or None."""
@@ -50,7 +61,7 @@ def numerics_rewriter(builder: GraphBuilder, op: str, inputs: tuple, attrs: tupl
     if arg.op == "subtract" and scalar_constant(builder, arg.inputs[0]) == 1.0 \
             and nodes[arg.inputs[1]].op == "sigmoid":
         return (-F.softplus(Value(builder, nodes[arg.inputs[1]].inputs[0]))).id
-    if arg.op == "sum" and nodes[arg.inputs[0]].op == "exp":
+    if arg.op == "sum" and nodes[arg.inputs[0]].op == "exp" and not _shifted(builder, nodes[arg.inputs[0]].inputs[0]):
         params = arg.params
         x = Value(builder, nodes[arg.inputs[0]].inputs[0])
         return F.logsumexp(x, axis=params["axes"], keepdims=params["keepdims"]).id

@@ -9,19 +9,21 @@ from gradgen.ir.graph import Graph
 from gradgen.passes.autodiff import differentiate
 from gradgen.passes.dce import eliminate_dead_code
 from gradgen.passes.numerics import stabilize
-from gradgen.passes.simplify import simplify
 
 
 def prepare(graph: Graph, *, gradient: bool, wrt: str | Sequence[str] | None = None,
             check: bool = False) -> Graph:
-    """Stabilize, differentiate (if ``gradient``), simplify and prune ``graph``.
+    """Stabilize, differentiate (if ``gradient``) and prune ``graph``.
+
+    Both stabilize and differentiate build through the simplifying rewriter,
+    so the result is folded and CSE'd without a separate simplify pass.
 
     With ``check``, the IR checker runs after every pass (the tests use it).
     """
     passes = [stabilize]
     if gradient:
         passes.append(lambda g: differentiate(g, wrt))
-    passes += [simplify, eliminate_dead_code]
+    passes.append(eliminate_dead_code)
     for run in passes:
         graph = run(graph)
         if check:

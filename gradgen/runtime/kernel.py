@@ -24,6 +24,7 @@ from gradgen.ir.graph import Graph
 from gradgen.passes.autodiff import resolve_wrt
 from gradgen.passes.pipeline import prepare
 from gradgen.runtime import args as checks
+from gradgen.runtime.gcpause import gc_paused
 from gradgen.runtime.pyload import ieee_fallback, load_source
 
 BACKENDS = ("auto", "python", "c")
@@ -119,6 +120,10 @@ class Kernel:
 
     # --- building ----------------------------------------------------------------------
     def _add_variant(self, specs: tuple[Array, ...]) -> Variant:
+        with gc_paused():
+            return self._build_variant(specs)
+
+    def _build_variant(self, specs: tuple[Array, ...]) -> Variant:
         traced = self._target if isinstance(self._target, Graph) else trace(
             self._target, dict(zip(self.names, specs)))
         gradient = self.mode != "forward"
@@ -135,6 +140,7 @@ class Kernel:
         self._variants[specs] = variant
         if self._first is None:
             self._first = variant
+            self.unchecked = variant.function  # the hot-loop entry, without a wrapper call
         return variant
 
     def _title(self, fn_name: str, grad_keys: Sequence[str]) -> str:
@@ -186,9 +192,17 @@ class Kernel:
 
     # --- reading -------------------------------------------------------------------------
     def _compiled(self) -> Variant:
+        """The first compiled variant; a JIT kernel not called yet compiles for scalar arguments,
+        the default spec, so ``source`` and ``graph`` of scalar functions are there at once."""
         if self._first is None:
-            raise GradgenError("this kernel has not been compiled yet: call it once, or give specs "
-                               "(e.g. gg.value_and_grad(f, x=gg.Array((3,)))) when creating it")
+            try:
+                variant = self._add_variant(tuple(Array(()) for _ in self.names))
+            except GradgenError as error:
+                raise GradgenError(
+                    f"this kernel has not been compiled yet and does not trace with scalar arguments ({error}); "
+                    "call it once, or give specs (e.g. gg.value_and_grad(f, x=gg.Array((3,))))") from None
+            type(self).__call__ = variant.entry
+        assert self._first is not None
         return self._first
 
     @property

@@ -51,4 +51,5 @@ def ieee_fallback(function: FunctionType, ieee_names: dict[str, Any]) -> Callabl
                          "(e.g. a NaN cast to an integer)")
 
     namespace["_ieee_fallback"] = give_up
+    function.__globals__["_ieee_fallback"] = run
     return run
