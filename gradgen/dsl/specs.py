@@ -53,7 +53,7 @@ def spec_of(value: Any, name: str) -> Array:
     if isinstance(value, Array):
         return value
     if isinstance(value, bool):
-        raise InputError(f"argument {name!r}: got a bool; pass a number")
+        raise InputError(f"argument {name!r}: expected a number, got a bool")
     if isinstance(value, (float, int)):
         return Scalar()
     array = np.asarray(value) if not isinstance(value, np.ndarray) else value

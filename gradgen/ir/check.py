@@ -33,6 +33,11 @@ def check_graph(graph: Graph) -> Graph:
                 raise GraphError(f"{where}: duplicate input name {name!r}")
             names.add(name)
             continue
+        if node.op == "const":
+            value = OPS["const"].evaluate(**node.params)
+            if value.shape != node.shape:
+                raise GraphError(f"{where}: constant of shape {value.shape} stored as {node.shape}")
+            continue
         shape, dtype = infer(node.op, [graph.nodes[i] for i in node.inputs], node.params)
         if (shape, dtype) != (node.shape, node.dtype):
             raise GraphError(f"{where}: stored type {node.shape} {node.dtype} but the shape rule "

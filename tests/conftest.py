@@ -1,0 +1,10 @@
+"""Shared test settings: every test gets a private build cache."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRADGEN_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "gradgen-cache"))

@@ -1,0 +1,129 @@
+"""Passes: invariants after each pass, CSE, folding, identities, DCE, numerics rewrites."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gradgen as gg
+from gradgen.ir.check import check_graph
+from gradgen.passes import differentiate, eliminate_dead_code, prepare, simplify, stabilize
+
+
+def bce(z, y):
+    a = 1 / (1 + gg.exp(-z))
+    return -y * gg.log(a) - (1 - y) * gg.log(1 - a)
+
+
+def ops_of(graph):
+    return [n.op for n in graph.nodes]
+
+
+@pytest.mark.parametrize("fn, specs", [
+    (bce, {}),
+    (lambda X, w: gg.mean(gg.tanh(X @ w) ** 2), {"X": gg.Array((4, 3)), "w": gg.Array((3,))}),
+    (lambda x: gg.logsumexp(x) + gg.max(x, axis=0).sum(), {"x": gg.Array((2, 3))}),
+    (lambda x: gg.sum(gg.where(x > 0, gg.sqrt(x), -x)[1:] * 2.0), {"x": gg.Array((5,))}),
+])
+def test_every_pass_keeps_the_ir_valid(fn, specs):
+    graph = check_graph(gg.trace(fn, **specs))
+    for run in (stabilize, differentiate, simplify, eliminate_dead_code):
+        graph = check_graph(run(graph))
+    prepare(gg.trace(fn, **specs), gradient=True, check=True)
+
+
+def test_hash_consing_shares_common_subexpressions():
+    def f(x, y):
+        return (x * y + 1) * (x * y + 1)
+
+    graph = gg.trace(f)
+    assert ops_of(graph).count("multiply") == 2 and ops_of(graph).count("add") == 1
+
+
+def test_folding_and_identities():
+    def f(x):
+        return (x * 1.0 + 0.0) * (2.0 * 3.0) - 0.0 + x ** 1.0
+
+    graph = prepare(gg.trace(f), gradient=False)
+    assert sorted(ops_of(graph)) == ["add", "const", "input", "multiply"]
+    assert gg.compile(f)(2.0) == 14.0
+
+
+def test_dead_code_is_removed_but_inputs_stay():
+    def f(x, unused):
+        waste = gg.exp(unused) * 3
+        return x * 2
+
+    graph = eliminate_dead_code(gg.trace(f))
+    assert graph.input_names == ("x", "unused")
+    assert "exp" not in ops_of(graph)
+
+
+def test_backward_reuses_forward_nodes():
+    graph = prepare(gg.trace(lambda x: gg.exp(gg.sin(x))), gradient=True)
+    assert ops_of(graph).count("exp") == 1 and ops_of(graph).count("sin") == 1
+
+
+@pytest.mark.parametrize("z", [-1000.0, -50.0, 0.0, 50.0, 1000.0])
+@pytest.mark.parametrize("y", [0.0, 1.0, 0.3])
+def test_binary_cross_entropy_from_the_plain_formula_stays_finite(z, y):
+    value, grads = gg.value_and_grad(bce, wrt="z")(z, y)
+    expected = max(z, 0) - z * y + np.log1p(np.exp(-abs(z)))
+    assert value == pytest.approx(expected, rel=1e-12, abs=1e-300)
+    def sigmoid(t: float) -> float:
+        return float(np.exp(-np.logaddexp(0.0, -t)))
+
+    # d/dz = sigmoid(z) - y, written without cancellation: (1 - y) sigmoid(z) - y sigmoid(-z)
+    assert grads["z"] == pytest.approx((1 - y) * sigmoid(z) - y * sigmoid(-z), rel=1e-12, abs=1e-300)
+
+
+def test_sigmoid_patterns_are_rewritten_to_softplus():
+    graph = stabilize(gg.trace(bce))
+    assert "softplus" in ops_of(graph) and "log" not in ops_of(graph)
+    graph = stabilize(gg.trace(lambda z: gg.log(gg.sigmoid(z))))
+    assert ops_of(graph)[-2:] == ["softplus", "negative"]
+
+
+def test_log_sum_exp_is_rewritten_and_stable():
+    def f(x):
+        return gg.log(gg.sum(gg.exp(x)))
+
+    x = np.array([1000.0, 1000.0, -1000.0])
+    value, grads = gg.value_and_grad(f)(x)
+    assert value == pytest.approx(1000 + np.log(2), rel=1e-14)
+    np.testing.assert_allclose(grads["x"], [0.5, 0.5, 0.0], atol=1e-300)
+    value, grads = gg.value_and_grad(lambda v: gg.sum(gg.log_softmax(v)))(x)
+    assert np.isfinite(value) and np.all(np.isfinite(grads["v"]))
+
+
+def test_log_one_plus_becomes_log1p():
+    k = gg.compile(lambda x: gg.log(1 + x))
+    assert "log1p" in k.source
+    assert k(1e-20) == 1e-20
+
+
+def test_where_does_not_leak_nan_from_the_branch_not_taken():
+    k = gg.value_and_grad(lambda x: gg.sum(gg.where(x > 0, gg.log(x) * gg.sqrt(x), 0.0)))
+    value, grads = k(np.array([-1.0, 0.0, 4.0]))
+    assert value == pytest.approx(np.log(4) * 2)
+    assert grads["x"][0] == 0.0 and grads["x"][1] == 0.0
+    assert grads["x"][2] == pytest.approx(2 / 4 + np.log(4) / 4)
+    scalar = gg.grad(lambda x: gg.where(x > 0, gg.sqrt(x), 0.0))
+    assert scalar(0.0) == {"x": 0.0} and scalar(-1.0) == {"x": 0.0} and scalar(4.0) == {"x": 0.25}
+
+
+def test_non_smooth_conventions():
+    grad = gg.grad
+    assert grad(lambda x: gg.relu(x))(0.0) == {"x": 0.0}
+    assert grad(lambda x: gg.abs(x))(0.0) == {"x": 0.0}
+    assert grad(lambda a, b: gg.maximum(a, b))(1.0, 1.0) == {"a": 0.5, "b": 0.5}
+    assert grad(lambda a, b: gg.minimum(a, b))(1.0, 1.0) == {"a": 0.5, "b": 0.5}
+    g = grad(lambda x: gg.max(x))(np.array([3.0, 1.0, 3.0]))
+    np.testing.assert_array_equal(g["x"], [0.5, 0.0, 0.5])
+
+
+def test_joint_graph_outputs_value_then_gradients():
+    graph = differentiate(gg.trace(bce), wrt=["z"])
+    assert graph.output_names == ("J", "dJ_dz")
+    every = differentiate(gg.trace(bce), every_node=True, simplify=False)
+    assert "dJ_da" in every.output_names
