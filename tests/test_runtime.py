@@ -72,11 +72,20 @@ def test_backend_source_graph_and_inspect(kernel):
 
 
 def test_tracebacks_show_generated_lines():
-    k = gg.value_and_grad(lambda i, x: gg.sum(x[i]), i=gg.Array((1,), "int64"), x=gg.Array((3,)))
-    with pytest.raises(Exception) as info:
-        k.unchecked(np.array([7]), np.zeros(3))
+    k = gg.value_and_grad(lambda x: gg.sum(gg.exp(x) * 2.0), backend="python", x=gg.Array((3,)))
+    with pytest.raises(TypeError) as info:
+        k.unchecked(["not", "an", "array"])  # unchecked: no validation, the kernel itself fails
     text = "".join(traceback.format_exception(info.value))
-    assert "<gradgen" in text and "np.take" in text
+    assert "<gradgen" in text and "np.exp(x)" in text
+
+
+@pytest.mark.parametrize("backend", ["python", "c"])
+def test_index_out_of_range_is_an_input_error_on_both_backends(backend):
+    k = gg.value_and_grad(lambda i, x: gg.sum(x[i]), wrt="x", backend=backend, i=gg.Array((2,), "int64"),
+                          x=gg.Array((3,)))
+    assert k(np.array([2, -3]), np.arange(3.0)) == (2.0, {"x": pytest.approx(np.array([1.0, 0.0, 1.0]))})
+    with pytest.raises(gg.InputError, match="index is out of range"):
+        k(np.array([0, 7]), np.zeros(3))
 
 
 def test_arrays_are_fresh_and_inputs_untouched():

@@ -170,3 +170,8 @@ def normalize_axes(axis: Any, ndim: int, what: str) -> tuple[int, ...]:
     if len(set(out)) != len(out):
         raise ShapeError(f"{what}: repeated axis in {axis!r}")
     return tuple(sorted(out))
+
+
+def zeros_like(x: Value) -> Value:
+    """A value of zeros with ``x``'s shape and dtype (a broadcast scalar, not a stored array)."""
+    return broadcast_to(constant(x.builder, 0.0, x.node.dtype), x.shape)

@@ -39,12 +39,21 @@ def _max_vjp(g: Any, out: Any, x: Any, axes: tuple[int, ...], keepdims: bool) ->
     return (F.where(is_max, broadcast_to(_kept(g, x, axes) / count, x.shape), 0.0),)
 
 
+def _max_jvp(t: Any, out: Any, x: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
+    # The tangent of the maximum: the mean of t over the maximal entries (ties share).
+    is_max = x == broadcast_to(_kept(out, x, axes), x.shape)
+    weight = F.where(is_max, 1.0, 0.0)
+    total = F.sum(weight * t, axis=axes, keepdims=keepdims)
+    return total / F.sum(weight, axis=axes, keepdims=keepdims)
+
+
 define(Op("sum", _reduce_infer, lambda x, axes, keepdims: np.sum(x, axis=axes, keepdims=keepdims),
           _sum_vjp, None, "np.sum({0}, axis={axes}, keepdims={keepdims})",
           jvp=lambda t, out, x, axes, keepdims: apply("sum", t[0], axes=axes, keepdims=keepdims),
           reads_forward=False, doc="Sum over axes."))
 define(Op("max", _reduce_infer, lambda x, axes, keepdims: np.max(x, axis=axes, keepdims=keepdims),
           _max_vjp, None, "np.max({0}, axis={axes}, keepdims={keepdims})",
+          jvp=lambda t, out, x, axes, keepdims: _max_jvp(t[0], out, x, axes, keepdims),
           doc="Maximum over axes; ties share the gradient evenly; NaN propagates."))
 
 

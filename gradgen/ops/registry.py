@@ -34,6 +34,9 @@ class Op:
       (``tangents[i]`` is None for inputs with zero tangent).
     - ``py``: spelling in a scalar kernel (plain floats, names bound to ``math``).
     - ``np``: spelling in an array kernel (NumPy).
+    - ``c``: spelling of one element in C (``{f}`` is ``f`` in float32
+      kernels, for ``expf`` and friends); ops that are loops rather than
+      expressions (matmul, reductions, indexing) are laid out by the C emitter.
     - ``elementwise``: inputs and output share one shape.
     - ``reads_forward``: the VJP uses forward values, so a zero cotangent
       must stay zero even where those values are inf or NaN (see autodiff).
@@ -48,6 +51,7 @@ class Op:
     py: Spelling
     np: Spelling
     jvp: Callable[..., Any] | None = None
+    c: Spelling = None
     elementwise: bool = False
     reads_forward: bool = True
     selects: bool = False

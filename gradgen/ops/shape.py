@@ -11,7 +11,7 @@ from gradgen.dsl.value import Value
 from gradgen.errors import GraphError, InputError, ShapeError
 from gradgen.ir.graph import ConstArray, Node
 from gradgen.ops import functions as F
-from gradgen.ops.core import apply, broadcast_to, builder_of, cast, constant, normalize_axes, result_dtype
+from gradgen.ops.core import apply, broadcast_to, builder_of, cast, constant, normalize_axes, result_dtype, zeros_like
 from gradgen.ops.registry import Op, define
 
 
@@ -176,6 +176,8 @@ define(Op("unslice_sum", _unslice_sum_infer,
           lambda *parts, shape, slices: unslice_sum_array(shape, slices, parts),
           lambda g, out, *parts, shape, slices: tuple(apply("slice", g, slices=s) for s in slices),
           None, lambda args, attrs: f"unslice_sum({attrs['shape']}, {attrs['slices']}, ({', '.join(args)},))",
+          jvp=lambda t, out, *parts, shape, slices: add_n(
+              [apply("unslice", tp, shape=shape, slices=s) for tp, s in zip(t, slices) if tp is not None]),
           reads_forward=False,
           doc="Zeros of `shape` with each part added into its slice: many unslices gathered in one."))
 
@@ -223,7 +225,9 @@ define(Op("take", _take_infer, lambda x, idx, axis: np.take(x, idx, axis=axis),
           doc="x[idx] along an axis, with an int64 index array (gathers)."))
 define(Op("scatter_add", lambda inputs, attrs: (attrs["shape"], inputs[0].dtype), scatter_add_array,
           lambda g, out, x, idx, shape, axis: (apply("take", g, idx, axis=axis), None),
-          None, "scatter_add({0}, {1}, {shape}, {axis})", reads_forward=False,
+          None, "scatter_add({0}, {1}, {shape}, {axis})",
+          jvp=lambda t, out, x, idx, shape, axis: apply("scatter_add", t[0], idx, shape=shape, axis=axis),
+          reads_forward=False,
           doc="Zeros of `shape` with x added at idx along an axis: the adjoint of take."))
 
 
@@ -259,7 +263,9 @@ define(Op("take_along_axis", _along_infer, lambda x, idx, axis: np.take_along_ax
           reads_forward=False, doc="np.take_along_axis: pick one entry per row (class labels)."))
 define(Op("scatter_along_axis", lambda inputs, attrs: (attrs["shape"], inputs[0].dtype), scatter_along_axis_array,
           lambda g, out, x, idx, shape, axis: (apply("take_along_axis", g, idx, axis=axis), None),
-          None, "scatter_along_axis({0}, {1}, {shape}, {axis})", reads_forward=False,
+          None, "scatter_along_axis({0}, {1}, {shape}, {axis})",
+          jvp=lambda t, out, x, idx, shape, axis: apply("scatter_along_axis", t[0], idx, shape=shape, axis=axis),
+          reads_forward=False,
           doc="Zeros of `shape` with x added along an axis at idx: the adjoint of take_along_axis."))
 
 
@@ -299,9 +305,14 @@ def _concat_vjp(g: Any, out: Any, *inputs: Any, axis: int) -> tuple[Any, ...]:
     return tuple(grads)
 
 
+def _concat_jvp(t: Sequence[Any], out: Any, *inputs: Any, axis: int) -> Any:
+    parts = [tp if tp is not None else zeros_like(x) for tp, x in zip(t, inputs)]
+    return apply("concatenate", *parts, axis=axis)
+
+
 define(Op("concatenate", _concat_infer, lambda *xs, axis: np.concatenate(xs, axis=axis), _concat_vjp,
           None, lambda args, attrs: f"np.concatenate(({', '.join(args)},), axis={attrs['axis']})",
-          jvp=None, reads_forward=False, doc="Join arrays along an existing axis."))
+          jvp=_concat_jvp, reads_forward=False, doc="Join arrays along an existing axis."))
 
 
 def concatenate(arrays: Sequence[Any], axis: int = 0) -> Any:

@@ -1,0 +1,703 @@
+"""The C code generator: one reentrant C99 function per kernel, loops fused.
+
+Scalars become local variables. Elementwise array nodes of one shape are
+fused into one loop nest, where a value used only inside the loop stays a
+local and never touches memory; a reduction joins the loop that produces its
+input; broadcasting is index arithmetic (a stride of 0), never a copy.
+Arrays that must exist in memory live in a workspace the caller passes in,
+so the function keeps no state and many threads may run it at once. Very
+large graphs are split into many small functions, since compilers take
+super-linear time on one huge function.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gradgen.codegen.naming import assign_names
+from gradgen.errors import CompileError
+from gradgen.ir.graph import ConstArray, Graph, Node, Shape
+from gradgen.ops.registry import OPS, spell
+
+CTYPES = {"float64": "double", "float32": "float", "int64": "int64_t", "bool": "unsigned char"}
+
+C_RESERVED = {
+    "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum", "extern",
+    "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return", "short", "signed",
+    "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void", "volatile", "while",
+    "work", "s", "i", "main", "exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tanh", "pow", "fabs",
+    "INFINITY", "NAN", "int64_t", "size_t",
+} | {f"i{k}" for k in range(16)}
+
+#: Above this many statements the kernel is split into functions of CHUNK statements.
+SPLIT_ABOVE = 4000
+CHUNK = 400
+
+
+@dataclass
+class CKernelSource:
+    """Generated C for one kernel and what a caller needs to know to call it.
+
+    The function is ``int NAME(inputs..., outputs..., work)``: scalar inputs
+    by value, arrays as pointers to C-contiguous data, every output as a
+    pointer to caller-owned memory, and ``work`` pointing to ``work_size``
+    doubles. It returns 0, or k > 0 when the k-th argument (1-based) holds an
+    index out of range.
+    """
+
+    text: str
+    cdef: str
+    function_name: str
+    inputs: list[tuple[str, Shape, str]]
+    outputs: list[tuple[str, Shape, str]]
+    work_size: int
+    statements: int = 0
+    helpers: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Group:
+    """An open loop nest over ``shape``: its elementwise members and reduction sinks."""
+
+    shape: Shape
+    members: list[int] = field(default_factory=list)
+    sinks: list[int] = field(default_factory=list)
+
+
+def _literal(value: Any, dtype: str) -> str:
+    if dtype == "bool" or isinstance(value, bool):
+        return "1" if value else "0"
+    if dtype == "int64":
+        return f"INT64_C({int(value)})"
+    value = float(value)
+    if value != value:
+        return "NAN"
+    if value in (float("inf"), float("-inf")):
+        return "INFINITY" if value > 0 else "(-INFINITY)"
+    text = repr(value)
+    if "e" not in text and "." not in text:
+        text += ".0"
+    text += "f" if dtype == "float32" else ""
+    return f"({text})" if text.startswith("-") else text
+
+
+def _index(*terms: tuple[str, int]) -> str:
+    """``r * 8 + p`` from (variable, stride) pairs; stride 0 terms drop out."""
+    parts = [var if stride == 1 else f"{var} * {stride}" for var, stride in terms if stride]
+    return " + ".join(parts) or "0"
+
+
+def _strides(shape: Shape) -> list[int]:
+    strides, step = [], 1
+    for n in reversed(shape):
+        strides.append(step)
+        step *= n
+    return list(reversed(strides))
+
+
+class _Emitter:
+    def __init__(self, graph: Graph, function_name: str):
+        self.graph = graph
+        self.function_name = function_name
+        outs = {f"out{k}" for k in range(len(graph.outputs))}
+        self.names = assign_names(graph, C_RESERVED | outs | {function_name})
+        self.consumers: list[list[int]] = [[] for _ in graph.nodes]
+        for node in graph.nodes:
+            for i in node.inputs:
+                self.consumers[i].append(node.id)
+        self.float = self._kernel_float()
+        self.kind: dict[int, str] = {}  # scalar | buffer | view | member
+        self.expr: dict[int, str] = {}  # scalar expression, or pointer expression of a buffer
+        self.view_of: dict[int, int] = {}  # broadcast view -> source node
+        self.group_of: dict[int, _Group] = {}
+        self.open: dict[Shape, _Group] = {}
+        self.statements: list[list[str]] = []
+        self.work = 0
+        self.buffers: list[tuple[str, int]] = []  # (name, offset) for pointer declarations
+        self.constants: list[str] = []
+        self.output_pointer: dict[int, str] = {}
+        self.split = len(graph.nodes) > SPLIT_ABOVE
+        self.scalar_slots = 0
+
+    def _kernel_float(self) -> str:
+        dtypes = {n.dtype for n in self.graph.nodes}
+        return "float32" if "float32" in dtypes and "float64" not in dtypes else "float64"
+
+    # --- storage -------------------------------------------------------------------------------
+    def ctype(self, node: Node) -> str:
+        return CTYPES[node.dtype]
+
+    def allocate(self, size: int, dtype: str, label: str) -> str:
+        """Workspace room for ``size`` elements; returns the pointer expression."""
+        offset = self.work
+        self.work += size
+        cast = "" if dtype == "float64" else f"({CTYPES[dtype]} *)"
+        if self.split:
+            return f"({cast}(work + {offset}))"
+        self.buffers.append((f"{CTYPES[dtype]} *const {label} = {cast}(work + {offset});", offset))
+        return label
+
+    def new_buffer(self, node: Node) -> str:
+        """Memory for ``node``: its output pointer if it is an output, else workspace."""
+        if node.id in self.output_pointer:
+            pointer = self.output_pointer.pop(node.id)
+        else:
+            pointer = self.allocate(node.size, node.dtype, self.names[node.id])
+        self.kind[node.id] = "buffer"
+        self.expr[node.id] = pointer
+        return pointer
+
+    def new_scalar(self, node: Node, value: str, comment: str) -> None:
+        if self.split:
+            slot = self.scalar_slots
+            self.scalar_slots += 1
+            name = f"s[{slot}]"
+            self.statements.append([f"{name} = {value};  /* {self.names[node.id]}: {comment} */"])
+        else:
+            name = self.names[node.id]
+            self.statements.append([f"const {self.ctype(node)} {name} = {value};  /* {comment} */"])
+        self.kind[node.id] = "scalar"
+        self.expr[node.id] = name
+
+    # --- reading operands ------------------------------------------------------------------------
+    def element(self, node_id: int, shape: Shape, index: list[str]) -> str:
+        """The C expression for element ``index`` (loop variables over ``shape``) of a node."""
+        kind = self.kind[node_id]
+        if kind == "scalar":
+            return self.expr[node_id]
+        if kind == "member":
+            return f"{self.names[node_id]}_i"
+        if kind == "view":
+            source = self.view_of[node_id]
+            return self.element(source, shape, index)
+        node = self.graph.nodes[node_id]
+        return f"{self.expr[node_id]}[{self.flat(node.shape, shape, index)}]"
+
+    @staticmethod
+    def flat(own: Shape, loop: Shape, index: list[str]) -> str:
+        """Flat index into an array of shape ``own`` broadcast against a loop over ``loop``."""
+        if own == () or all(n == 1 for n in own):
+            return "0"
+        lead = len(loop) - len(own)
+        terms = []
+        for d, (n, stride) in enumerate(zip(own, _strides(own))):
+            if n == 1:
+                continue
+            var = index[lead + d]
+            terms.append(var if stride == 1 else f"{var} * {stride}")
+        return " + ".join(terms) if terms else "0"
+
+    # --- groups ------------------------------------------------------------------------------------
+    def source(self, node_id: int) -> int:
+        while self.kind.get(node_id) == "view":
+            node_id = self.view_of[node_id]
+        return node_id
+
+    def settle(self, node_id: int, joining: _Group | None = None) -> None:
+        """Make sure ``node_id``'s value is readable outside an open loop (close its group)."""
+        group = self.group_of.get(self.source(node_id))
+        if group is not None and group is not joining and self.open.get(group.shape) is group:
+            self.close(group)
+
+    def close(self, group: _Group) -> None:
+        del self.open[group.shape]
+        members = set(group.members) | set(group.sinks)
+        outputs = set(self.graph.outputs)
+        stored = [m for m in group.members
+                  if m in outputs or any(c not in members for c in self.consumers[m])]
+        for m in stored:
+            self.new_buffer(self.graph.nodes[m])
+        shape = group.shape
+        flat_loop = all(self.graph.nodes[s].shape == () for s in group.sinks) and not any(
+            self._partial_broadcast(m, shape) for m in group.members + group.sinks)
+        index = ["i"] * len(shape) if flat_loop else [f"i{d}" for d in range(len(shape))]
+        lines = [f"/* loop over {shape}: "
+                 + ", ".join(self.names[m] for m in group.members + group.sinks) + " */"]
+        for sink in group.sinks:
+            lines += self.sink_init(self.graph.nodes[sink])
+        body: list[str] = []
+        if flat_loop:
+            size = int(np.prod(shape))
+            head = [f"for (long i = 0; i < {size}; ++i) {{"]
+            full = ["i"] * len(shape)
+        else:
+            head = [("    " * d) + f"for (long i{d} = 0; i{d} < {n}; ++i{d}) {{" for d, n in enumerate(shape)]
+            full = index
+        for m in group.members:
+            self.kind[m] = "member"
+        for m in group.members:
+            node = self.graph.nodes[m]
+            op = OPS[node.op]
+            args = [self.element(i, shape, full) if not flat_loop else self.element_flat(i) for i in node.inputs]
+            value = spell(op.c, args, {**node.params, "f": "f" if node.dtype == "float32" else ""})
+            body.append(f"const {self.ctype(node)} {self.names[m]}_i = {value};")
+        for m in stored:
+            target = "i" if flat_loop else self.flat(shape, shape, full)
+            body.append(f"{self.expr_buffer(m)}[{target}] = {self.names[m]}_i;")
+        for sink in group.sinks:
+            body.append(self.sink_update(self.graph.nodes[sink], shape, full, flat_loop))
+        depth = len(head)
+        lines += head
+        lines += [("    " * depth) + line for line in body]
+        lines += [("    " * d) + "}" for d in reversed(range(depth))]
+        for m in group.members:
+            self.kind[m] = "buffer" if m in stored else "dead"
+        self.statements.append(lines)
+        for sink in group.sinks:
+            self.sink_finish(self.graph.nodes[sink])
+        for m in group.members + group.sinks:
+            self.group_of.pop(m, None)
+
+    def expr_buffer(self, node_id: int) -> str:
+        return self.expr[node_id]
+
+    def element_flat(self, node_id: int) -> str:
+        kind = self.kind[self.source(node_id)]
+        source = self.source(node_id)
+        if kind == "scalar":
+            return self.expr[source]
+        if kind == "member":
+            return f"{self.names[source]}_i"
+        node = self.graph.nodes[source]
+        return f"{self.expr[source]}[{'0' if node.size == 1 else 'i'}]"
+
+    def _partial_broadcast(self, node_id: int, shape: Shape) -> bool:
+        """True when a loop over ``shape`` reads some operand of ``node_id`` with a partial broadcast."""
+        for i in self.graph.nodes[node_id].inputs:
+            src = self.graph.nodes[self.source(i)]
+            if self.kind.get(src.id) in ("scalar",) or src.size == 1:
+                continue
+            if src.shape != shape:
+                return True
+        return False
+
+    # --- reductions ----------------------------------------------------------------------------------
+    def sink_init(self, node: Node) -> list[str]:
+        start = "0" if node.op == "sum" else "-INFINITY"
+        ctype = self.ctype(node)
+        if node.shape == ():
+            self.kind[node.id] = "accumulator"
+            return [f"{ctype} {self.names[node.id]}_acc = {start};"]
+        pointer = self.new_buffer(node)
+        return [f"for (long k = 0; k < {node.size}; ++k) {pointer}[k] = {start};"]
+
+    def sink_update(self, node: Node, shape: Shape, index: list[str], flat_loop: bool) -> str:
+        x = node.inputs[0]
+        value = self.element_flat(x) if flat_loop else self.element(x, shape, index)
+        f = "f" if node.dtype == "float32" else ""
+        if node.shape == ():
+            target = f"{self.names[node.id]}_acc"
+        else:
+            axes = node.params["axes"]
+            kept = tuple(1 if d in axes else n for d, n in enumerate(shape))
+            target = f"{self.expr[node.id]}[{self.flat(kept, shape, index)}]"
+        if node.op == "sum":
+            return f"{target} += {value};"
+        return f"{target} = gg_maximum{f}({target}, {value});"
+
+    def sink_finish(self, node: Node) -> None:
+        if node.shape == ():
+            self.new_scalar(node, f"{self.names[node.id]}_acc", f"{node.op} over {self.graph.nodes[node.inputs[0]].shape}")
+        else:
+            self.kind[node.id] = "buffer"
+
+    # --- nodes ---------------------------------------------------------------------------------------
+    def emit(self) -> None:
+        graph = self.graph
+        outputs = set(graph.outputs)
+        for k, node_id in enumerate(graph.outputs):
+            node = graph.nodes[node_id]
+            # An output that reshapes a value used nowhere else: compute that value in place.
+            while node.op == "reshape" and node.shape != () and len(self.consumers[node.inputs[0]]) == 1 \
+                    and node.inputs[0] not in outputs and graph.nodes[node.inputs[0]].shape != ():
+                node = graph.nodes[node.inputs[0]]
+            if node.shape != () and node.op not in ("input", "const", "reshape", "broadcast_to") \
+                    and node.id not in self.output_pointer:
+                self.output_pointer[node.id] = f"out{k}"
+        for node in graph.nodes:
+            self.emit_node(node)
+        for group in list(self.open.values()):
+            self.close(group)
+
+    def emit_node(self, node: Node) -> None:
+        nid = node.id
+        if node.op == "input":
+            self.kind[nid] = "scalar" if node.shape == () else "buffer"
+            self.expr[nid] = self.names[nid]
+            return
+        if node.op == "const":
+            value = node.params["value"]
+            if isinstance(value, ConstArray):
+                flat = ", ".join(_literal(v, node.dtype) for v in value.array.ravel().tolist())
+                self.constants.append(
+                    f"static const {self.ctype(node)} {self.names[nid]}[{max(value.array.size, 1)}] = {{{flat}}};")
+                self.kind[nid] = "buffer"
+                self.expr[nid] = self.names[nid]
+            else:
+                self.kind[nid] = "scalar"
+                self.expr[nid] = _literal(value, node.dtype)
+            return
+        op = OPS[node.op]
+        if node.op == "broadcast_to":
+            self.settle(node.inputs[0])
+            self.kind[nid] = "view"
+            self.view_of[nid] = node.inputs[0]
+            return
+        if node.shape == () and op.elementwise:
+            for i in node.inputs:
+                self.settle(i)
+            args = [self.expr[self.source(i)] for i in node.inputs]
+            value = spell(op.c, args, {**node.params, "f": "f" if node.dtype == "float32" else ""})
+            self.new_scalar(node, value, node.note or node.op)
+            return
+        if op.elementwise:
+            self.join(node)
+            return
+        if node.op in ("sum", "max"):
+            x = node.inputs[0]
+            xs = self.graph.nodes[x].shape
+            group = self.open.get(xs)
+            src = self.source(x)
+            if src in self.group_of and self.group_of[src] is not group:
+                self.settle(x)
+                group = self.open.get(xs)
+            if group is None:
+                group = self.open[xs] = _Group(xs)
+            group.sinks.append(nid)
+            self.group_of[nid] = group
+            return
+        if (node.op == "transpose" and len(node.shape) == 2 and nid not in self.graph.outputs
+                and all(self.graph.nodes[c].op == "matmul" for c in self.consumers[nid])):
+            self.settle(node.inputs[0])
+            self.kind[nid] = "transposed"  # matmul reads it through swapped strides
+            return
+        for i in node.inputs:
+            self.settle(i)
+        handler = getattr(self, f"emit_{node.op}", None)
+        if handler is None:
+            raise CompileError(f"the C backend cannot emit op {node.op!r} (node {self.names[nid]}) yet")
+        handler(node)
+
+    def join(self, node: Node) -> None:
+        group = self.open.get(node.shape)
+        for i in node.inputs:
+            src = self.source(i)
+            owner = self.group_of.get(src)
+            if owner is None:
+                continue
+            if owner is not group or src in owner.sinks:
+                self.close(owner)
+                if owner is group:
+                    group = None
+        if group is None:
+            group = self.open[node.shape] = _Group(node.shape)
+        group.members.append(node.id)
+        self.group_of[node.id] = group
+        self.kind[node.id] = "pending"
+
+    # --- structural ops: loops of their own ---------------------------------------------------------------
+    def loop(self, shape: Shape, body: str, comment: str) -> None:
+        index = [f"i{d}" for d in range(len(shape))]
+        lines = [f"/* {comment} */"]
+        lines += [("    " * d) + f"for (long i{d} = 0; i{d} < {n}; ++i{d}) {{" for d, n in enumerate(shape)]
+        lines.append(("    " * len(shape)) + body.format(*index))
+        lines += [("    " * d) + "}" for d in reversed(range(len(shape)))]
+        self.statements.append(lines)
+
+    def read(self, node_id: int) -> str:
+        """Pointer expression for a materialized node (a scalar is copied into a 1-element buffer)."""
+        src = self.source(node_id)
+        node = self.graph.nodes[src]
+        if node_id != src:  # a broadcast view read as a whole array: materialize it
+            view = self.graph.nodes[node_id]
+            pointer = self.new_buffer(view)
+            index = [f"i{d}" for d in range(len(view.shape))]
+            self.loop(view.shape, f"{pointer}[{self.flat(view.shape, view.shape, index)}] = "
+                      f"{self.element(src, view.shape, index)};", f"{self.names[node_id]}: broadcast copy")
+            return pointer
+        if self.kind[src] == "scalar":
+            pointer = self.allocate(1, node.dtype, f"{self.names[src]}_1")
+            self.statements.append([f"{pointer}[0] = {self.expr[src]};"])
+            return pointer
+        return self.expr[src]
+
+    def emit_reshape(self, node: Node) -> None:
+        x = node.inputs[0]
+        if node.shape == ():
+            self.new_scalar(node, f"{self.read(x)}[0]", "reshape to a scalar")
+            return
+        pointer = self.read(x)
+        if node.id in self.output_pointer:
+            out = self.new_buffer(node)
+            self.statements.append([f"for (long k = 0; k < {node.size}; ++k) {out}[k] = {pointer}[k];"])
+            return
+        self.kind[node.id] = "buffer"
+        self.expr[node.id] = pointer
+
+    def emit_stop_gradient(self, node: Node) -> None:
+        self.emit_reshape(node)
+
+    def emit_transpose(self, node: Node) -> None:
+        x = self.graph.nodes[node.inputs[0]]
+        src = self.read(x.id)
+        out = self.new_buffer(node)
+        axes = node.params["axes"]
+        in_strides = _strides(x.shape)
+        index = [f"{{{d}}}" for d in range(len(node.shape))]
+        read = " + ".join(f"{index[d]} * {in_strides[a]}" for d, a in enumerate(axes))
+        write = " + ".join(f"{index[d]} * {s}" for d, s in enumerate(_strides(node.shape)))
+        self.loop(node.shape, f"{out}[{write}] = {src}[{read}];", f"{self.names[node.id]} = transpose")
+
+    def emit_slice(self, node: Node) -> None:
+        x = self.graph.nodes[node.inputs[0]]
+        src = self.read(x.id)
+        out = self.new_buffer(node)
+        slices = node.params["slices"]
+        read = " + ".join(f"({start} + {{{d}}} * {step}) * {stride}"
+                          for d, ((start, _, step), stride) in enumerate(zip(slices, _strides(x.shape))))
+        write = " + ".join(f"{{{d}}} * {s}" for d, s in enumerate(_strides(node.shape))) or "0"
+        self.loop(node.shape, f"{out}[{write}] = {src}[{read or '0'}];", f"{self.names[node.id]} = slice")
+
+    def _zero(self, pointer: str, size: int) -> None:
+        self.statements.append([f"for (long k = 0; k < {size}; ++k) {pointer}[k] = 0;"])
+
+    def _scatter_slices(self, out: str, shape: Shape, part: int, slices: Any, op: str) -> None:
+        src = self.read(part)
+        pshape = self.graph.nodes[part].shape
+        write = " + ".join(f"({start} + {{{d}}} * {step}) * {stride}"
+                           for d, ((start, _, step), stride) in enumerate(zip(slices, _strides(shape)))) or "0"
+        read = " + ".join(f"{{{d}}} * {s}" for d, s in enumerate(_strides(pshape))) or "0"
+        self.loop(pshape, f"{out}[{write}] {op} {src}[{read}];", f"into slice {slices}")
+
+    def emit_unslice(self, node: Node) -> None:
+        out = self.new_buffer(node)
+        self._zero(out, node.size)
+        self._scatter_slices(out, node.shape, node.inputs[0], node.params["slices"], "=")
+
+    def emit_unslice_sum(self, node: Node) -> None:
+        out = self.new_buffer(node)
+        self._zero(out, node.size)
+        for part, slices in zip(node.inputs, node.params["slices"]):
+            if self.graph.nodes[part].size == 1 and self.kind[self.source(part)] == "scalar":
+                offset = sum(start * stride for (start, _, _), stride in zip(slices, _strides(node.shape)))
+                self.statements.append([f"{out}[{offset}] += {self.expr[self.source(part)]};"])
+            else:
+                self._scatter_slices(out, node.shape, part, slices, "+=")
+
+    def matrix_operand(self, node_id: int, as_row: bool) -> tuple[str, int, int, int, int]:
+        """(pointer, rows, cols, row stride, col stride) of a matmul operand.
+
+        A 2-D transpose feeding the product is read through swapped strides
+        instead of being copied; a vector is a 1 x k row or a k x 1 column.
+        """
+        node = self.graph.nodes[node_id]
+        if self.kind.get(node_id) == "transposed":
+            src = self.graph.nodes[node.inputs[0]]
+            return self.read(src.id), node.shape[0], node.shape[1], 1, src.shape[1]
+        pointer = self.read(node_id)
+        if len(node.shape) == 2:
+            return pointer, node.shape[0], node.shape[1], node.shape[1], 1
+        n = node.shape[0]
+        return (pointer, 1, n, n, 1) if as_row else (pointer, n, 1, 1, 1)
+
+    def emit_matmul(self, node: Node) -> None:
+        pa, m, k, ar, ac = self.matrix_operand(node.inputs[0], as_row=True)
+        pb, _, n, br, bc = self.matrix_operand(node.inputs[1], as_row=False)
+        ctype = self.ctype(node)
+        a = f"{pa}[{_index(('r', ar if m > 1 else 0), ('p', ac))}]"
+        b = f"{pb}[{_index(('p', br), ('c', bc if n > 1 else 0))}]"
+        title = f"/* {self.names[node.id]} = ({m} x {k}) @ ({k} x {n}) */"
+        if node.shape == () or (n == 1 and ac == 1):
+            # Dot products: one running sum per row, reading a row of A in order.
+            acc = f"{self.names[node.id]}_acc"
+            lines = [title]
+            if node.shape == ():
+                lines += [f"{ctype} {acc} = 0;", f"for (long p = 0; p < {k}; ++p) {acc} += {a} * {b};"]
+                self.statements.append(lines)
+                self.new_scalar(node, acc, "dot product")
+                return
+            out = self.new_buffer(node)
+            lines += [f"for (long r = 0; r < {m}; ++r) {{", f"    {ctype} {acc} = 0;",
+                      f"    for (long p = 0; p < {k}; ++p) {acc} += {a} * {b};",
+                      f"    {out}[r] = {acc};", "}"]
+            self.statements.append(lines)
+            return
+        out = self.new_buffer(node)
+        # Loop order keeps the innermost loop on unit stride: over c (rows of B)
+        # normally, over r when A is a transposed matrix (read down its columns).
+        outer, middle = ("p", "r") if ac != 1 else ("r", "p")
+        bounds = {"r": m, "p": k, "c": n}
+        self.statements.append([
+            title,
+            f"for (long q = 0; q < {m * n}; ++q) {out}[q] = 0;",
+            f"for (long {outer} = 0; {outer} < {bounds[outer]}; ++{outer}) {{",
+            f"    for (long {middle} = 0; {middle} < {bounds[middle]}; ++{middle}) {{",
+            f"        const {ctype} a_rp = {a};",
+            f"        for (long c = 0; c < {n}; ++c) {out}[r * {n} + c] += a_rp * {b};",
+            "    }",
+            "}",
+        ])
+
+    def emit_concatenate(self, node: Node) -> None:
+        out = self.new_buffer(node)
+        axis = node.params["axis"]
+        start = 0
+        for part in node.inputs:
+            pn = self.graph.nodes[part]
+            slices = tuple((start, start + pn.shape[axis], 1) if d == axis else (0, n, 1)
+                           for d, n in enumerate(node.shape))
+            self._scatter_slices(out, node.shape, part, slices, "=")
+            start += pn.shape[axis]
+
+    def _index_check(self, idx: int, bound: int) -> str:
+        position = self.graph.inputs.index(idx) + 1 if idx in self.graph.inputs else 1
+        return f"if (j < -{bound} || j >= {bound}) return {position};  /* index out of range */"
+
+    def emit_take(self, node: Node) -> None:
+        x, idx = (self.graph.nodes[i] for i in node.inputs)
+        px, pi = self.read(x.id), self.read(idx.id)
+        out = self.new_buffer(node)
+        axis = node.params["axis"]
+        outer, inner = int(np.prod(x.shape[:axis])), int(np.prod(x.shape[axis + 1:]))
+        n = x.shape[axis]
+        self.statements.append([
+            f"/* {self.names[node.id]} = take along axis {axis} */",
+            f"for (long q = 0; q < {idx.size}; ++q) {{",
+            f"    const long j = (long){pi}[q];",
+            "    " + self._index_check(idx.id, n),
+            f"    for (long o = 0; o < {outer}; ++o) for (long t = 0; t < {inner}; ++t)",
+            f"        {out}[(o * {idx.size} + q) * {inner} + t] = {px}[(o * {n} + (j < 0 ? j + {n} : j)) * {inner} + t];",
+            "}",
+        ])
+
+    def emit_scatter_add(self, node: Node) -> None:
+        g, idx = (self.graph.nodes[i] for i in node.inputs)
+        pg, pi = self.read(g.id), self.read(idx.id)
+        out = self.new_buffer(node)
+        axis = node.params["axis"]
+        outer, inner = int(np.prod(node.shape[:axis])), int(np.prod(node.shape[axis + 1:]))
+        n = node.shape[axis]
+        self._zero(out, node.size)
+        self.statements.append([
+            f"for (long q = 0; q < {idx.size}; ++q) {{",
+            f"    const long j = (long){pi}[q];",
+            "    " + self._index_check(idx.id, n),
+            f"    for (long o = 0; o < {outer}; ++o) for (long t = 0; t < {inner}; ++t)",
+            f"        {out}[(o * {n} + (j < 0 ? j + {n} : j)) * {inner} + t] += {pg}[(o * {idx.size} + q) * {inner} + t];",
+            "}",
+        ])
+
+    def _along(self, node: Node, reading: bool) -> None:
+        x, idx = (self.graph.nodes[i] for i in node.inputs)
+        px, pi = self.read(x.id), self.read(idx.id)
+        out = self.new_buffer(node)
+        axis = node.params["axis"]
+        loop_shape = node.shape if reading else x.shape
+        n = (x.shape if reading else node.shape)[axis]
+        loop_shape = tuple(idx.shape[d] if d == axis else s for d, s in enumerate(loop_shape))
+        if not reading:
+            self._zero(out, node.size)
+        index = [f"i{d}" for d in range(len(loop_shape))]
+        big = x.shape if reading else node.shape
+        j_index = self.flat(idx.shape, loop_shape, index)
+        at = " + ".join(("j" if d == axis else index[d]) + (f" * {s}" if s != 1 else "")
+                        for d, s in enumerate(_strides(big)))
+        small = self.flat(loop_shape, loop_shape, index)
+        body = (f"long j = (long){pi}[{j_index}]; " + self._index_check(idx.id, n)
+                + f" if (j < 0) j += {n}; "
+                + (f"{out}[{small}] = {px}[{at}];" if reading else f"{out}[{at}] += {px}[{small}];"))
+        lines = [f"/* {self.names[node.id]} = {node.op} */"]
+        lines += [("    " * d) + f"for (long i{d} = 0; i{d} < {s}; ++i{d}) {{" for d, s in enumerate(loop_shape)]
+        lines.append(("    " * len(loop_shape)) + body)
+        lines += [("    " * d) + "}" for d in reversed(range(len(loop_shape)))]
+        self.statements.append(lines)
+
+    def emit_take_along_axis(self, node: Node) -> None:
+        self._along(node, reading=True)
+
+    def emit_scatter_along_axis(self, node: Node) -> None:
+        self._along(node, reading=False)
+
+    # --- the function ---------------------------------------------------------------------------------------
+    def finish_outputs(self) -> list[str]:
+        lines = []
+        seen: dict[int, str] = {}
+        for k, node_id in enumerate(self.graph.outputs):
+            node = self.graph.nodes[node_id]
+            src = self.source(node_id)
+            if node.shape == ():
+                lines.append(f"*out{k} = {self.expr[src]};  /* {self.graph.output_names[k]} */")
+            elif self.expr.get(src) == f"out{k}" and node_id not in seen:
+                pass
+            else:
+                index = [f"i{d}" for d in range(len(node.shape))]
+                body = f"out{k}[{self.flat(node.shape, node.shape, index)}] = {self.element(node_id, node.shape, index)};"
+                loop = [("    " * d) + f"for (long i{d} = 0; i{d} < {n}; ++i{d}) {{" for d, n in enumerate(node.shape)]
+                lines += [f"/* {self.graph.output_names[k]}: copy */"] + loop
+                lines.append(("    " * len(node.shape)) + body)
+                lines += [("    " * d) + "}" for d in reversed(range(len(node.shape)))]
+            seen[node_id] = f"out{k}"
+        return lines
+
+
+def generate_c(graph: Graph, *, function_name: str, title: str = "") -> CKernelSource:
+    """Emit ``graph`` as one C99 function (see ``CKernelSource`` for its ABI)."""
+    em = _Emitter(graph, function_name)
+    em.emit()
+    out_lines = em.finish_outputs()
+    params = []
+    inputs = []
+    for i in graph.inputs:
+        node = graph.nodes[i]
+        name = em.names[i]
+        inputs.append((node.params["name"], node.shape, node.dtype))
+        params.append(f"{em.ctype(node)} {name}" if node.shape == () else f"const {em.ctype(node)} *restrict {name}")
+    outputs = []
+    for k, node_id in enumerate(graph.outputs):
+        node = graph.nodes[node_id]
+        outputs.append((graph.output_names[k], node.shape, node.dtype))
+        params.append(f"{em.ctype(node)} *restrict out{k}")
+    params.append("double *restrict work")
+    signature = f"int {function_name}({', '.join(params)})"
+    work_size = em.work + em.scalar_slots
+    lines = [f"/* {title} */" if title else "", "#include <stdint.h>", "#include <math.h>",
+             '#include "gradgen_runtime.h"', ""]
+    lines += em.constants
+    body: list[str] = []
+    if em.split:
+        chunks: list[list[str]] = [[]]
+        for statement in em.statements:
+            if len(chunks[-1]) >= CHUNK:
+                chunks.append([])
+            chunks[-1].extend(statement)
+        chunk_params = ", ".join(params)
+        call_args = ", ".join(p.rsplit(" ", 1)[1].lstrip("*") for p in params)
+        for c, chunk in enumerate(chunks):
+            lines.append(f"static int {function_name}_part{c}({chunk_params})")
+            lines.append("{")
+            lines.append(f"    double *const s = work + {em.work};  /* scalar values */")
+            lines.append("    (void)s;")
+            lines += ["    " + line for line in chunk]
+            lines += ["    return 0;", "}", ""]
+        body += [f"int rc = {function_name}_part{c}({call_args}); if (rc) return rc;" for c in range(len(chunks))]
+        body.append("{")
+        body.append(f"    double *const s = work + {em.work};")
+        body.append("    (void)s;")
+        body += ["    " + line for line in out_lines]
+        body.append("}")
+        body = [body[0].replace("int rc =", "int rc;\n    rc =")] + [b.replace("int rc =", "rc =") for b in body[1:]]
+    else:
+        body += [decl for decl, _ in em.buffers]
+        for statement in em.statements:
+            body.extend(statement)
+        body += out_lines
+    lines.append(signature)
+    lines.append("{")
+    lines += ["    " + line for line in body]
+    lines += ["    (void)work;", "    return 0;", "}", ""]
+    cdef = signature + ";"
+    return CKernelSource("\n".join(lines), cdef, function_name, inputs, outputs, work_size,
+                         statements=len(em.statements))

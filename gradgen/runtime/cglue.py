@@ -1,0 +1,67 @@
+"""The Python side of a C kernel: allocate outputs and workspace, pass pointers, read results.
+
+The glue is generated Python too, so a call does no more than the kernel
+needs: ``from_buffer`` for each array, one ``empty`` per output, the cffi
+call (which releases the GIL), and the result in the same form the Python
+backend returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from gradgen.codegen.c import CKernelSource
+from gradgen.errors import InputError
+
+_BUFFER_TYPES = {"float64": "double[]", "float32": "float[]", "int64": "int64_t[]"}
+
+
+def glue_source(c: CKernelSource, *, function_name: str, mode: str, grad_keys: Sequence[str],
+                names: Sequence[str], title: str) -> str:
+    """Source of ``function_name(*inputs)`` calling the C function and shaping its result."""
+    lines = [f"def {function_name}({', '.join(names)}):", f'    """{title}"""']
+    args = []
+    for name, (_, shape, dtype) in zip(names, c.inputs):
+        args.append(name if shape == () else f"_buf({_BUFFER_TYPES[dtype]!r}, {name})")
+    scalar_outputs = [k for k, (_, shape, _) in enumerate(c.outputs) if shape == ()]
+    if scalar_outputs:
+        dtype = c.outputs[scalar_outputs[0]][2]
+        lines.append(f"    _scalars = _new({(_BUFFER_TYPES[dtype][:-2] + '[' + str(len(scalar_outputs)) + ']')!r})"
+                     "  # " + ", ".join(c.outputs[k][0] for k in scalar_outputs))
+    results = []
+    for k, (out_name, shape, dtype) in enumerate(c.outputs):
+        if shape == ():
+            args.append(f"_scalars + {scalar_outputs.index(k)}")
+            results.append(f"_scalars[{scalar_outputs.index(k)}]")
+        else:
+            lines.append(f"    {out_name} = _empty({shape!r}, _np.{dtype})")
+            args.append(f"_buf({_BUFFER_TYPES[dtype]!r}, {out_name})")
+            results.append(out_name)
+    if c.work_size:
+        lines.append(f"    _work = _empty({c.work_size})  # room for intermediates: a call owns its own")
+        args.append("_buf('double[]', _work)")
+    else:
+        args.append("_NULL")
+    lines.append(f"    _status = _lib.{c.function_name}({', '.join(args)})")
+    lines.append("    if _status:")
+    lines.append("        _index_error(_status)")
+    if mode == "forward":
+        result = results[0] if len(results) == 1 else "(" + ", ".join(results) + ",)"
+    else:
+        grads = "{" + ", ".join(f"{k!r}: {v}" for k, v in zip(grad_keys, results[1:])) + "}"
+        result = grads if mode == "grad" else f"{results[0]}, {grads}"
+    lines.append(f"    return {result}")
+    return "\n".join(lines) + "\n"
+
+
+def glue_namespace(ffi: Any, lib: Any, names: Sequence[str]) -> dict[str, Any]:
+    """The names the glue source refers to."""
+
+    def index_error(status: int) -> None:
+        raise InputError(f"argument {names[status - 1]!r}: an index is out of range for the array it indexes")
+
+    return {"_buf": ffi.from_buffer, "_new": ffi.new, "_empty": np.empty, "_np": np, "_lib": lib,
+            "_NULL": ffi.NULL, "_index_error": index_error}
