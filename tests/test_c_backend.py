@@ -131,7 +131,7 @@ def test_threads_calling_one_kernel_get_their_own_results():
 
 
 def test_long_chain_is_split_into_functions_and_agrees():
-    n = 2000
+    n = 600  # 6,600 nodes: above the size where the kernel is split
 
     def chain(x, w):
         h = x

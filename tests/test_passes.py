@@ -51,7 +51,7 @@ def test_folding_and_identities():
 
 def test_dead_code_is_removed_but_inputs_stay():
     def f(x, unused):
-        waste = gg.exp(unused) * 3
+        waste = gg.exp(unused) * 3  # noqa: F841 - dead on purpose
         return x * 2
 
     graph = eliminate_dead_code(gg.trace(f))

@@ -54,8 +54,7 @@ class CKernelSource:
     inputs: list[tuple[str, Shape, str]]
     outputs: list[tuple[str, Shape, str]]
     work_size: int
-    statements: int = 0
-    helpers: list[str] = field(default_factory=list)
+    split: bool = False
 
 
 @dataclass
@@ -426,6 +425,9 @@ class _Emitter:
 
     def emit_reshape(self, node: Node) -> None:
         x = node.inputs[0]
+        if node.size == 1 and self.kind[self.source(x)] == "scalar" and node.id not in self.output_pointer:
+            self.kind[node.id], self.expr[node.id] = "scalar", self.expr[self.source(x)]
+            return
         if node.shape == ():
             self.new_scalar(node, f"{self.read(x)}[0]", "reshape to a scalar")
             return
@@ -453,9 +455,17 @@ class _Emitter:
 
     def emit_slice(self, node: Node) -> None:
         x = self.graph.nodes[node.inputs[0]]
+        slices = node.params["slices"]
+        if node.size == 1 and node.id not in self.output_pointer:  # one element: read it where it is used
+            source = self.source(x.id)
+            if self.kind[source] == "scalar":
+                self.kind[node.id], self.expr[node.id] = "scalar", self.expr[source]
+            else:
+                offset = sum(start * stride for (start, _, _), stride in zip(slices, _strides(x.shape)))
+                self.kind[node.id], self.expr[node.id] = "scalar", f"{self.read(x.id)}[{offset}]"
+            return
         src = self.read(x.id)
         out = self.new_buffer(node)
-        slices = node.params["slices"]
         read = " + ".join(f"({start} + {{{d}}} * {step}) * {stride}"
                           for d, ((start, _, step), stride) in enumerate(zip(slices, _strides(x.shape))))
         write = " + ".join(f"{{{d}}} * {s}" for d, s in enumerate(_strides(node.shape))) or "0"
@@ -699,5 +709,4 @@ def generate_c(graph: Graph, *, function_name: str, title: str = "") -> CKernelS
     lines += ["    " + line for line in body]
     lines += ["    (void)work;", "    return 0;", "}", ""]
     cdef = signature + ";"
-    return CKernelSource("\n".join(lines), cdef, function_name, inputs, outputs, work_size,
-                         statements=len(em.statements))
+    return CKernelSource("\n".join(lines), cdef, function_name, inputs, outputs, work_size, split=em.split)
