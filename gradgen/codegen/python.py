@@ -40,12 +40,12 @@ def is_scalar_graph(graph: Graph) -> bool:
                for n in graph.nodes)
 
 
-def _literal(value: Any) -> str:
-    if isinstance(value, bool):
-        return repr(value)
-    if isinstance(value, int):
+def _literal(value: Any, dtype: str, scalar: bool) -> str:
+    if isinstance(value, (bool, int)):
         return repr(value)
     text = repr(float(value))
+    if dtype == "float32" and not scalar:
+        return f"np.float32({text})"  # a bare Python float would make broadcasts and np.where float64
     return f"({text})" if text.startswith("-") else text
 
 
@@ -102,7 +102,7 @@ def generate_python(graph: Graph, *, function_name: str, mode: str,
                 constants[f"_const_{names[node.id]}"] = value.array
                 expr[node.id] = f"_const_{names[node.id]}"
             else:
-                expr[node.id] = _literal(value)
+                expr[node.id] = _literal(value, node.dtype, scalar)
             continue
         if node.id in aliases:
             expr[node.id] = expr[aliases[node.id]]
@@ -118,9 +118,17 @@ def generate_python(graph: Graph, *, function_name: str, mode: str,
 
     outputs = []
     seen: set[int] = set()
-    for node_id in graph.outputs:
+    taken = set(names)
+    for node_id, out_name in zip(graph.outputs, graph.output_names):
         node = graph.nodes[node_id]
         text = expr[node_id]
+        if mode != "forward" and out_name != names[node_id] and out_name.isidentifier() and out_name not in taken:
+            # A gradient that is an existing value (dJ/db is d): give it its own name, so every
+            # returned gradient has a dJ_d<input> line to read.
+            what = f"the value of {names[node_id]}" if node.op != "const" else "a constant"
+            body.append(f"{out_name} = {text}  # d{out_name[1:].replace('_d', '/d', 1)} is {what}")
+            taken.add(out_name)
+            text = out_name
         if not scalar:
             if node.shape == ():
                 text = f"float({text})" if node.dtype in ("float64", "float32") else text

@@ -18,9 +18,16 @@ def _operand(node: Node) -> str:
     return node.label()
 
 
+def _inline(graph: Graph, node: Node) -> str:
+    """Operands as printed: constants (and broadcast constants) by value."""
+    if node.op == "broadcast_to" and graph.nodes[node.inputs[0]].op == "const" and not node.name:
+        return _operand(graph.nodes[node.inputs[0]])
+    return _operand(node)
+
+
 def format_node(graph: Graph, node: Node) -> str:
     """``name = op(in1, in2; attr=value) : shape dtype``."""
-    args = [_operand(graph.nodes[i]) for i in node.inputs]
+    args = [_inline(graph, graph.nodes[i]) for i in node.inputs]
     args += [f"{k}={_format_attr(v)}" for k, v in node.attrs if not (node.op == "input" and k == "name")]
     shape = "scalar" if node.shape == () else str(node.shape)
     return f"{node.label()} = {node.op}({', '.join(args)}) : {shape} {node.dtype}"

@@ -110,8 +110,8 @@ power = _float_op("power", 2, np.power,
 
 
 def _split_weight(a: Any, b: Any) -> Any:
-    """1 where a wins, 0 where b wins, 0.5 at ties: maximum's share of the gradient."""
-    return F.where(a == b, 0.5, F.where(a > b, 1.0, 0.0))
+    """1 where a wins, 0 where b wins, 0.5 at ties: maximum's share of the gradient (in a's dtype)."""
+    return F.cast(F.where(a == b, 0.5, F.where(a > b, 1.0, 0.0)), a.node.dtype)
 
 
 maximum = _float_op("maximum", 2, np.maximum,

@@ -35,14 +35,14 @@ def _sum_vjp(g: Any, out: Any, x: Any, axes: tuple[int, ...], keepdims: bool) ->
 def _max_vjp(g: Any, out: Any, x: Any, axes: tuple[int, ...], keepdims: bool) -> tuple[Any]:
     # Ties share the gradient evenly: each maximal entry gets g / (number of maxima).
     is_max = x == broadcast_to(_kept(out, x, axes), x.shape)
-    count = F.sum(F.where(is_max, 1.0, 0.0), axis=axes, keepdims=True)
+    count = F.sum(cast(F.where(is_max, 1.0, 0.0), x.node.dtype), axis=axes, keepdims=True)
     return (F.where(is_max, broadcast_to(_kept(g, x, axes) / count, x.shape), 0.0),)
 
 
 def _max_jvp(t: Any, out: Any, x: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
     # The tangent of the maximum: the mean of t over the maximal entries (ties share).
     is_max = x == broadcast_to(_kept(out, x, axes), x.shape)
-    weight = F.where(is_max, 1.0, 0.0)
+    weight = cast(F.where(is_max, 1.0, 0.0), x.node.dtype)
     total = F.sum(weight * t, axis=axes, keepdims=keepdims)
     return total / F.sum(weight, axis=axes, keepdims=keepdims)
 

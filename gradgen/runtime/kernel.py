@@ -205,9 +205,10 @@ class Kernel:
                            names=self.names, title=title)
         namespace = self._entry_namespace(specs)
         namespace.update(glue_namespace(module.ffi, module.lib, self.names))
-        load_source(glue + "\n\n" + _entry_source(self.names, specs, self._jit, True), namespace, kernel_name)
+        load_source(glue, namespace, kernel_name)
         function = namespace[kernel_name]
         namespace["kernel"] = function
+        load_source(_entry_source(self.names, specs, self._jit, True), namespace, "entry")
         return Variant(specs, graph, c_source.text, "c", function, namespace["entry"])
 
     def _title(self, fn_name: str, grad_keys: Sequence[str]) -> str:
@@ -227,16 +228,16 @@ class Kernel:
         return namespace
 
     def _load(self, generated: PythonKernelSource, specs: tuple[Array, ...], graph: Graph) -> Variant:
-        text = generated.text + "\n\n" + _entry_source(self.names, specs, self._jit, False)
         namespace = self._entry_namespace(specs)
         namespace.update(SCALAR_FAST if generated.scalar else ARRAY)
         namespace.update(generated.constants)
-        load_source(text, namespace, generated.function_name)
+        load_source(generated.text, namespace, generated.function_name)
         function = namespace[generated.function_name]
         if generated.scalar:
             ieee_fallback(function, SCALAR_IEEE)
         namespace["kernel"] = function
-        return Variant(specs, graph, text, "python", function, namespace["entry"])
+        load_source(_entry_source(self.names, specs, self._jit, False), namespace, "entry")
+        return Variant(specs, graph, generated.text, "python", function, namespace["entry"])
 
     # --- calling -------------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
