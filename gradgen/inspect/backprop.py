@@ -44,7 +44,7 @@ class BackpropTable:
 
     def __str__(self) -> str:
         body = [[r.name, r.expression, format_number(r.value),
-                 "" if r.grad is None else format_number(r.grad)] for r in self.rows]
+                 "(not differentiable)" if r.grad is None else format_number(r.grad)] for r in self.rows]
         return format_table(["node", "computes", "value", f"d{self.output}/dnode"], body)
 
     __repr__ = __str__

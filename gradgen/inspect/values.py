@@ -30,6 +30,8 @@ def trace_at(fn: Callable | Graph, values: Mapping[str, Any]) -> tuple[Graph, di
 def format_number(value: Any, width: int = 0) -> str:
     """A scalar as ``%.6g``; an array as its shape and a few entries."""
     array = np.asarray(value)
+    if array.dtype.kind == "f":
+        array = array + 0.0  # -0.0 prints as 0
     if array.ndim == 0:
         text = f"{array.item():.6g}" if array.dtype.kind == "f" else str(array.item())
     elif array.size <= 4:
