@@ -29,8 +29,14 @@ C_RESERVED = {
     "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return", "short", "signed",
     "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void", "volatile", "while",
     "work", "s", "i", "main", "exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tanh", "pow", "fabs",
-    "INFINITY", "NAN", "int64_t", "size_t",
+    "INFINITY", "NAN", "int64_t", "size_t", "rc", "r", "p", "c", "q", "k", "j", "o", "t", "a_rp", "isnan",
+    "fabsf", "expf", "logf", "log1pf", "expm1f", "sqrtf", "sinf", "cosf", "tanhf", "powf", "INT64_C",
 } | {f"i{k}" for k in range(16)}
+
+
+def _comment(text: str) -> str:
+    """``text`` safe inside a C comment: no ``*/``, no line breaks."""
+    return " ".join(str(text).replace("*/", "* /").replace("/*", "/ *").split())
 
 #: Above this many statements the kernel is split into functions of CHUNK statements.
 SPLIT_ABOVE = 4000
@@ -55,6 +61,7 @@ class CKernelSource:
     outputs: list[tuple[str, Shape, str]]
     work_size: int
     split: bool = False
+    uses_blas: bool = False
 
 
 @dataclass
@@ -97,12 +104,26 @@ def _strides(shape: Shape) -> list[int]:
     return list(reversed(strides))
 
 
+#: Ops cheap enough to compute again in a later loop rather than store and reload:
+#: for streaming loops memory traffic costs more than these operations.
+RECOMPUTABLE = {"negative", "add", "subtract", "multiply", "divide", "cast", "where", "relu", "abs", "sign",
+                "maximum", "minimum", "stop_gradient", "less", "less_equal", "greater", "greater_equal", "equal",
+                "not_equal", "logical_and", "logical_or", "logical_not"}
+
+#: Products with at least this many multiply-adds go to BLAS when there is one.
+BLAS_MIN_WORK = 32768
+
+
 class _Emitter:
-    def __init__(self, graph: Graph, function_name: str):
+    def __init__(self, graph: Graph, function_name: str, blas_prefix: str | None):
         self.graph = graph
+        self.blas_prefix = blas_prefix
         self.function_name = function_name
         outs = {f"out{k}" for k in range(len(graph.outputs))}
-        self.names = assign_names(graph, C_RESERVED | outs | {function_name})
+        self.names = [name if not name.lower().startswith("gg_") else f"v_{name}"  # the runtime's prefix
+                      for name in assign_names(graph, C_RESERVED | outs | {function_name})]
+        self.taken = set(self.names) | C_RESERVED | outs | {function_name}
+        self._derived: dict[tuple[int, str], str] = {}
         self.consumers: list[list[int]] = [[] for _ in graph.nodes]
         for node in graph.nodes:
             for i in node.inputs:
@@ -120,6 +141,21 @@ class _Emitter:
         self.output_pointer: dict[int, str] = {}
         self.split = len(graph.nodes) > SPLIT_ABOVE
         self.scalar_slots = 0
+        self.uses_blas = False
+        self.force_store: set[int] = set()
+        self.scalar_buffers: dict[int, str] = {}
+
+    def derived(self, node_id: int, suffix: str) -> str:
+        """A name made from a node's (``a_i``: element i of a; ``t_acc``: a running sum), unique."""
+        key = (node_id, suffix)
+        if key not in self._derived:
+            base = f"{self.names[node_id]}_{suffix}"
+            name, k = base, 2
+            while name in self.taken:
+                name, k = f"{base}{k}", k + 1
+            self.taken.add(name)
+            self._derived[key] = name
+        return self._derived[key]
 
     def _kernel_float(self) -> str:
         dtypes = {n.dtype for n in self.graph.nodes}
@@ -154,10 +190,10 @@ class _Emitter:
             slot = self.scalar_slots
             self.scalar_slots += 1
             name = f"s[{slot}]"
-            self.statements.append([f"{name} = {value};  /* {self.names[node.id]}: {comment} */"])
+            self.statements.append([f"{name} = {value};  /* {self.names[node.id]}: {_comment(comment)} */"])
         else:
             name = self.names[node.id]
-            self.statements.append([f"const {self.ctype(node)} {name} = {value};  /* {comment} */"])
+            self.statements.append([f"const {self.ctype(node)} {name} = {value};  /* {_comment(comment)} */"])
         self.kind[node.id] = "scalar"
         self.expr[node.id] = name
 
@@ -168,7 +204,7 @@ class _Emitter:
         if kind == "scalar":
             return self.expr[node_id]
         if kind == "member":
-            return f"{self.names[node_id]}_i"
+            return self.derived(node_id, "i")
         if kind == "view":
             source = self.view_of[node_id]
             return self.element(source, shape, index)
@@ -205,8 +241,15 @@ class _Emitter:
         del self.open[group.shape]
         members = set(group.members) | set(group.sinks)
         outputs = set(self.graph.outputs)
-        stored = [m for m in group.members
-                  if m in outputs or any(c not in members for c in self.consumers[m])]
+        stored: list[int] = []
+        recompute: set[int] = set()
+        for m in group.members:  # in topological order
+            node = self.graph.nodes[m]
+            if (node.op in RECOMPUTABLE and m not in outputs and m not in self.force_store
+                    and all(self.available_later(i, members, stored, recompute) for i in node.inputs)):
+                recompute.add(m)  # cheaper to compute again than to store and load
+            elif m in outputs or m in self.force_store or any(c not in members for c in self.consumers[m]):
+                stored.append(m)
         for m in stored:
             self.new_buffer(self.graph.nodes[m])
         shape = group.shape
@@ -220,6 +263,10 @@ class _Emitter:
         body: list[str] = []
         if flat_loop:
             size = int(np.prod(shape))
+            sums = [self.derived(k, "acc") for k in group.sinks if self.graph.nodes[k].op == "sum"]
+            if len(sums) == len(group.sinks):
+                # Iterations are independent (sums may be reassociated): let the compiler vectorize.
+                lines.append("#pragma omp simd" + (f" reduction(+:{', '.join(sums)})" if sums else ""))
             head = [f"for (long i = 0; i < {size}; ++i) {{"]
             full = ["i"] * len(shape)
         else:
@@ -232,10 +279,10 @@ class _Emitter:
             op = OPS[node.op]
             args = [self.element(i, shape, full) if not flat_loop else self.element_flat(i) for i in node.inputs]
             value = spell(op.c, args, {**node.params, "f": "f" if node.dtype == "float32" else ""})
-            body.append(f"const {self.ctype(node)} {self.names[m]}_i = {value};")
+            body.append(f"const {self.ctype(node)} {self.derived(m, 'i')} = {value};")
         for m in stored:
             target = "i" if flat_loop else self.flat(shape, shape, full)
-            body.append(f"{self.expr_buffer(m)}[{target}] = {self.names[m]}_i;")
+            body.append(f"{self.expr_buffer(m)}[{target}] = {self.derived(m, 'i')};")
         for sink in group.sinks:
             body.append(self.sink_update(self.graph.nodes[sink], shape, full, flat_loop))
         depth = len(head)
@@ -243,12 +290,46 @@ class _Emitter:
         lines += [("    " * depth) + line for line in body]
         lines += [("    " * d) + "}" for d in reversed(range(depth))]
         for m in group.members:
-            self.kind[m] = "buffer" if m in stored else "dead"
+            self.kind[m] = "buffer" if m in stored else "recompute" if m in recompute else "dead"
         self.statements.append(lines)
         for sink in group.sinks:
             self.sink_finish(self.graph.nodes[sink])
         for m in group.members + group.sinks:
             self.group_of.pop(m, None)
+
+    def available_later(self, node_id: int, members: set[int], stored: list[int], recompute: set[int]) -> bool:
+        """Whether a loop after this one can read ``node_id`` without anything more being stored."""
+        if node_id in recompute or node_id in stored:
+            return True
+        if self.kind.get(node_id) == "view":
+            source = self.source(node_id)
+            return source not in members and self.kind.get(source) != "recompute"
+        return node_id not in members and self.kind.get(node_id) != "recompute"
+
+    def rejoin(self, node_id: int, group: _Group) -> None:
+        """Put a recomputable node (and the recomputable nodes it reads) into ``group`` again."""
+        needed, stack = set(), [node_id]
+        while stack:
+            n = stack.pop()
+            if n in needed or self.kind.get(n) != "recompute":
+                continue
+            needed.add(n)
+            stack.extend(self.graph.nodes[n].inputs)
+        for n in sorted(needed):  # ids are topological
+            if self.group_of.get(n) is not group:
+                group.members.append(n)
+                self.group_of[n] = group
+                self.kind[n] = "pending"
+
+    def materialize(self, node_id: int) -> None:
+        """Store a recomputable node's value, for a consumer that needs it in memory."""
+        node = self.graph.nodes[node_id]
+        if node.shape in self.open:
+            self.close(self.open[node.shape])
+        group = self.open[node.shape] = _Group(node.shape)
+        self.rejoin(node_id, group)
+        self.force_store.add(node_id)
+        self.close(group)
 
     def expr_buffer(self, node_id: int) -> str:
         return self.expr[node_id]
@@ -259,7 +340,7 @@ class _Emitter:
         if kind == "scalar":
             return self.expr[source]
         if kind == "member":
-            return f"{self.names[source]}_i"
+            return self.derived(source, "i")
         node = self.graph.nodes[source]
         return f"{self.expr[source]}[{'0' if node.size == 1 else 'i'}]"
 
@@ -279,7 +360,7 @@ class _Emitter:
         ctype = self.ctype(node)
         if node.shape == ():
             self.kind[node.id] = "accumulator"
-            return [f"{ctype} {self.names[node.id]}_acc = {start};"]
+            return [f"{ctype} {self.derived(node.id, 'acc')} = {start};"]
         pointer = self.new_buffer(node)
         return [f"for (long k = 0; k < {node.size}; ++k) {pointer}[k] = {start};"]
 
@@ -288,7 +369,7 @@ class _Emitter:
         value = self.element_flat(x) if flat_loop else self.element(x, shape, index)
         f = "f" if node.dtype == "float32" else ""
         if node.shape == ():
-            target = f"{self.names[node.id]}_acc"
+            target = self.derived(node.id, "acc")
         else:
             axes = node.params["axes"]
             kept = tuple(1 if d in axes else n for d, n in enumerate(shape))
@@ -299,7 +380,8 @@ class _Emitter:
 
     def sink_finish(self, node: Node) -> None:
         if node.shape == ():
-            self.new_scalar(node, f"{self.names[node.id]}_acc", f"{node.op} over {self.graph.nodes[node.inputs[0]].shape}")
+            over = self.graph.nodes[node.inputs[0]].shape
+            self.new_scalar(node, self.derived(node.id, "acc"), f"{node.op} over {over}")
         else:
             self.kind[node.id] = "buffer"
 
@@ -363,8 +445,13 @@ class _Emitter:
             if src in self.group_of and self.group_of[src] is not group:
                 self.settle(x)
                 group = self.open.get(xs)
+            if x != src and self.kind.get(src) == "recompute":
+                self.materialize(src)
+                group = self.open.get(xs)
             if group is None:
                 group = self.open[xs] = _Group(xs)
+            if self.kind.get(x) == "recompute":
+                self.rejoin(x, group)
             group.sinks.append(nid)
             self.group_of[nid] = group
             return
@@ -381,6 +468,9 @@ class _Emitter:
         handler(node)
 
     def join(self, node: Node) -> None:
+        for i in node.inputs:
+            if i != self.source(i) and self.kind.get(self.source(i)) == "recompute":
+                self.materialize(self.source(i))  # read through a broadcast: needs memory
         group = self.open.get(node.shape)
         for i in node.inputs:
             src = self.source(i)
@@ -393,6 +483,9 @@ class _Emitter:
                     group = None
         if group is None:
             group = self.open[node.shape] = _Group(node.shape)
+        for i in node.inputs:
+            if self.kind.get(i) == "recompute":
+                self.rejoin(i, group)
         group.members.append(node.id)
         self.group_of[node.id] = group
         self.kind[node.id] = "pending"
@@ -408,6 +501,8 @@ class _Emitter:
 
     def read(self, node_id: int) -> str:
         """Pointer expression for a materialized node (a scalar is copied into a 1-element buffer)."""
+        if self.kind.get(self.source(node_id)) == "recompute":
+            self.materialize(self.source(node_id))
         src = self.source(node_id)
         node = self.graph.nodes[src]
         if node_id != src:  # a broadcast view read as a whole array: materialize it
@@ -418,9 +513,11 @@ class _Emitter:
                       f"{self.element(src, view.shape, index)};", f"{self.names[node_id]}: broadcast copy")
             return pointer
         if self.kind[src] == "scalar":
-            pointer = self.allocate(1, node.dtype, f"{self.names[src]}_1")
-            self.statements.append([f"{pointer}[0] = {self.expr[src]};"])
-            return pointer
+            if src not in self.scalar_buffers:  # a scalar read as a 1-element array: copy it once
+                pointer = self.allocate(1, node.dtype, self.derived(src, "1"))
+                self.statements.append([f"{pointer}[0] = {self.expr[src]};"])
+                self.scalar_buffers[src] = pointer
+            return self.scalar_buffers[src]
         return self.expr[src]
 
     def emit_reshape(self, node: Node) -> None:
@@ -522,7 +619,7 @@ class _Emitter:
         title = f"/* {self.names[node.id]} = ({m} x {k}) @ ({k} x {n}) */"
         if node.shape == () or (n == 1 and ac == 1):
             # Dot products: one running sum per row, reading a row of A in order.
-            acc = f"{self.names[node.id]}_acc"
+            acc = self.derived(node.id, "acc")
             lines = [title]
             if node.shape == ():
                 lines += [f"{ctype} {acc} = 0;", f"for (long p = 0; p < {k}; ++p) {acc} += {a} * {b};"]
@@ -536,6 +633,16 @@ class _Emitter:
             self.statements.append(lines)
             return
         out = self.new_buffer(node)
+        if self.blas_prefix is not None and m * n * k >= BLAS_MIN_WORK and min(m, n) > 1:
+            # (row stride, col stride) = (lda, 1) is a plain matrix, (1, lda) a transposed one.
+            trans_a, lda = ("CblasNoTrans", ar) if ac == 1 else ("CblasTrans", ac)
+            trans_b, ldb = ("CblasNoTrans", br) if bc == 1 else ("CblasTrans", bc)
+            gemm = f"{self.blas_prefix}cblas_{'s' if node.dtype == 'float32' else 'd'}gemm"
+            self.statements.append([title.replace(" */", ", by BLAS */"),
+                                    f"{gemm}(CblasRowMajor, {trans_a}, {trans_b}, {m}, {n}, {k}, 1, {pa}, {lda}, "
+                                    f"{pb}, {ldb}, 0, {out}, {n});"])
+            self.uses_blas = True
+            return
         # Loop order keeps the innermost loop on unit stride: over c (rows of B)
         # normally, over r when A is a transposed matrix (read down its columns).
         outer, middle = ("p", "r") if ac != 1 else ("r", "p")
@@ -579,7 +686,8 @@ class _Emitter:
             f"    const long j = (long){pi}[q];",
             "    " + self._index_check(idx.id, n),
             f"    for (long o = 0; o < {outer}; ++o) for (long t = 0; t < {inner}; ++t)",
-            f"        {out}[(o * {idx.size} + q) * {inner} + t] = {px}[(o * {n} + (j < 0 ? j + {n} : j)) * {inner} + t];",
+            f"        {out}[(o * {idx.size} + q) * {inner} + t] =",
+            f"            {px}[(o * {n} + (j < 0 ? j + {n} : j)) * {inner} + t];",
             "}",
         ])
 
@@ -596,7 +704,8 @@ class _Emitter:
             f"    const long j = (long){pi}[q];",
             "    " + self._index_check(idx.id, n),
             f"    for (long o = 0; o < {outer}; ++o) for (long t = 0; t < {inner}; ++t)",
-            f"        {out}[(o * {n} + (j < 0 ? j + {n} : j)) * {inner} + t] += {pg}[(o * {idx.size} + q) * {inner} + t];",
+            f"        {out}[(o * {n} + (j < 0 ? j + {n} : j)) * {inner} + t] +=",
+            f"            {pg}[(o * {idx.size} + q) * {inner} + t];",
             "}",
         ])
 
@@ -639,23 +748,28 @@ class _Emitter:
             node = self.graph.nodes[node_id]
             src = self.source(node_id)
             if node.shape == ():
-                lines.append(f"*out{k} = {self.expr[src]};  /* {self.graph.output_names[k]} */")
+                lines.append(f"*out{k} = {self.expr[src]};  /* {_comment(self.graph.output_names[k])} */")
             elif self.expr.get(src) == f"out{k}" and node_id not in seen:
                 pass
             else:
                 index = [f"i{d}" for d in range(len(node.shape))]
-                body = f"out{k}[{self.flat(node.shape, node.shape, index)}] = {self.element(node_id, node.shape, index)};"
+                target = self.flat(node.shape, node.shape, index)
+                body = f"out{k}[{target}] = {self.element(node_id, node.shape, index)};"
                 loop = [("    " * d) + f"for (long i{d} = 0; i{d} < {n}; ++i{d}) {{" for d, n in enumerate(node.shape)]
-                lines += [f"/* {self.graph.output_names[k]}: copy */"] + loop
+                lines += [f"/* {_comment(self.graph.output_names[k])}: copy */"] + loop
                 lines.append(("    " * len(node.shape)) + body)
                 lines += [("    " * d) + "}" for d in reversed(range(len(node.shape)))]
             seen[node_id] = f"out{k}"
         return lines
 
 
-def generate_c(graph: Graph, *, function_name: str, title: str = "") -> CKernelSource:
-    """Emit ``graph`` as one C99 function (see ``CKernelSource`` for its ABI)."""
-    em = _Emitter(graph, function_name)
+def generate_c(graph: Graph, *, function_name: str, title: str = "", blas_prefix: str | None = None) -> CKernelSource:
+    """Emit ``graph`` as one C99 function (see ``CKernelSource`` for its ABI).
+
+    With ``blas_prefix`` (e.g. "scipy_"), large matrix products call that
+    CBLAS's gemm; without, they are loops, and the source needs only libm.
+    """
+    em = _Emitter(graph, function_name, blas_prefix)
     em.emit()
     out_lines = em.finish_outputs()
     params = []
@@ -673,8 +787,10 @@ def generate_c(graph: Graph, *, function_name: str, title: str = "") -> CKernelS
     params.append("double *restrict work")
     signature = f"int {function_name}({', '.join(params)})"
     work_size = em.work + em.scalar_slots
-    lines = [f"/* {title} */" if title else "", "#include <stdint.h>", "#include <math.h>",
+    lines = [f"/* {_comment(title)} */" if title else "", "#include <stdint.h>", "#include <math.h>",
              '#include "gradgen_runtime.h"', ""]
+    if em.uses_blas:
+        lines.insert(lines.index('#include "gradgen_runtime.h"'), "#include <cblas.h>")
     lines += em.constants
     body: list[str] = []
     if em.split:
@@ -704,9 +820,10 @@ def generate_c(graph: Graph, *, function_name: str, title: str = "") -> CKernelS
         for statement in em.statements:
             body.extend(statement)
         body += out_lines
-    lines.append(signature)
+    lines.append(("GG_KERNEL " if not em.split else "") + signature)
     lines.append("{")
     lines += ["    " + line for line in body]
     lines += ["    (void)work;", "    return 0;", "}", ""]
     cdef = signature + ";"
-    return CKernelSource("\n".join(lines), cdef, function_name, inputs, outputs, work_size, split=em.split)
+    return CKernelSource("\n".join(lines), cdef, function_name, inputs, outputs, work_size, split=em.split,
+                         uses_blas=em.uses_blas)

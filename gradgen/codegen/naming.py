@@ -15,6 +15,8 @@ def identifier(name: str, reserved: set[str] = frozenset()) -> str:
     text = re.sub(r"\W", "_", ascii_name) or "v"
     if text[0].isdigit():
         text = "v_" + text
+    if text.startswith("_"):
+        text = "v" + text  # generated code keeps leading underscores for its own names
     if keyword.iskeyword(text) or text in reserved:
         text += "_"
     return text

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from gradgen.codegen.naming import assign_names
+from gradgen.codegen.naming import assign_names, identifier
 from gradgen.codegen.pyhelpers import RESERVED
 from gradgen.ir.graph import ConstArray, Graph, Node
 from gradgen.ops.registry import OPS, spell
@@ -113,6 +113,7 @@ def generate_python(graph: Graph, *, function_name: str, mode: str,
         attrs = node.params
         code = spell(spelling, args, attrs)
         comment = node.note or (node.op if scalar else f"{node.op} -> {node.shape} {node.dtype}")
+        comment = " ".join(comment.split())  # names may hold line breaks
         body.append(f"{names[node.id]} = {code}  # {comment}")
         expr[node.id] = names[node.id]
 
@@ -122,13 +123,14 @@ def generate_python(graph: Graph, *, function_name: str, mode: str,
     for node_id, out_name in zip(graph.outputs, graph.output_names):
         node = graph.nodes[node_id]
         text = expr[node_id]
-        if mode != "forward" and out_name != names[node_id] and out_name.isidentifier() and out_name not in taken:
+        alias = identifier(out_name, RESERVED)
+        if mode != "forward" and alias != names[node_id] and alias not in taken:
             # A gradient that is an existing value (dJ/db is d): give it its own name, so every
             # returned gradient has a dJ_d<input> line to read.
             what = f"the value of {names[node_id]}" if node.op != "const" else "a constant"
-            body.append(f"{out_name} = {text}  # d{out_name[1:].replace('_d', '/d', 1)} is {what}")
-            taken.add(out_name)
-            text = out_name
+            body.append(f"{alias} = {text}  # {alias} is {what}")
+            taken.add(alias)
+            text = alias
         if not scalar:
             if node.shape == ():
                 text = f"float({text})" if node.dtype in ("float64", "float32") else text
@@ -154,6 +156,11 @@ def generate_python(graph: Graph, *, function_name: str, mode: str,
         ]
     else:
         lines.append('    with np.errstate(all="ignore"):  # IEEE semantics: inf and nan, no warnings')
+        scalars = [i for i in graph.inputs if graph.nodes[i].shape == () and graph.nodes[i].dtype != "int64"]
+        if scalars:
+            # NumPy scalars, so that 1/0 is inf and (-8) ** 0.5 nan, as for arrays, not an exception.
+            lines.append(f"        {', '.join(names[i] for i in scalars)} = "
+                         + ", ".join(f"np.{graph.nodes[i].dtype}({names[i]})" for i in scalars))
         lines += ["        " + line for line in body] or ["        pass"]
         lines.append(f"    return {result}")
     return PythonKernelSource("\n".join(lines) + "\n", function_name, scalar, constants)

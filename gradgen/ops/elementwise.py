@@ -118,15 +118,17 @@ maximum = _float_op("maximum", 2, np.maximum,
                     lambda g, out, a, b: (g * _split_weight(a, b), g * (1.0 - _split_weight(a, b))),
                     "maximum({0}, {1})", "np.maximum({0}, {1})",
                     c="gg_maximum{f}({0}, {1})",
-                    jvp=lambda t, out, a, b: F.add_tangents(None if t[0] is None else t[0] * _split_weight(a, b),
-                                                            None if t[1] is None else t[1] * (1.0 - _split_weight(a, b))),
+                    jvp=lambda t, out, a, b: F.add_tangents(
+                        None if t[0] is None else t[0] * _split_weight(a, b),
+                        None if t[1] is None else t[1] * (1.0 - _split_weight(a, b))),
                     doc="Elementwise maximum; NaN propagates; a tie splits the gradient evenly.")
 minimum = _float_op("minimum", 2, np.minimum,
                     lambda g, out, a, b: (g * _split_weight(b, a), g * (1.0 - _split_weight(b, a))),
                     "minimum({0}, {1})", "np.minimum({0}, {1})",
                     c="gg_minimum{f}({0}, {1})",
-                    jvp=lambda t, out, a, b: F.add_tangents(None if t[0] is None else t[0] * _split_weight(b, a),
-                                                            None if t[1] is None else t[1] * (1.0 - _split_weight(b, a))),
+                    jvp=lambda t, out, a, b: F.add_tangents(
+                        None if t[0] is None else t[0] * _split_weight(b, a),
+                        None if t[1] is None else t[1] * (1.0 - _split_weight(b, a))),
                     doc="Elementwise minimum; NaN propagates; a tie splits the gradient evenly.")
 
 # --- unary functions --------------------------------------------------------------
@@ -135,7 +137,8 @@ negative = _float_op("negative", 1, np.negative, lambda g, out, x: (-g,), "-{0}"
 exp = _float_op("exp", 1, np.exp, lambda g, out, x: (g * out,), "exp({0})", "np.exp({0})",
                 c="exp{f}({0})", jvp=lambda t, out, x: t[0] * out, doc="e ** x.")
 log = _float_op("log", 1, np.log, lambda g, out, x: (g / x,), "log({0})", "np.log({0})",
-                c="log{f}({0})", jvp=lambda t, out, x: t[0] / x, doc="Natural logarithm (log(0) = -inf, log(x<0) = nan).")
+                c="log{f}({0})", jvp=lambda t, out, x: t[0] / x,
+                doc="Natural logarithm (log(0) = -inf, log(x<0) = nan).")
 log1p = _float_op("log1p", 1, np.log1p, lambda g, out, x: (g / (1.0 + x),), "log1p({0})", "np.log1p({0})",
                   c="log1p{f}({0})", jvp=lambda t, out, x: t[0] / (1.0 + x), doc="log(1 + x), accurate for small x.")
 expm1 = _float_op("expm1", 1, np.expm1, lambda g, out, x: (g * (out + 1.0),), "expm1({0})", "np.expm1({0})",

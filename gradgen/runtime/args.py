@@ -54,7 +54,7 @@ def to_scalar(value: Any, name: str, dtype: str, jit: bool) -> Any:
     if isinstance(value, (bool, np.bool_)):
         raise InputError(f"argument {name!r}: expected a number, got a bool")
     if isinstance(value, (float, int, np.floating, np.integer)):
-        return float(value) if dtype != "int64" else int(value)
+        return int(value) if dtype == "int64" else float(value)
     if isinstance(value, (complex, np.complexfloating)):
         raise InputError(f"argument {name!r}: complex values are not supported")
     if isinstance(value, (np.ndarray, list, tuple)):

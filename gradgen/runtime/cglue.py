@@ -22,24 +22,26 @@ _BUFFER_TYPES = {"float64": "double[]", "float32": "float[]", "int64": "int64_t[
 def glue_source(c: CKernelSource, *, function_name: str, mode: str, grad_keys: Sequence[str],
                 names: Sequence[str], title: str) -> str:
     """Source of ``function_name(*inputs)`` calling the C function and shaping its result."""
-    lines = [f"def {function_name}({', '.join(names)}):", f'    """{title}"""']
+    params = [f"a{k}" for k in range(len(names))]  # positional names that shadow nothing
+    lines = [f"def {function_name}({', '.join(params)}):", f'    """{title}"""',
+             f"    # a0, a1, ... are {', '.join(map(repr, names))}"]
     args = []
-    for name, (_, shape, dtype) in zip(names, c.inputs):
+    for name, (_, shape, dtype) in zip(params, c.inputs):
         args.append(name if shape == () else f"_buf({_BUFFER_TYPES[dtype]!r}, {name})")
     scalar_outputs = [k for k, (_, shape, _) in enumerate(c.outputs) if shape == ()]
     if scalar_outputs:
         dtype = c.outputs[scalar_outputs[0]][2]
         lines.append(f"    _scalars = _new({(_BUFFER_TYPES[dtype][:-2] + '[' + str(len(scalar_outputs)) + ']')!r})"
-                     "  # " + ", ".join(c.outputs[k][0] for k in scalar_outputs))
+                     "  # " + ", ".join(repr(c.outputs[k][0]) for k in scalar_outputs))
     results = []
     for k, (out_name, shape, dtype) in enumerate(c.outputs):
         if shape == ():
             args.append(f"_scalars + {scalar_outputs.index(k)}")
             results.append(f"_scalars[{scalar_outputs.index(k)}]")
         else:
-            lines.append(f"    {out_name} = _empty({shape!r}, _np.{dtype})")
-            args.append(f"_buf({_BUFFER_TYPES[dtype]!r}, {out_name})")
-            results.append(out_name)
+            lines.append(f"    _out{k} = _empty({shape!r}, _np.{dtype})  # {out_name!r}")
+            args.append(f"_buf({_BUFFER_TYPES[dtype]!r}, _out{k})")
+            results.append(f"_out{k}")
     if c.work_size:
         lines.append(f"    _work = _empty({c.work_size})  # room for intermediates: a call owns its own")
         args.append("_buf('double[]', _work)")

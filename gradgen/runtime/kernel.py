@@ -17,6 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from gradgen.build import build_module, find_compiler, require_compiler
+from gradgen.build.blas import find_blas, has_libmvec
 from gradgen.codegen.c import generate_c
 from gradgen.codegen.pyhelpers import ARRAY, SCALAR_FAST, SCALAR_IEEE
 from gradgen.codegen.python import PythonKernelSource, generate_python, is_scalar_graph
@@ -74,25 +75,31 @@ def _requested_backend(requested: str) -> str:
 
 
 def _entry_source(names: Sequence[str], specs: Sequence[Array], jit: bool, c_backend: bool) -> str:
-    """Source of the checked entry: bind, check cheaply, convert only when needed, call."""
-    params = ", ".join(names)
+    """Source of the checked entry: bind, check cheaply, convert only when needed, call.
+
+    Arguments live in locals a0, a1, ... (the user's names appear only in
+    messages), so no parameter name can shadow what the entry itself uses.
+    """
+    params = ", ".join(f"a{k}" for k in range(len(names)))
     lines = [
         "def entry(self, *args, **kwargs):",
+        f"    # a0, a1, ... are {', '.join(map(repr, names))}",
         f"    if kwargs or len(args) != {len(names)}:",
         "        args = _bind(args, kwargs)",
         f"    {params}{',' if len(names) == 1 else ''} = args",
         "    try:",
     ]
     for k, (name, spec) in enumerate(zip(names, specs)):
-        contiguous = f" or not {name}.flags.c_contiguous" if c_backend else ""
-        if spec.shape == () and spec.dtype in ("float64", "int64"):
-            py_type = "float" if spec.dtype == "float64" else "int"
-            lines.append(f"        if type({name}) is not {py_type}:")
-            lines.append(f"            {name} = _to_scalar({name}, {name!r}, {spec.dtype!r}, {jit})")
+        a = f"a{k}"
+        contiguous = f" or not {a}.flags.c_contiguous" if c_backend else ""
+        if spec.shape == ():
+            py_type = "int" if spec.dtype == "int64" else "float"
+            lines.append(f"        if type({a}) is not {py_type}:")
+            lines.append(f"            {a} = _to_scalar({a}, {name!r}, {spec.dtype!r}, {jit})")
         else:
-            lines.append(f"        if type({name}) is not _ndarray or {name}.dtype is not _dtype_{k} "
-                         f"or {name}.shape != {spec.shape!r}{contiguous}:")
-            lines.append(f"            {name} = _to_array({name}, {name!r}, _spec_{k}, {jit})")
+            lines.append(f"        if type({a}) is not _ndarray or {a}.dtype is not _dtype_{k} "
+                         f"or {a}.shape != {spec.shape!r}{contiguous}:")
+            lines.append(f"            {a} = _to_array({a}, {name!r}, _spec_{k}, {jit})")
     lines += [
         "    except _OtherSignature:",
         "        return self._call_other_signature(args)",
@@ -196,11 +203,24 @@ class Kernel:
 
     def _load_c(self, graph: Graph, specs: tuple[Array, ...], kernel_name: str, grad_keys: Sequence[str],
                 title: str) -> Variant:
-        c_source = generate_c(graph, function_name=f"gg_{kernel_name}", title=title)
-        # gcc's -O2 spends super-linear time on very long straight-line code; -O1 builds the
-        # split kernels of large graphs several times faster at little cost per call.
-        flags = ("-O1",) if c_source.split else ()
-        module = build_module(c_source.text, c_source.cdef, name_hint=kernel_name, extra_compile_args=flags)
+        blas = find_blas()
+        c_source = generate_c(graph, function_name=f"gg_{kernel_name}", title=title,
+                              blas_prefix=blas.prefix if blas else None)
+        # Loops vectorize at -O3; -fno-trapping-math lets selects (x >= 0 ? a : b) vectorize
+        # and changes no result, since gradgen never enables floating-point traps. gcc spends
+        # super-linear time on very long straight-line code, so the split kernels of large
+        # graphs build at -O1, several times faster at little cost per call.
+        flags: tuple[str, ...] = ("-O1",) if c_source.split else ("-O3", "-fopenmp-simd", "-fno-trapping-math")
+        includes: tuple[str, ...] = ()
+        libraries: tuple[str, ...] = ()
+        if not c_source.split and has_libmvec():
+            flags += ("-DGG_USE_LIBMVEC",)
+            libraries += ("mvec",)
+        if c_source.uses_blas and blas is not None:
+            flags += blas.compile_args()
+            includes, libraries = (blas.include_dir,), (*libraries, blas.library)
+        module = build_module(c_source.text, c_source.cdef, name_hint=kernel_name, include_dirs=includes,
+                              libraries=libraries, extra_compile_args=flags)
         glue = glue_source(c_source, function_name=kernel_name, mode=self.mode, grad_keys=grad_keys,
                            names=self.names, title=title)
         namespace = self._entry_namespace(specs)
