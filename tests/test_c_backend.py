@@ -146,3 +146,18 @@ def test_long_chain_is_split_into_functions_and_agrees():
     (vc, gc), (vp, gp) = c(0.5, w), py(0.5, w)
     assert vc == pytest.approx(vp, rel=1e-13)
     np.testing.assert_allclose(gc["w"], gp["w"], rtol=1e-11)
+
+
+def test_large_products_through_blas_agree_with_python():
+    from gradgen.build.blas import find_blas
+
+    def layer(A, B, C):
+        return gg.sum(gg.tanh(A @ B) @ C.T) + gg.sum(A.T @ A)
+
+    k = gg.value_and_grad(layer, backend="c", A=gg.Array((64, 48)), B=gg.Array((48, 40)), C=gg.Array((30, 40)))
+    assert ("cblas_dgemm" in k.source) == (find_blas() is not None)
+    args = (RNG.normal(size=(64, 48)), RNG.normal(size=(48, 40)) / 7, RNG.normal(size=(30, 40)))
+    (vc, gc), (vp, gp) = k(*args), gg.value_and_grad(layer, backend="python")(*args)
+    assert vc == pytest.approx(vp, rel=1e-12)
+    for name in "ABC":
+        np.testing.assert_allclose(gc[name], gp[name], rtol=1e-10, atol=1e-12)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from gradgen.codegen.naming import assign_names
+from gradgen.codegen.roll import roll
 from gradgen.errors import CompileError
 from gradgen.ir.graph import ConstArray, Graph, Node, Shape
 from gradgen.ops.registry import OPS, spell
@@ -30,7 +31,7 @@ C_RESERVED = {
     "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void", "volatile", "while",
     "work", "s", "i", "main", "exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tanh", "pow", "fabs",
     "INFINITY", "NAN", "int64_t", "size_t", "rc", "r", "p", "c", "q", "k", "j", "o", "t", "a_rp", "isnan",
-    "fabsf", "expf", "logf", "log1pf", "expm1f", "sqrtf", "sinf", "cosf", "tanhf", "powf", "INT64_C",
+    "fabsf", "expf", "logf", "log1pf", "expm1f", "sqrtf", "sinf", "cosf", "tanhf", "powf", "INT64_C", "m",
 } | {f"i{k}" for k in range(16)}
 
 
@@ -38,9 +39,11 @@ def _comment(text: str) -> str:
     """``text`` safe inside a C comment: no ``*/``, no line breaks."""
     return " ".join(str(text).replace("*/", "* /").replace("/*", "/ *").split())
 
-#: Above this many statements the kernel is split into functions of CHUNK statements.
+#: Above this many statements the kernel is split into functions of CHUNK statements
+#: (after loop rolling); a source still longer than LONG_SOURCE lines builds at -O1.
 SPLIT_ABOVE = 4000
 CHUNK = 400
+LONG_SOURCE = 5000
 
 
 @dataclass
@@ -60,7 +63,7 @@ class CKernelSource:
     inputs: list[tuple[str, Shape, str]]
     outputs: list[tuple[str, Shape, str]]
     work_size: int
-    split: bool = False
+    long: bool = False
     uses_blas: bool = False
 
 
@@ -795,7 +798,7 @@ def generate_c(graph: Graph, *, function_name: str, title: str = "", blas_prefix
     body: list[str] = []
     if em.split:
         chunks: list[list[str]] = [[]]
-        for statement in em.statements:
+        for statement in roll(em.statements):
             if len(chunks[-1]) >= CHUNK:
                 chunks.append([])
             chunks[-1].extend(statement)
@@ -825,5 +828,6 @@ def generate_c(graph: Graph, *, function_name: str, title: str = "", blas_prefix
     lines += ["    " + line for line in body]
     lines += ["    (void)work;", "    return 0;", "}", ""]
     cdef = signature + ";"
-    return CKernelSource("\n".join(lines), cdef, function_name, inputs, outputs, work_size, split=em.split,
-                         uses_blas=em.uses_blas)
+    text = "\n".join(lines)
+    return CKernelSource(text, cdef, function_name, inputs, outputs, work_size,
+                         long=text.count("\n") > LONG_SOURCE, uses_blas=em.uses_blas)

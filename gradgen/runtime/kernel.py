@@ -209,11 +209,11 @@ class Kernel:
         # Loops vectorize at -O3; -fno-trapping-math lets selects (x >= 0 ? a : b) vectorize
         # and changes no result, since gradgen never enables floating-point traps. gcc spends
         # super-linear time on very long straight-line code, so the split kernels of large
-        # graphs build at -O1, several times faster at little cost per call.
-        flags: tuple[str, ...] = ("-O1",) if c_source.split else ("-O3", "-fopenmp-simd", "-fno-trapping-math")
+        # graphs that loop rolling could not shorten build at -O1, several times faster.
+        flags: tuple[str, ...] = ("-O1",) if c_source.long else ("-O3", "-fopenmp-simd", "-fno-trapping-math")
         includes: tuple[str, ...] = ()
         libraries: tuple[str, ...] = ()
-        if not c_source.split and has_libmvec():
+        if not c_source.long and has_libmvec():
             flags += ("-DGG_USE_LIBMVEC",)
             libraries += ("mvec",)
         if c_source.uses_blas and blas is not None:
