@@ -130,7 +130,7 @@ def test_threads_calling_one_kernel_get_their_own_results():
     assert failures == []
 
 
-def test_long_chain_is_split_into_functions_and_agrees():
+def test_long_chain_is_rolled_into_loops_and_agrees():
     n = 600  # 6,600 nodes: above the size where the kernel is split
 
     def chain(x, w):
@@ -142,7 +142,7 @@ def test_long_chain_is_split_into_functions_and_agrees():
     w = np.linspace(-0.01, 0.01, n)
     c = gg.value_and_grad(chain, wrt="w", backend="c", x=gg.Scalar(), w=gg.Array((n,)))
     py = gg.value_and_grad(chain, wrt="w", backend="python", x=gg.Scalar(), w=gg.Array((n,)))
-    assert "_part1(" in c.source
+    assert "repeated 599 times" in c.source and len(c.source.splitlines()) < 100
     (vc, gc), (vp, gp) = c(0.5, w), py(0.5, w)
     assert vc == pytest.approx(vp, rel=1e-13)
     np.testing.assert_allclose(gc["w"], gp["w"], rtol=1e-11)
@@ -161,3 +161,14 @@ def test_large_products_through_blas_agree_with_python():
     assert vc == pytest.approx(vp, rel=1e-12)
     for name in "ABC":
         np.testing.assert_allclose(gc[name], gp[name], rtol=1e-10, atol=1e-12)
+
+
+def test_rolling_keeps_order_and_only_rolls_exact_arithmetic_runs():
+    from gradgen.codegen.roll import roll
+
+    lines = [[f"s[{2 * k + 1}] = sin(s[{2 * k}]);  /* t{k} */"] for k in range(6)]
+    lines += [["s[99] = s[13] + s[1];"], ["for (;;) {", "}"]]
+    lines += [[f"out[{k * k}] += s[{k}];"] for k in range(5)]  # squares: not arithmetic, left alone
+    rolled = roll(lines)
+    assert rolled[0][1:] == ["for (long m = 0; m < 6; ++m) {", "    s[1 + 2 * m] = sin(s[2 * m]);", "}"]
+    assert rolled[1:] == lines[6:]

@@ -39,9 +39,10 @@ def _render(template: str, start: tuple[int, ...], step: tuple[int, ...], var: s
         first, delta = next(parts)
         if delta == 0:
             return f"[{first}]"
-        sign = "+" if delta > 0 else "-"
         scale = "" if abs(delta) == 1 else f"{abs(delta)} * "
-        return f"[{first} {sign} {scale}{var}]"
+        if first == 0 and delta > 0:
+            return f"[{scale}{var}]"
+        return f"[{first} {'+' if delta > 0 else '-'} {scale}{var}]"
 
     return re.sub(r"\[\]", index, template)
 
