@@ -55,8 +55,7 @@ from gradgen.ops.functions import (
     where,
 )
 from gradgen.runtime import Kernel, compile, grad, value_and_grad
-
-__version__ = "0.1.0"
+from gradgen.version import __version__  # noqa: F401 - the public version attribute
 
 __all__ = [
     "Array", "BackpropTable", "CompileError", "GradCheck", "GradgenError", "Graph", "GraphError", "InputError",

@@ -22,11 +22,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import CompileError
+from ..version import __version__
 from .cache import cache_dir, write_atomic
 
 # Bump when a change in gradgen alters the binary built from the same source
 # (how the compiler is invoked, the cffi wrapper, the cache layout).
-CODEGEN_VERSION = "0.1.0"
+CODEGEN_VERSION = __version__
 
 # -fno-strict-aliasing: a workspace buffer may be viewed through pointers of
 #   different types; CPython builds its own extensions with it too.

@@ -12,6 +12,7 @@ super-linear time on one huge function.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,9 @@ from gradgen.codegen.naming import assign_names
 from gradgen.codegen.roll import roll
 from gradgen.errors import CompileError
 from gradgen.ir.graph import ConstArray, Graph, Node, Shape
+from gradgen.ir.printer import format_graph
 from gradgen.ops.registry import OPS, spell
+from gradgen.version import __version__
 
 CTYPES = {"float64": "double", "float32": "float", "int64": "int64_t", "bool": "unsigned char"}
 
@@ -790,8 +793,10 @@ def generate_c(graph: Graph, *, function_name: str, title: str = "", blas_prefix
     params.append("double *restrict work")
     signature = f"int {function_name}({', '.join(params)})"
     work_size = em.work + em.scalar_slots
-    lines = [f"/* {_comment(title)} */" if title else "", "#include <stdint.h>", "#include <math.h>",
-             '#include "gradgen_runtime.h"', ""]
+    fingerprint = hashlib.sha256(format_graph(graph).encode()).hexdigest()[:16]
+    lines = [f"/* {_comment(title)}", f" * gradgen {__version__}, graph {fingerprint}; built into the cache",
+             " * entry named after the hash of this source and the toolchain. */",
+             "#include <stdint.h>", "#include <math.h>", '#include "gradgen_runtime.h"', ""]
     if em.uses_blas:
         lines.insert(lines.index('#include "gradgen_runtime.h"'), "#include <cblas.h>")
     lines += em.constants
