@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import threading
+
 import numpy as np
 
 from gradgen.codegen.c import CKernelSource
@@ -43,8 +45,10 @@ def glue_source(c: CKernelSource, *, function_name: str, mode: str, grad_keys: S
             args.append(f"_buf({_BUFFER_TYPES[dtype]!r}, _out{k})")
             results.append(f"_out{k}")
     if c.work_size:
-        lines.append(f"    _work = _empty({c.work_size})  # room for intermediates: a call owns its own")
-        args.append("_buf('double[]', _work)")
+        # Room for intermediates: one block per thread, kept between calls (fresh pages
+        # would cost a page fault each), never shared by two calls running at once.
+        lines.append("    _work = _workspace()")
+        args.append("_work")
     else:
         args.append("_NULL")
     lines.append(f"    _status = _lib.{c.function_name}({', '.join(args)})")
@@ -59,11 +63,22 @@ def glue_source(c: CKernelSource, *, function_name: str, mode: str, grad_keys: S
     return "\n".join(lines) + "\n"
 
 
-def glue_namespace(ffi: Any, lib: Any, names: Sequence[str]) -> dict[str, Any]:
+def glue_namespace(ffi: Any, lib: Any, names: Sequence[str], work_size: int) -> dict[str, Any]:
     """The names the glue source refers to."""
 
     def index_error(status: int) -> None:
         raise InputError(f"argument {names[status - 1]!r}: an index is out of range for the array it indexes")
 
+    per_thread = threading.local()
+
+    def workspace() -> Any:
+        """This thread's workspace (a call runs to its end before the thread can start another)."""
+        try:
+            return per_thread.pointer
+        except AttributeError:
+            per_thread.array = np.empty(max(work_size, 1))
+            per_thread.pointer = ffi.from_buffer("double[]", per_thread.array)
+            return per_thread.pointer
+
     return {"_buf": ffi.from_buffer, "_new": ffi.new, "_empty": np.empty, "_np": np, "_lib": lib,
-            "_NULL": ffi.NULL, "_index_error": index_error}
+            "_NULL": ffi.NULL, "_index_error": index_error, "_workspace": workspace}

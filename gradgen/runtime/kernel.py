@@ -224,7 +224,7 @@ class Kernel:
         glue = glue_source(c_source, function_name=kernel_name, mode=self.mode, grad_keys=grad_keys,
                            names=self.names, title=title)
         namespace = self._entry_namespace(specs)
-        namespace.update(glue_namespace(module.ffi, module.lib, self.names))
+        namespace.update(glue_namespace(module.ffi, module.lib, self.names, c_source.work_size))
         load_source(glue, namespace, kernel_name)
         function = namespace[kernel_name]
         namespace["kernel"] = function
