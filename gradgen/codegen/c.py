@@ -474,19 +474,16 @@ class _Emitter:
         handler(node)
 
     def join(self, node: Node) -> None:
+        """Add an elementwise node to the open loop of its shape (opening one if needed)."""
+        group = self.open.get(node.shape)
+        for i in node.inputs:
+            owner = self.group_of.get(self.source(i))
+            if owner is not None and (owner is not group or self.source(i) in owner.sinks):
+                self.close(owner)  # its values are needed complete (another shape, or a reduction)
         for i in node.inputs:
             if i != self.source(i) and self.kind.get(self.source(i)) == "recompute":
                 self.materialize(self.source(i))  # read through a broadcast: needs memory
         group = self.open.get(node.shape)
-        for i in node.inputs:
-            src = self.source(i)
-            owner = self.group_of.get(src)
-            if owner is None:
-                continue
-            if owner is not group or src in owner.sinks:
-                self.close(owner)
-                if owner is group:
-                    group = None
         if group is None:
             group = self.open[node.shape] = _Group(node.shape)
         for i in node.inputs:

@@ -1,9 +1,7 @@
-"""The names generated Python kernels call, in three namespaces.
+"""The names generated Python kernels call, in two namespaces.
 
-Scalar kernels run on plain floats with ``math`` (fast); where ``math``
-raises instead of returning inf or NaN (``log(0)``, ``1/0``, overflow), the
-same code runs again with these names bound to NumPy, whose IEEE semantics
-are gradgen's. Array kernels use NumPy directly.
+Scalar kernels run on plain floats with ``math`` (fast); array kernels,
+and the NumPy fallback of scalar kernels, use NumPy.
 """
 
 from __future__ import annotations
@@ -38,12 +36,6 @@ SCALAR_FAST: dict[str, Any] = {
     "exp": math.exp, "log": math.log, "log1p": math.log1p, "expm1": math.expm1, "sqrt": math.sqrt,
     "sin": math.sin, "cos": math.cos, "tanh": math.tanh, "pow": math.pow,
     "maximum": _maximum, "minimum": _minimum, "sign": _sign, "inf": math.inf, "nan": math.nan,
-}
-
-SCALAR_IEEE: dict[str, Any] = {
-    "exp": np.exp, "log": np.log, "log1p": np.log1p, "expm1": np.expm1, "sqrt": np.sqrt,
-    "sin": np.sin, "cos": np.cos, "tanh": np.tanh, "pow": np.power,
-    "maximum": np.maximum, "minimum": np.minimum, "sign": np.sign, "inf": math.inf, "nan": math.nan,
 }
 
 ARRAY: dict[str, Any] = {

@@ -1,9 +1,9 @@
 """The Python code generator: one straight-line function, one statement per node.
 
-All-scalar float64 graphs become plain-float code calling ``math`` (see
-``pyhelpers`` for the IEEE fallback); anything with arrays becomes NumPy
-code. Statements are named after the graph's nodes and commented with what
-they compute, so the kernel reads like a worked backprop.
+All-scalar float64 graphs become plain-float code calling ``math``, with
+the same graph as NumPy code as the fallback where ``math`` raises instead
+of giving inf or NaN; anything with arrays becomes NumPy code. Statements
+are named after the graph's nodes and commented with what they compute, so the kernel reads like a worked backprop.
 """
 
 from __future__ import annotations
@@ -80,13 +80,13 @@ def _broadcast_aliases(graph: Graph) -> dict[int, int]:
 
 
 def generate_python(graph: Graph, *, function_name: str, mode: str,
-                    grad_keys: Sequence[str] = (), title: str = "") -> PythonKernelSource:
+                    grad_keys: Sequence[str] = (), title: str = "", numpy: bool = False) -> PythonKernelSource:
     """Emit ``graph`` as the source of one Python function.
 
     ``mode`` shapes the return value: "forward" returns the output(s),
     "value_and_grad" returns ``(value, {key: grad})``, "grad" the dict.
     """
-    scalar = is_scalar_graph(graph)
+    scalar = is_scalar_graph(graph) and not numpy
     names = assign_names(graph, RESERVED | {function_name})
     aliases = {} if scalar else _broadcast_aliases(graph)
     constants: dict[str, np.ndarray] = {}
@@ -150,7 +150,7 @@ def generate_python(graph: Graph, *, function_name: str, mode: str,
         lines += [
             "    except (ArithmeticError, ValueError):",
             "        # math raised where IEEE arithmetic gives inf or nan (log(0), 1/0, overflow):",
-            "        # run the same statements on NumPy floats instead.",
+            "        # run the NumPy version of this kernel instead.",
             f"        return _ieee_fallback({params})",
             f"    return {result}",
         ]

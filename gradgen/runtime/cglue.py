@@ -8,10 +8,9 @@ backend returns.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
-
-import threading
 
 import numpy as np
 
@@ -19,6 +18,40 @@ from gradgen.codegen.c import CKernelSource
 from gradgen.errors import InputError
 
 _BUFFER_TYPES = {"float64": "double[]", "float32": "float[]", "int64": "int64_t[]"}
+
+
+def packed_entry(c: CKernelSource) -> tuple[str, str]:
+    """C source and declaration of ``<name>_packed``: the kernel with every scalar output
+    written into one array of doubles, so the glue allocates and passes one buffer for all."""
+    from gradgen.codegen.c import CTYPES
+
+    params, args, locals_, copies = [], [], [], []
+    for k, (_, shape, dtype) in enumerate(c.inputs):
+        params.append(f"{CTYPES[dtype]} p{k}" if shape == () else f"const {CTYPES[dtype]} *p{k}")
+        args.append(f"p{k}")
+    slot = 0
+    for k, (_, shape, dtype) in enumerate(c.outputs):
+        if shape == () and dtype == "float64":
+            args.append(f"scalars + {slot}")
+            slot += 1
+        elif shape == ():  # another type: through a local of its own type
+            locals_.append(f"    {CTYPES[dtype]} s{k} = 0;")
+            copies.append(f"    scalars[{slot}] = (double)s{k};")
+            args.append(f"&s{k}")
+            slot += 1
+        else:
+            params.append(f"{CTYPES[dtype]} *o{k}")
+            args.append(f"o{k}")
+    params += ["double *scalars", "double *work"]
+    signature = f"int {c.function_name}_packed({', '.join(params)})"
+    call = f"{c.function_name}({', '.join(args + ['work'])})"
+    body = [signature, "{", *locals_]
+    if copies:
+        body += [f"    const int status = {call};", *copies, "    return status;"]
+    else:
+        body.append(f"    return {call};")
+    body.append("}")
+    return "\n".join(body) + "\n", signature + ";"
 
 
 def glue_source(c: CKernelSource, *, function_name: str, mode: str, grad_keys: Sequence[str],
@@ -32,18 +65,17 @@ def glue_source(c: CKernelSource, *, function_name: str, mode: str, grad_keys: S
         args.append(name if shape == () else f"_buf({_BUFFER_TYPES[dtype]!r}, {name})")
     scalar_outputs = [k for k, (_, shape, _) in enumerate(c.outputs) if shape == ()]
     if scalar_outputs:
-        dtype = c.outputs[scalar_outputs[0]][2]
-        lines.append(f"    _scalars = _new({(_BUFFER_TYPES[dtype][:-2] + '[' + str(len(scalar_outputs)) + ']')!r})"
-                     "  # " + ", ".join(repr(c.outputs[k][0]) for k in scalar_outputs))
+        names_of = ", ".join(repr(c.outputs[k][0]) for k in scalar_outputs)
+        lines.append(f"    _scalars = _new(_scalars_type)  # {names_of}")
     results = []
     for k, (out_name, shape, dtype) in enumerate(c.outputs):
         if shape == ():
-            args.append(f"_scalars + {scalar_outputs.index(k)}")
             results.append(f"_scalars[{scalar_outputs.index(k)}]")
         else:
             lines.append(f"    _out{k} = _empty({shape!r}, _np.{dtype})  # {out_name!r}")
             args.append(f"_buf({_BUFFER_TYPES[dtype]!r}, _out{k})")
             results.append(f"_out{k}")
+    args.append("_scalars" if scalar_outputs else "_NULL")
     if c.work_size:
         # Room for intermediates: one block per thread, kept between calls (fresh pages
         # would cost a page fault each), never shared by two calls running at once.
@@ -51,7 +83,7 @@ def glue_source(c: CKernelSource, *, function_name: str, mode: str, grad_keys: S
         args.append("_work")
     else:
         args.append("_NULL")
-    lines.append(f"    _status = _lib.{c.function_name}({', '.join(args)})")
+    lines.append(f"    _status = _lib.{c.function_name}_packed({', '.join(args)})")
     lines.append("    if _status:")
     lines.append("        _index_error(_status)")
     if mode == "forward":
@@ -63,8 +95,11 @@ def glue_source(c: CKernelSource, *, function_name: str, mode: str, grad_keys: S
     return "\n".join(lines) + "\n"
 
 
-def glue_namespace(ffi: Any, lib: Any, names: Sequence[str], work_size: int) -> dict[str, Any]:
+def glue_namespace(ffi: Any, lib: Any, c: CKernelSource, names: Sequence[str]) -> dict[str, Any]:
     """The names the glue source refers to."""
+    work_size = c.work_size
+    scalar_count = sum(1 for _, shape, _ in c.outputs if shape == ())
+    scalars_type = ffi.typeof(f"double[{scalar_count}]") if scalar_count else None
 
     def index_error(status: int) -> None:
         raise InputError(f"argument {names[status - 1]!r}: an index is out of range for the array it indexes")
@@ -81,4 +116,4 @@ def glue_namespace(ffi: Any, lib: Any, names: Sequence[str], work_size: int) -> 
             return per_thread.pointer
 
     return {"_buf": ffi.from_buffer, "_new": ffi.new, "_empty": np.empty, "_np": np, "_lib": lib,
-            "_NULL": ffi.NULL, "_index_error": index_error, "_workspace": workspace}
+            "_NULL": ffi.NULL, "_index_error": index_error, "_workspace": workspace, "_scalars_type": scalars_type}

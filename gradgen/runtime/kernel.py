@@ -19,7 +19,7 @@ import numpy as np
 from gradgen.build import build_module, find_compiler, require_compiler
 from gradgen.build.blas import find_blas, has_libmvec
 from gradgen.codegen.c import generate_c
-from gradgen.codegen.pyhelpers import ARRAY, SCALAR_FAST, SCALAR_IEEE
+from gradgen.codegen.pyhelpers import ARRAY, SCALAR_FAST
 from gradgen.codegen.python import PythonKernelSource, generate_python, is_scalar_graph
 from gradgen.dsl.specs import Array, spec_of
 from gradgen.dsl.trace import parameter_names, resolve_specs, trace
@@ -28,9 +28,9 @@ from gradgen.ir.graph import Graph
 from gradgen.passes.autodiff import resolve_wrt
 from gradgen.passes.pipeline import prepare
 from gradgen.runtime import args as checks
-from gradgen.runtime.cglue import glue_namespace, glue_source
+from gradgen.runtime.cglue import glue_namespace, glue_source, packed_entry
 from gradgen.runtime.gcpause import gc_paused
-from gradgen.runtime.pyload import ieee_fallback, load_source
+from gradgen.runtime.pyload import load_source
 
 BACKENDS = ("auto", "python", "c")
 
@@ -51,6 +51,11 @@ class Variant:
 #: cffi call (measured: about 0.4 us against 0.7 us for the seed graphs), so
 #: backend="auto" keeps them in Python.
 SMALL_SCALAR_GRAPH = 64
+
+#: Flags for C kernels: the loop vectorizer at -O2 (gcc 12's -O3 was seen to miscompile an
+#: outer-loop reduction for AVX2, so not -O3); -fno-trapping-math lets selects
+#: (x >= 0 ? a : b) vectorize and changes no result, since gradgen never enables traps.
+VECTORIZING_FLAGS = ("-O2", "-ftree-vectorize", "-fvect-cost-model=dynamic", "-fopenmp-simd", "-fno-trapping-math")
 
 _warned: set[str] = set()
 
@@ -82,7 +87,7 @@ def _entry_source(names: Sequence[str], specs: Sequence[Array], jit: bool, c_bac
     """
     params = ", ".join(f"a{k}" for k in range(len(names)))
     lines = [
-        "def entry(self, *args, **kwargs):",
+        "def entry(self, /, *args, **kwargs):",
         f"    # a0, a1, ... are {', '.join(map(repr, names))}",
         f"    if kwargs or len(args) != {len(names)}:",
         "        args = _bind(args, kwargs)",
@@ -179,7 +184,9 @@ class Kernel:
         if variant is None:
             generated = generate_python(graph, function_name=kernel_name, mode=self.mode, grad_keys=grad_keys,
                                         title=title)
-            variant = self._load(generated, specs, graph)
+            fallback = generate_python(graph, function_name=kernel_name, mode=self.mode, grad_keys=grad_keys,
+                                       title=title, numpy=True) if generated.scalar else None
+            variant = self._load(generated, specs, graph, fallback)
         self._variants[specs] = variant
         if self._first is None:
             self._first = variant
@@ -206,11 +213,9 @@ class Kernel:
         blas = find_blas()
         c_source = generate_c(graph, function_name=f"gg_{kernel_name}", title=title,
                               blas_prefix=blas.prefix if blas else None)
-        # Loops vectorize at -O3; -fno-trapping-math lets selects (x >= 0 ? a : b) vectorize
-        # and changes no result, since gradgen never enables floating-point traps. gcc spends
-        # super-linear time on very long straight-line code, so the split kernels of large
-        # graphs that loop rolling could not shorten build at -O1, several times faster.
-        flags: tuple[str, ...] = ("-O1",) if c_source.long else ("-O3", "-fopenmp-simd", "-fno-trapping-math")
+        # gcc spends super-linear time on very long straight-line code, so the split kernels
+        # of large graphs that loop rolling could not shorten build at -O1, several times faster.
+        flags: tuple[str, ...] = ("-O1",) if c_source.long else VECTORIZING_FLAGS
         includes: tuple[str, ...] = ()
         libraries: tuple[str, ...] = ()
         if not c_source.long and has_libmvec():
@@ -219,12 +224,14 @@ class Kernel:
         if c_source.uses_blas and blas is not None:
             flags += blas.compile_args()
             includes, libraries = (blas.include_dir,), (*libraries, blas.library)
-        module = build_module(c_source.text, c_source.cdef, name_hint=kernel_name, include_dirs=includes,
-                              libraries=libraries, extra_compile_args=flags)
+        packed, packed_cdef = packed_entry(c_source)
+        module = build_module(c_source.text + "\n" + packed, c_source.cdef + "\n" + packed_cdef,
+                              name_hint=kernel_name, include_dirs=includes, libraries=libraries,
+                              extra_compile_args=flags)
         glue = glue_source(c_source, function_name=kernel_name, mode=self.mode, grad_keys=grad_keys,
                            names=self.names, title=title)
         namespace = self._entry_namespace(specs)
-        namespace.update(glue_namespace(module.ffi, module.lib, self.names, c_source.work_size))
+        namespace.update(glue_namespace(module.ffi, module.lib, c_source, self.names))
         load_source(glue, namespace, kernel_name)
         function = namespace[kernel_name]
         namespace["kernel"] = function
@@ -247,20 +254,22 @@ class Kernel:
             namespace[f"_spec_{k}"] = spec
         return namespace
 
-    def _load(self, generated: PythonKernelSource, specs: tuple[Array, ...], graph: Graph) -> Variant:
+    def _load(self, generated: PythonKernelSource, specs: tuple[Array, ...], graph: Graph,
+              fallback: PythonKernelSource | None) -> Variant:
         namespace = self._entry_namespace(specs)
         namespace.update(SCALAR_FAST if generated.scalar else ARRAY)
         namespace.update(generated.constants)
+        if fallback is not None:  # the NumPy twin a plain-float kernel calls where math raises
+            twin = load_source(fallback.text, {**ARRAY, **fallback.constants}, f"{fallback.function_name} numpy")
+            namespace["_ieee_fallback"] = twin[fallback.function_name]
         load_source(generated.text, namespace, generated.function_name)
         function = namespace[generated.function_name]
-        if generated.scalar:
-            ieee_fallback(function, SCALAR_IEEE)
         namespace["kernel"] = function
         load_source(_entry_source(self.names, specs, self._jit, False), namespace, "entry")
         return Variant(specs, graph, generated.text, "python", function, namespace["entry"])
 
     # --- calling -------------------------------------------------------------------------
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
         # Only reached before the first variant exists (JIT kernels).
         return self._call_other_signature(checks.bind(self.names, args, kwargs) if kwargs else list(args))
 
