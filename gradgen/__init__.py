@@ -14,6 +14,7 @@
     print(f.source)                        # the generated kernel
 """
 
+from gradgen.build import clear_cache
 from gradgen.dsl.specs import Array, Scalar
 from gradgen.dsl.trace import trace
 from gradgen.dsl.value import Value
@@ -60,7 +61,7 @@ from gradgen.version import __version__  # noqa: F401 - the public version attri
 __all__ = [
     "Array", "BackpropTable", "CompileError", "GradCheck", "GradgenError", "Graph", "GraphError", "InputError",
     "Kernel", "Scalar", "ShapeError", "TracingError", "Value", "abs", "backprop_table", "broadcast_to", "cast",
-    "check_grad", "compile", "concatenate", "cos", "exp", "expm1", "grad", "log", "log1p", "log_softmax",
+    "check_grad", "clear_cache", "compile", "concatenate", "cos", "exp", "expm1", "grad", "log", "log1p", "log_softmax",
     "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "name", "relu", "reshape", "sigmoid",
     "sign", "sin", "softmax", "softplus", "sqrt", "stack", "stop_gradient", "sum", "take_along_axis", "tanh",
     "trace", "transpose", "value_and_grad", "where",

@@ -188,3 +188,15 @@ def test_float32_kernels_stay_float32():
     value, grads = k(np.array([0.1, 0.2, 0.3], dtype=np.float32))
     assert grads["x"].dtype == np.float32
     assert value == pytest.approx(np.tanh([0.1, 0.2, 0.3]).sum(), rel=1e-6)
+
+
+def test_clear_cache_empties_the_build_cache(tmp_path, monkeypatch):
+    from gradgen.build import find_compiler
+
+    monkeypatch.setenv("GRADGEN_CACHE_DIR", str(tmp_path / "cache"))
+    if find_compiler() is not None:
+        gg.value_and_grad(lambda x: gg.sum(gg.exp(x)), backend="c", x=gg.Array((3,)))
+        assert any((tmp_path / "cache" / "entries").iterdir())
+    gg.clear_cache()
+    entries = tmp_path / "cache" / "entries"
+    assert not entries.exists() or not any(entries.iterdir())
