@@ -750,6 +750,8 @@ class _Emitter:
         for k, node_id in enumerate(self.graph.outputs):
             node = self.graph.nodes[node_id]
             src = self.source(node_id)
+            if self.kind.get(src) == "recompute":
+                self.materialize(src)  # an output copies from it: it must be in memory
             if node.shape == ():
                 lines.append(f"*out{k} = {self.expr[src]};  /* {_comment(self.graph.output_names[k])} */")
             elif self.expr.get(src) == f"out{k}" and node_id not in seen:
