@@ -41,6 +41,7 @@ import gradgen as gg
 from gradgen.ir.graph import FLOAT_DTYPES
 from gradgen.ops.registry import OPS
 from tests.test_op_registry import EXAMPLES, Example
+from tests.test_properties import _broadcasts, _index
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -419,38 +420,12 @@ class Program:
                 for name, spec in self.specs.items()]
 
 
-def _broadcasts(*shapes: Shape) -> bool:
-    try:
-        np.broadcast_shapes(*shapes)
-    except ValueError:
-        return False
-    return True
-
-
 def _shapes_of_size(size: int) -> list[Shape]:
     divisors = [d for d in range(1, size + 1) if size % d == 0]
     shapes = [()] if size == 1 else []
     shapes += [(size,)] + [(a, size // a) for a in divisors] + [(a, b, size // (a * b)) for a in divisors
                                                                 for b in divisors if size % (a * b) == 0]
     return shapes
-
-
-def _index(draw: Callable, shape: Shape) -> tuple:
-    """A NumPy basic index: ints, slices with any step (negative too), None."""
-    items: list[Any] = []
-    for n in shape:
-        kind = draw(st.sampled_from(["all", "slice", "int"]))
-        if kind == "int":
-            items.append(draw(st.integers(-n, n - 1)))
-        elif kind == "slice":
-            bounds = st.one_of(st.none(), st.integers(-n - 1, n))
-            item = slice(draw(bounds), draw(bounds), draw(st.sampled_from([None, 1, 2, -1, -2])))
-            items.append(item if len(range(*item.indices(n))) else slice(None))
-        else:
-            items.append(slice(None))
-    if draw(st.booleans()):
-        items.insert(draw(st.integers(0, len(items))), None)
-    return tuple(items)
 
 
 def _draw_step(draw: Callable, shapes: list[Shape], family: str) -> Step | None:

@@ -288,7 +288,7 @@ class _Emitter:
             body.append(f"const {self.ctype(node)} {self.derived(m, 'i')} = {value};")
         for m in stored:
             target = "i" if flat_loop else self.flat(shape, shape, full)
-            body.append(f"{self.expr_buffer(m)}[{target}] = {self.derived(m, 'i')};")
+            body.append(f"{self.expr[m]}[{target}] = {self.derived(m, 'i')};")
         for sink in group.sinks:
             body.append(self.sink_update(self.graph.nodes[sink], shape, full, flat_loop))
         depth = len(head)
@@ -336,9 +336,6 @@ class _Emitter:
         self.rejoin(node_id, group)
         self.force_store.add(node_id)
         self.close(group)
-
-    def expr_buffer(self, node_id: int) -> str:
-        return self.expr[node_id]
 
     def element_flat(self, node_id: int) -> str:
         kind = self.kind[self.source(node_id)]

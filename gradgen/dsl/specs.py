@@ -45,7 +45,6 @@ def Scalar(dtype: Any = "float64") -> Array:  # noqa: N802 - reads like the clas
     return Array((), dtype)
 
 
-Spec = Array
 
 
 def spec_of(value: Any, name: str) -> Array:
