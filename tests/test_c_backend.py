@@ -172,3 +172,24 @@ def test_rolling_keeps_order_and_only_rolls_exact_arithmetic_runs():
     rolled = roll(lines)
     assert rolled[0][1:] == ["for (long m = 0; m < 6; ++m) {", "    s[1 + 2 * m] = sin(s[2 * m]);", "}"]
     assert rolled[1:] == lines[6:]
+
+
+def test_workspace_blocks_are_reused_once_their_values_are_dead():
+    from gradgen.codegen.c import generate_c
+    from gradgen.passes import prepare
+
+    def softmax_chain(x):
+        for _ in range(8):
+            x = gg.exp(x - gg.max(x))  # each step's array is read by the next step only
+        return gg.sum(x)
+
+    # Forward only: each step's array dies once the next step has read it. (With gradients
+    # every exp stays alive for the backward pass, as it must.)
+    graph = prepare(gg.trace(softmax_chain, x=gg.Array((100,))), gradient=False)
+    c = generate_c(graph, function_name="f")
+    stored = sum(n.size for n in graph.nodes if n.shape and n.op == "exp")
+    assert stored == 800 and c.work_size <= 200
+    x = RNG.normal(size=100)
+    kc = gg.compile(softmax_chain, backend="c", x=gg.Array((100,)))
+    kp = gg.compile(softmax_chain, backend="python", x=gg.Array((100,)))
+    assert kc(x) == pytest.approx(kp(x), rel=1e-13)

@@ -13,6 +13,7 @@ super-linear time on one huge function.
 from __future__ import annotations
 
 import hashlib
+import heapq
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +76,7 @@ class _Group:
     """An open loop nest over ``shape``: its elementwise members and reduction sinks."""
 
     shape: Shape
+    start: int  # the node being emitted when the loop opened
     members: list[int] = field(default_factory=list)
     sinks: list[int] = field(default_factory=list)
 
@@ -150,6 +152,13 @@ class _Emitter:
         self.uses_blas = False
         self.force_store: set[int] = set()
         self.scalar_buffers: dict[int, str] = {}
+        # Workspace planning: blocks are (offset, size); a value's block returns to the
+        # free list once nothing can read it any more.
+        self.last_use = self.lifetimes()
+        self.blocks: dict[int, tuple[int, int]] = {}
+        self.dying: list[tuple[float, int]] = []
+        self.free: list[tuple[int, int]] = []
+        self.current = 0
 
     def derived(self, node_id: int, suffix: str) -> str:
         """A name made from a node's (``a_i``: element i of a; ``t_acc``: a running sum), unique."""
@@ -171,10 +180,44 @@ class _Emitter:
     def ctype(self, node: Node) -> str:
         return CTYPES[node.dtype]
 
-    def allocate(self, size: int, dtype: str, label: str) -> str:
-        """Workspace room for ``size`` elements; returns the pointer expression."""
-        offset = self.work
-        self.work += size
+    def lifetimes(self) -> list[float]:
+        """For each node, the last node that may read its memory.
+
+        Nodes that read memory where it lies (views, reshapes, picks) or that
+        may be recomputed later extend the life of what they read.
+        """
+        extenders = RECOMPUTABLE | {"reshape", "broadcast_to", "transpose", "slice", "stop_gradient"}
+        outputs = set(self.graph.outputs)
+        last: list[float] = [0] * len(self.graph.nodes)
+        for node in reversed(self.graph.nodes):
+            end: float = float("inf") if node.id in outputs else node.id
+            for c in self.consumers[node.id]:
+                end = max(end, last[c] if self.graph.nodes[c].op in extenders else c)
+            last[node.id] = end
+        return last
+
+    def release_dead(self) -> None:
+        """Return to the free list the blocks of values no open loop or later node reads."""
+        first_open = min((g.start for g in self.open.values()), default=float("inf"))
+        while self.dying and self.dying[0][0] < self.current and self.dying[0][0] < first_open:
+            _, owner = heapq.heappop(self.dying)
+            self.free.append(self.blocks.pop(owner))
+
+    def allocate(self, size: int, dtype: str, label: str, owner: int | None = None) -> str:
+        """Workspace room for ``size`` elements, reusing a dead value's block when one fits;
+        returns the pointer expression."""
+        fits = [block for block in self.free if block[1] >= size]
+        if fits:
+            block = min(fits, key=lambda b: b[1])
+            self.free.remove(block)
+            offset = block[0]
+        else:
+            block = (self.work, size)
+            offset = self.work
+            self.work += size
+        if owner is not None:  # a block without an owner (a scalar's copy) is never freed
+            self.blocks[owner] = block
+            heapq.heappush(self.dying, (self.last_use[owner], owner))
         cast = "" if dtype == "float64" else f"({CTYPES[dtype]} *)"
         if self.split:
             return f"({cast}(work + {offset}))"
@@ -186,7 +229,7 @@ class _Emitter:
         if node.id in self.output_pointer:
             pointer = self.output_pointer.pop(node.id)
         else:
-            pointer = self.allocate(node.size, node.dtype, self.names[node.id])
+            pointer = self.allocate(node.size, node.dtype, self.names[node.id], owner=node.id)
         self.kind[node.id] = "buffer"
         self.expr[node.id] = pointer
         return pointer
@@ -332,7 +375,7 @@ class _Emitter:
         node = self.graph.nodes[node_id]
         if node.shape in self.open:
             self.close(self.open[node.shape])
-        group = self.open[node.shape] = _Group(node.shape)
+        group = self.open[node.shape] = _Group(node.shape, self.current)
         self.rejoin(node_id, group)
         self.force_store.add(node_id)
         self.close(group)
@@ -402,7 +445,10 @@ class _Emitter:
                     and node.id not in self.output_pointer:
                 self.output_pointer[node.id] = f"out{k}"
         for node in graph.nodes:
+            self.current = node.id
+            self.release_dead()
             self.emit_node(node)
+        self.current = len(graph.nodes)
         for group in list(self.open.values()):
             self.close(group)
 
@@ -452,7 +498,7 @@ class _Emitter:
                 self.materialize(src)
                 group = self.open.get(xs)
             if group is None:
-                group = self.open[xs] = _Group(xs)
+                group = self.open[xs] = _Group(xs, self.current)
             if self.kind.get(x) == "recompute":
                 self.rejoin(x, group)
             group.sinks.append(nid)
@@ -482,7 +528,7 @@ class _Emitter:
                 self.materialize(self.source(i))  # read through a broadcast: needs memory
         group = self.open.get(node.shape)
         if group is None:
-            group = self.open[node.shape] = _Group(node.shape)
+            group = self.open[node.shape] = _Group(node.shape, self.current)
         for i in node.inputs:
             if self.kind.get(i) == "recompute":
                 self.rejoin(i, group)
