@@ -258,6 +258,11 @@ def test_every_registry_op_is_in_a_group_and_reaches_the_c_backend():
         for group in _groups(kind):
             _, ops = _check_group(group, _precision(kind))
             compiled |= ops
+            # Forward-only kernels too: with gradients, sigmoid and softplus of one argument are
+            # written out to share exp(-|z|) (passes/lower.py), so their own C spellings run here.
+            fn, specs = _group_function(group, _precision(kind))
+            forward = gg.compile(fn, backend="c", specs=specs)
+            compiled |= {node.op for node in forward.graph.nodes}
             for m in group:
                 fn, specs = _group_function([m], _precision(kind))
                 traced |= {node.op for node in gg.value_and_grad(fn, backend="python", specs=specs).graph.nodes}

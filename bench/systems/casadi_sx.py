@@ -1,4 +1,11 @@
-"""CasADi: an SX Function returning the value and its gradient, and the same Function's C.
+"""CasADi: a Function returning the value and its gradient, and the same Function's C.
+
+Scalar workloads and the chain are SX graphs of scalars built from the
+workload's own ``define``. The array workloads are MX graphs of whole matrices
+(``mtimes``, elementwise ops, ``sum1``/``sum2``), written out here in CasADi's
+terms because MX does not broadcast a bias row over a batch. Their data are
+inputs of the Function, converted to ``DM`` once at set-up; the mlp's integer
+labels become a one-hot matrix there.
 
 The C variant generates the Function's C source, builds it with the system
 compiler and loads it with ``casadi.external``; a failing build reads
@@ -9,6 +16,7 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -17,7 +25,7 @@ import numpy as np
 
 from bench import cbuild
 from bench.systems import Grads, NotApplicable, Ops, Prepared, System, Unavailable
-from bench.workloads import Inputs, Workload
+from bench.workloads import Inputs, Workload, mlp
 
 
 def _ops(ca: Any) -> Ops:
@@ -32,10 +40,52 @@ def _ops(ca: Any) -> Ops:
     )
 
 
-def _function(workload: Workload, inputs: Inputs) -> Any:
+def _logreg(ca: Any, w: Any, b: Any, X: Any, y: Any) -> Any:
+    """Mean binary cross-entropy of ``sigmoid(X w + b)``, as the workload defines it."""
+    p = 1 / (1 + ca.exp(-(ca.mtimes(X, w) + b)))
+    return -ca.sum1(y * ca.log(p) + (1 - y) * ca.log(1 - p)) / y.numel()
+
+
+def _elementwise(ca: Any, a: Any, b: Any, c: Any, x: Any) -> Any:
+    """``sum(tanh(a x + b) exp(-c x^2) + log(1 + exp(a x)))`` over the column ``x``."""
+    return ca.sum1(ca.tanh(a * x + b) * ca.exp(-c * x**2) + ca.log(1 + ca.exp(a * x)))
+
+
+def _row_max(ca: Any, z: Any) -> Any:
+    """The largest entry of each row, as a column (MX has no row-wise max)."""
+    largest = z[:, 0]
+    for j in range(1, z.size2()):
+        largest = ca.fmax(largest, z[:, j])
+    return largest
+
+
+def _across(ca: Any, column: Any, count: int) -> Any:
+    """``column`` repeated ``count`` times side by side, as an outer product (``repmat`` unrolls in C)."""
+    return ca.mtimes(column, ca.DM.ones(1, count))
+
+
+def _mlp(ca: Any, W1: Any, b1: Any, W2: Any, b2: Any, X: Any, onehot: Any) -> Any:
+    """Tanh hidden layer, then the mean cross-entropy of a row-wise log-softmax shifted by each row's max."""
+    rows, classes = X.size1(), W2.size2()
+    ones = ca.DM.ones(rows, 1)
+    h = ca.tanh(ca.mtimes(X, W1) + ca.mtimes(ones, b1.T))
+    logits = ca.mtimes(h, W2) + ca.mtimes(ones, b2.T)
+    shifted = logits - _across(ca, _row_max(ca, logits), classes)
+    logp = shifted - _across(ca, ca.log(ca.sum2(ca.exp(shifted))), classes)
+    return -ca.sum1(ca.sum2(onehot * logp)) / rows
+
+
+MX_LOSSES: dict[str, Callable[..., Any]] = {"logreg": _logreg, "elementwise": _elementwise, "mlp": _mlp}
+"""The array workloads' losses over MX matrices (CasADi module first, then the inputs), by workload name."""
+
+
+def _one_hot(labels: np.ndarray) -> np.ndarray:
+    """Integer class labels as rows of a float64 one-hot matrix."""
+    return np.eye(mlp.CLASSES)[labels]
+
+
+def _sx_function(workload: Workload, inputs: Inputs) -> Any:
     """Scalars are SX symbols; an array is a symbolic vector handed to the loss as a list of its entries."""
-    if workload.kind == "batched":
-        raise NotApplicable("SX graphs of scalars; batched data would need a Function.map port (not written)")
     import casadi as ca
 
     symbols = {name: ca.SX.sym(name, np.size(value)) for name, value in inputs.items()}
@@ -48,27 +98,55 @@ def _function(workload: Workload, inputs: Inputs) -> Any:
     return ca.Function("value_and_grad", list(symbols.values()), [value, *grads])
 
 
-def _prepared(function: Any, workload: Workload, inputs: Inputs, note: str) -> Prepared:
+def _mx_function(workload: Workload, arguments: dict[str, Any]) -> Any:
+    """An MX Function of matrices shaped like ``arguments``, returning the loss and its gradients."""
+    if workload.name not in MX_LOSSES:
+        raise NotApplicable(f"no CasADi MX port of {workload.name} written")
+    import casadi as ca
+
+    symbols = {name: ca.MX.sym(name, *value.shape) for name, value in arguments.items()}
+    value = MX_LOSSES[workload.name](ca, *symbols.values())
+    grads = [ca.gradient(value, symbols[name]) for name in workload.wrt]
+    return ca.Function("value_and_grad", list(symbols.values()), [value, *grads])
+
+
+def _function(workload: Workload, inputs: Inputs) -> tuple[Any, list[Any]]:
+    """The value-and-gradient Function and the arguments it is called with: MX for arrays, else SX."""
+    if workload.kind != "batched":
+        return _sx_function(workload, inputs), list(inputs.values())
+    import casadi as ca
+
+    arguments = {name: ca.DM(value) for name, value in inputs.items()}
+    if workload.name == "mlp":
+        arguments["y"] = ca.DM(_one_hot(inputs["y"]))
+    return _mx_function(workload, arguments), list(arguments.values())
+
+
+def _prepared(function: Any, args: list[Any], workload: Workload, inputs: Inputs, note: str) -> Prepared:
     shapes = [np.shape(inputs[name]) for name in workload.wrt]
 
     def unpack(result: Any) -> tuple[float, Grads]:
         value, *grads = result
         return float(value), {name: np.array(g).reshape(shape) for name, g, shape in zip(workload.wrt, grads, shapes)}
 
-    args = list(inputs.values())
     return Prepared(partial(function, *args), unpack, note=note)
 
 
+def _kind(workload: Workload) -> str:
+    return "MX" if workload.kind == "batched" else "SX"
+
+
 def prepare_sx(workload: Workload, inputs: Inputs) -> Prepared:
-    """The SX Function called from Python (its virtual machine evaluates the expression graph)."""
-    return _prepared(_function(workload, inputs), workload, inputs, note="SX Function")
+    """The Function called from Python (CasADi's virtual machine evaluates the expression graph)."""
+    function, args = _function(workload, inputs)
+    return _prepared(function, args, workload, inputs, note=f"{_kind(workload)} Function")
 
 
 def prepare_c(workload: Workload, inputs: Inputs) -> Prepared:
     """The Function's generated C, compiled and loaded with ``casadi.external``."""
     import casadi as ca
 
-    function = _function(workload, inputs)
+    function, args = _function(workload, inputs)
     generator = ca.CodeGenerator(f"{workload.name}.c", {"with_header": False})
     generator.add(function)
     with tempfile.TemporaryDirectory() as scratch:
@@ -77,7 +155,8 @@ def prepare_c(workload: Workload, inputs: Inputs) -> Prepared:
         library = cbuild.compile_shared(f"casadi_{workload.name}", source)
     except subprocess.CalledProcessError as exc:
         raise Unavailable(f"generated C did not build: {exc.stderr.strip()[:200]}") from exc
-    return _prepared(ca.external("value_and_grad", str(library)), workload, inputs, note="generated C, -O2")
+    external = ca.external("value_and_grad", str(library))
+    return _prepared(external, args, workload, inputs, note=f"{_kind(workload)}, generated C, -O2")
 
 
 SYSTEMS = (

@@ -295,6 +295,7 @@ class _Emitter:
         for m in group.members:  # in topological order
             node = self.graph.nodes[m]
             if (node.op in RECOMPUTABLE and m not in outputs and m not in self.force_store
+                    and all(self.fusable_consumer(c) for c in self.consumers[m])
                     and all(self.available_later(i, members, stored, recompute) for i in node.inputs)):
                 recompute.add(m)  # cheaper to compute again than to store and load
             elif m in outputs or m in self.force_store or any(c not in members for c in self.consumers[m]):
@@ -345,6 +346,12 @@ class _Emitter:
             self.sink_finish(self.graph.nodes[sink])
         for m in group.members + group.sinks:
             self.group_of.pop(m, None)
+
+    def fusable_consumer(self, node_id: int) -> bool:
+        """Whether ``node_id`` reads its inputs element by element inside a loop (so a value it
+        reads can be recomputed there); matrix products, indexing and views need memory."""
+        node = self.graph.nodes[node_id]
+        return (OPS[node.op].elementwise and node.shape != ()) or node.op in ("sum", "max")
 
     def available_later(self, node_id: int, members: set[int], stored: list[int], recompute: set[int]) -> bool:
         """Whether a loop after this one can read ``node_id`` without anything more being stored."""

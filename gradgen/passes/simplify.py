@@ -70,6 +70,8 @@ def simplify_rewriter(builder: GraphBuilder, op: str, inputs: tuple, attrs: tupl
         return inputs[1]
     if op == "negative" and builder.nodes[inputs[0]].op == "negative":
         return builder.nodes[inputs[0]].inputs[0]
+    if op == "abs" and builder.nodes[inputs[0]].op == "negative":  # |-x| = |x|
+        return emit(builder, "abs", [builder.nodes[inputs[0]].inputs[0]])
     if OPS[op].elementwise and consts and all(c is not None for c in consts) and dtype != "bool":
         with np.errstate(all="ignore"):
             value = OPS[op].evaluate(*[np.asarray(c, dtype=dtype) for c in consts], **dict(attrs))

@@ -26,6 +26,7 @@ from gradgen.dsl.trace import parameter_names, resolve_specs, trace
 from gradgen.errors import CompileError, GradgenError, InputError
 from gradgen.ir.graph import Graph
 from gradgen.passes.autodiff import resolve_wrt
+from gradgen.passes.lower import lower_for_c
 from gradgen.passes.pipeline import prepare
 from gradgen.runtime import args as checks
 from gradgen.runtime.cglue import glue_namespace, glue_source, packed_entry
@@ -211,6 +212,7 @@ class Kernel:
     def _load_c(self, graph: Graph, specs: tuple[Array, ...], kernel_name: str, grad_keys: Sequence[str],
                 title: str) -> Variant:
         blas = find_blas()
+        graph = lower_for_c(graph)
         c_source = generate_c(graph, function_name=f"gg_{kernel_name}", title=title,
                               blas_prefix=blas.prefix if blas else None)
         # gcc spends super-linear time on very long straight-line code, so the split kernels

@@ -1,0 +1,57 @@
+"""Lowering for C: sigmoid and softplus written out from one shared exp(-|z|).
+
+A loss such as binary cross-entropy needs sigmoid(z), sigmoid(-z),
+softplus(z) and softplus(-z) for the same z. Written out as
+
+    e = exp(-|z|)
+    softplus(z) = log1p(e) + relu(z)
+    sigmoid(z)  = 1 / (1 + e)  if z >= 0  else  e / (1 + e)
+
+(the very formulas of the C runtime header, so results are unchanged) they
+share one exp and one log1p through CSE instead of calling six
+transcendental functions. Runs after differentiation, so gradients are
+those of the primitives.
+"""
+
+from __future__ import annotations
+
+from gradgen.dsl.value import Value
+from gradgen.ir.builder import GraphBuilder
+from gradgen.ir.graph import Graph, Node
+from gradgen.ops import functions as F
+from gradgen.passes.dce import eliminate_dead_code
+from gradgen.passes.rebuild import replay
+from gradgen.passes.simplify import simplify_rewriter
+
+
+def _expand(op: str, z: Value) -> Value:
+    e = F.exp(-F.abs(z))
+    if op == "softplus":
+        return F.log1p(e) + F.relu(z)
+    r = 1.0 / (1.0 + e)
+    return F.where(z >= 0.0, r, e * r)
+
+
+def lower_for_c(graph: Graph) -> Graph:
+    """``graph`` with sigmoid and softplus written out where two or more of them read
+    the same z (or -z), so that they share work; a lone one stays a single call."""
+
+    def base(node: Node) -> int:
+        arg = graph.nodes[node.inputs[0]]
+        return arg.inputs[0] if arg.op == "negative" else arg.id
+
+    uses: dict[int, int] = {}
+    for node in graph.nodes:
+        if node.op in ("sigmoid", "softplus"):
+            uses[base(node)] = uses.get(base(node), 0) + 1
+    if max(uses.values(), default=0) < 2:
+        return graph
+
+    def expand(builder: GraphBuilder, node: Node, mapping: list[int]) -> int | None:
+        if node.op not in ("sigmoid", "softplus") or uses[base(node)] < 2:
+            return None
+        return _expand(node.op, Value(builder, mapping[node.inputs[0]])).id
+
+    builder = GraphBuilder(simplify_rewriter)
+    mapping = replay(graph, builder, expand)
+    return eliminate_dead_code(builder.finish(tuple(mapping[i] for i in graph.outputs), graph.output_names))
