@@ -1027,7 +1027,8 @@ def _scalar_loss(x, y):
     return (x * y - 1.0) ** 2
 
 
-CALLS = 200_000
+CALLS = 1_000_000  # the million calls
+TRACED_CALLS = 50_000  # of them, under tracemalloc (slow, but it sees every Python allocation)
 
 
 @pytest.mark.parametrize("which", ["array", "scalar"])
@@ -1044,11 +1045,11 @@ def test_memory_stays_flat_over_many_calls(which):
         for _ in range(20_000):  # warm up: caches, free lists, arenas
             call(*args)
         gc.collect()
-        # A quarter of the calls under tracemalloc (slow, but it sees every Python allocation) ...
+        # Some calls under tracemalloc ...
         tracemalloc.start()
         try:
             traced_before, _ = tracemalloc.get_traced_memory()
-            for _ in range(CALLS // 4):
+            for _ in range(TRACED_CALLS):
                 call(*args)
             gc.collect()
             traced_grown = tracemalloc.get_traced_memory()[0] - traced_before
@@ -1056,11 +1057,11 @@ def test_memory_stays_flat_over_many_calls(which):
             tracemalloc.stop()
         # ... the rest at full speed, watched by the resident size (which sees C allocations too).
         before_rss = _rss()
-        for _ in range(CALLS - CALLS // 4):
+        for _ in range(CALLS - TRACED_CALLS):
             result = call(*args)
         gc.collect()
         grown_rss = _rss() - before_rss
-        assert traced_grown < 16_384, f"{call}: Python allocations grew by {traced_grown} bytes in {CALLS // 4} calls"
+        assert traced_grown < 16_384, f"{call}: Python allocations grew by {traced_grown} bytes in {TRACED_CALLS} calls"
         assert grown_rss < 1_048_576, f"{call}: resident memory grew by {grown_rss} bytes in {CALLS} calls"
         assert result[0] == expected[0]
         for key in expected[1]:
