@@ -19,7 +19,8 @@ from gradgen.dsl.specs import Array, Scalar
 from gradgen.dsl.trace import trace
 from gradgen.dsl.value import Value
 from gradgen.errors import CompileError, GradgenError, GraphError, InputError, ShapeError, TracingError
-from gradgen.inspect import BackpropTable, GradCheck, backprop_table, check_grad
+from gradgen.inspect import BackpropTable, DotGraph, GradCheck, GraphvizError, backprop_table, check_grad, to_dot
+from gradgen.inspect.export import export_c
 from gradgen.ir.graph import Graph
 from gradgen.ops.core import broadcast_to, cast
 from gradgen.ops.functions import (
@@ -59,10 +60,11 @@ from gradgen.runtime import Kernel, compile, grad, value_and_grad
 from gradgen.version import __version__  # noqa: F401 - the public version attribute
 
 __all__ = [
-    "Array", "BackpropTable", "CompileError", "GradCheck", "GradgenError", "Graph", "GraphError", "InputError",
-    "Kernel", "Scalar", "ShapeError", "TracingError", "Value", "abs", "backprop_table", "broadcast_to", "cast",
-    "check_grad", "clear_cache", "compile", "concatenate", "cos", "exp", "expm1", "grad", "log", "log1p", "log_softmax",
-    "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "name", "relu", "reshape", "sigmoid",
-    "sign", "sin", "softmax", "softplus", "sqrt", "stack", "stop_gradient", "sum", "take_along_axis", "tanh",
-    "trace", "transpose", "value_and_grad", "where",
+    "Array", "BackpropTable", "CompileError", "DotGraph", "GradCheck", "GradgenError", "Graph", "GraphError",
+    "GraphvizError", "InputError", "Kernel", "Scalar", "ShapeError", "TracingError", "Value", "abs",
+    "backprop_table", "broadcast_to", "cast", "check_grad", "clear_cache", "compile", "concatenate", "cos",
+    "exp", "expm1", "export_c", "grad", "log", "log1p", "log_softmax", "logsumexp", "matmul", "max",
+    "maximum", "mean", "min", "minimum", "name", "relu", "reshape", "sigmoid", "sign", "sin", "softmax",
+    "softplus", "sqrt", "stack", "stop_gradient", "sum", "take_along_axis", "tanh", "to_dot", "trace",
+    "transpose", "value_and_grad", "where",
 ]

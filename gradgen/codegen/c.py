@@ -150,6 +150,7 @@ class _Emitter:
         self.split = len(graph.nodes) > SPLIT_ABOVE
         self.scalar_slots = 0
         self.uses_blas = False
+        self.standalone = False
         self.force_store: set[int] = set()
         self.scalar_buffers: dict[int, str] = {}
         # Workspace planning: blocks are (offset, size); a value's block returns to the
@@ -314,7 +315,7 @@ class _Emitter:
         if flat_loop:
             size = int(np.prod(shape))
             sums = [self.derived(k, "acc") for k in group.sinks if self.graph.nodes[k].op == "sum"]
-            if len(sums) == len(group.sinks):
+            if len(sums) == len(group.sinks) and not self.standalone:
                 # Iterations are independent (sums may be reassociated): let the compiler vectorize.
                 lines.append("#pragma omp simd" + (f" reduction(+:{', '.join(sums)})" if sums else ""))
             head = [f"for (long i = 0; i < {size}; ++i) {{"]
@@ -324,7 +325,15 @@ class _Emitter:
             full = index
         for m in group.members:
             self.kind[m] = "member"
+        # Only what is stored or read in this loop is computed here (a value kept for
+        # recomputing later may have no use yet).
+        needed = set(stored) | {self.source(i) for k in group.sinks for i in self.graph.nodes[k].inputs}
+        for m in reversed(group.members):
+            if m in needed:
+                needed |= {self.source(i) for i in self.graph.nodes[m].inputs}
         for m in group.members:
+            if m not in needed:
+                continue
             node = self.graph.nodes[m]
             op = OPS[node.op]
             args = [self.element(i, shape, full) if not flat_loop else self.element_flat(i) for i in node.inputs]
@@ -818,13 +827,17 @@ class _Emitter:
         return lines
 
 
-def generate_c(graph: Graph, *, function_name: str, title: str = "", blas_prefix: str | None = None) -> CKernelSource:
+def generate_c(graph: Graph, *, function_name: str, title: str = "", blas_prefix: str | None = None,
+               standalone: bool = False) -> CKernelSource:
     """Emit ``graph`` as one C99 function (see ``CKernelSource`` for its ABI).
 
     With ``blas_prefix`` (e.g. "scipy_"), large matrix products call that
     CBLAS's gemm; without, they are loops, and the source needs only libm.
+    ``standalone`` source is for export: no OpenMP pragmas and every
+    parameter marked used, so it compiles under ``-pedantic -Wall -Wextra -Werror``.
     """
     em = _Emitter(graph, function_name, blas_prefix)
+    em.standalone = standalone
     em.emit()
     out_lines = em.finish_outputs()
     params = []
@@ -863,7 +876,8 @@ def generate_c(graph: Graph, *, function_name: str, title: str = "", blas_prefix
             lines.append("{")
             lines.append(f"    double *const s = work + {em.work};  /* scalar values */")
             lines.append("    (void)s;")
-            lines += ["    " + line for line in chunk]
+            lines += ["    " + line for line in (
+                [f"(void){p.rsplit(' ', 1)[1].lstrip('*')};" for p in params] if standalone else []) + chunk]
             lines += ["    return 0;", "}", ""]
         body += [f"int rc = {function_name}_part{c}({call_args}); if (rc) return rc;" for c in range(len(chunks))]
         body.append("{")
@@ -877,9 +891,10 @@ def generate_c(graph: Graph, *, function_name: str, title: str = "", blas_prefix
         for statement in em.statements:
             body.extend(statement)
         body += out_lines
+    used = [f"(void){p.rsplit(' ', 1)[1].lstrip('*')};" for p in params] if standalone else []
     lines.append(("GG_KERNEL " if not em.split else "") + signature)
     lines.append("{")
-    lines += ["    " + line for line in body]
+    lines += ["    " + line for line in used + body]
     lines += ["    (void)work;", "    return 0;", "}", ""]
     cdef = signature + ";"
     text = "\n".join(lines)

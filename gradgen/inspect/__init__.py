@@ -1,6 +1,7 @@
-"""Seeing and checking gradients: finite-difference checks and backprop tables."""
+"""Seeing and checking gradients: finite-difference checks, backprop tables, graph drawings, C export."""
 
 from gradgen.inspect.backprop import BackpropTable, backprop_table
 from gradgen.inspect.check import GradCheck, check_grad
+from gradgen.inspect.dot import DotGraph, GraphvizError, to_dot
 
-__all__ = ["BackpropTable", "GradCheck", "backprop_table", "check_grad"]
+__all__ = ["BackpropTable", "DotGraph", "GradCheck", "GraphvizError", "backprop_table", "check_grad", "to_dot"]
