@@ -3,5 +3,9 @@
 from gradgen.inspect.backprop import BackpropTable, backprop_table
 from gradgen.inspect.check import GradCheck, check_grad
 from gradgen.inspect.dot import DotGraph, GraphvizError, to_dot
+from gradgen.inspect.steps import BackpropSteps, backprop_steps
 
-__all__ = ["BackpropTable", "DotGraph", "GradCheck", "GraphvizError", "backprop_table", "check_grad", "to_dot"]
+__all__ = [
+ "BackpropSteps", "BackpropTable", "DotGraph", "GradCheck", "GraphvizError", "backprop_steps",
+ "backprop_table", "check_grad", "to_dot",
+]
