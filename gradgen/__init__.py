@@ -20,15 +20,18 @@ from gradgen.dsl.trace import trace
 from gradgen.dsl.value import Value
 from gradgen.errors import CompileError, GradgenError, GraphError, InputError, ShapeError, TracingError
 from gradgen.inspect import (
-                             BackpropSteps,
-                             BackpropTable,
-                             DotGraph,
-                             GradCheck,
-                             GraphvizError,
-                             backprop_steps,
-                             backprop_table,
-                             check_grad,
-                             to_dot,
+    BackpropSteps,
+    BackpropTable,
+    DotGraph,
+    GradCheck,
+    GraphvizError,
+    SympyView,
+    backprop_steps,
+    backprop_table,
+    check_grad,
+    from_sympy,
+    to_dot,
+    to_sympy,
 )
 from gradgen.inspect.export import export_c
 from gradgen.ir.graph import Graph
@@ -70,6 +73,7 @@ from gradgen.runtime import Kernel, compile, grad, value_and_grad
 from gradgen.version import __version__  # noqa: F401 - the public version attribute
 
 __all__ = [
+    "SympyView", "from_sympy", "to_sympy",
  "Array", "BackpropSteps", "BackpropTable", "CompileError", "DotGraph", "GradCheck", "GradgenError", "Graph",
  "GraphError", "GraphvizError", "InputError", "Kernel", "Scalar", "ShapeError", "TracingError", "Value",
  "abs", "backprop_steps", "backprop_table", "broadcast_to", "cast", "check_grad", "clear_cache", "compile",

@@ -39,7 +39,7 @@ def test_relu_network_of_the_seeds():
     steps = gg.backprop_steps(net, x=1.0, y=5.0, w1=2.0, b1=0.0, w2=3.0, b2=1.0)
     contributions = {(s.node, s.input): s.contribution for s in steps.steps}
     by_input = {}
-    for (node, name), value in contributions.items():
+    for (_node, name), value in contributions.items():
         by_input[name] = by_input.get(name, 0.0) + value
     assert by_input["w1"] == 6.0 and by_input["b1"] == 6.0 and by_input["w2"] == 4.0 and by_input["b2"] == 2.0
     assert by_input["a1"] == 6.0
