@@ -25,13 +25,10 @@ from gradgen.inspect import (
     DotGraph,
     GradCheck,
     GraphvizError,
-    SympyView,
     backprop_steps,
     backprop_table,
     check_grad,
-    from_sympy,
     to_dot,
-    to_sympy,
 )
 from gradgen.inspect.export import export_c
 from gradgen.ir.graph import Graph
@@ -82,3 +79,12 @@ __all__ = [
  "softmax", "softplus", "sqrt", "stack", "stop_gradient", "sum", "take_along_axis", "tanh", "to_dot", "trace",
  "transpose", "value_and_grad", "where",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """SymPy loads only when its bridge is first used: importing it costs about 0.3 s."""
+    if name in ("SympyView", "from_sympy", "to_sympy"):
+        from gradgen.inspect import sympy_bridge
+
+        return getattr(sympy_bridge, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
