@@ -10,18 +10,12 @@ import pytest
 
 import gradgen as gg
 from gradgen.inspect.export import export_c
+from tests.models import linear
 
 CC = shutil.which("cc") or shutil.which("gcc")
 pytestmark = pytest.mark.skipif(CC is None, reason="needs a C compiler")
 STRICT = ["-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror"]
 
-
-def linear(w, b, x, y):
-    c = w * x
-    a = c + b
-    d = a - y
-    J = d**2 / 2
-    return J
 
 
 def logreg(X, y, w, b):

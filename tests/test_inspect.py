@@ -6,14 +6,7 @@ import numpy as np
 import pytest
 
 import gradgen as gg
-
-
-def linear(w, b, x, y):
-    c = w * x
-    a = c + b
-    d = a - y
-    J = d**2 / 2
-    return J
+from tests.models import linear
 
 
 def test_backprop_table_gives_every_nodes_value_and_gradient():

@@ -5,14 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import gradgen as gg
-
-
-def linear(w, b, x, y):
-    c = w * x
-    a = c + b
-    d = a - y
-    J = d**2 / 2
-    return J
+from tests.models import linear
 
 
 def test_lecture_graph_right_to_left():

@@ -7,14 +7,7 @@ import pytest
 
 import gradgen as gg
 from gradgen.ir.check import check_graph
-
-
-def linear(w, b, x, y):
-    c = w * x
-    a = c + b
-    d = a - y
-    J = d**2 / 2
-    return J
+from tests.models import linear
 
 
 def test_nodes_take_local_variable_names_and_print_in_order():
