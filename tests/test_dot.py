@@ -14,18 +14,13 @@ import pytest
 import gradgen as gg
 from gradgen.errors import GradgenError
 from gradgen.inspect.dot import DotGraph, GraphvizError, to_dot
+from tests.models import linear
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz `dot` is not installed")
 
 SEED = {"w": 2.0, "b": 8.0, "x": -2.0, "y": 2.0}
 
 
-def linear(w, b, x, y):
-    c = w * x
-    a = c + b
-    d = a - y
-    J = d**2 / 2
-    return J
 
 
 def _labels(source: str) -> dict[str, str]:
