@@ -45,19 +45,19 @@ class GraphvizError(GradgenError, RuntimeError):
     """The Graphviz ``dot`` program is missing or failed to render a graph."""
 
 
-@dataclass(frozen=True)
-class DotGraph:
-    """Graphviz DOT text of a gradgen graph.
+class DotGraph(str):
+    """Graphviz DOT text of a gradgen graph: a ``str`` that can also draw itself.
 
-    ``str(dot)`` and ``dot.source`` give the DOT text; ``dot.render("g.svg")``
+    ``dot.source`` (or the string itself) is the DOT text; ``dot.render("g.svg")``
     writes a picture; in Jupyter the graph shows itself as SVG when Graphviz
     is installed and as its DOT text otherwise.
     """
 
-    source: str
+    __slots__ = ()
 
-    def __str__(self) -> str:
-        return self.source
+    @property
+    def source(self) -> str:
+        return str.__str__(self)
 
     def __repr__(self) -> str:
         return self.source
