@@ -70,7 +70,7 @@ from gradgen.runtime import Kernel, compile, grad, value_and_grad
 from gradgen.version import __version__  # noqa: F401 - the public version attribute
 
 __all__ = [
-    "SympyView", "from_sympy", "to_sympy",
+    "SympyView", "from_sympy", "sympy_view", "to_sympy",
  "Array", "BackpropSteps", "BackpropTable", "CompileError", "DotGraph", "GradCheck", "GradgenError", "Graph",
  "GraphError", "GraphvizError", "InputError", "Kernel", "Scalar", "ShapeError", "TracingError", "Value",
  "abs", "backprop_steps", "backprop_table", "broadcast_to", "cast", "check_grad", "clear_cache", "compile",
@@ -83,7 +83,7 @@ __all__ = [
 
 def __getattr__(name: str) -> object:
     """SymPy loads only when its bridge is first used: importing it costs about 0.3 s."""
-    if name in ("SympyView", "from_sympy", "to_sympy"):
+    if name in ("SympyView", "from_sympy", "sympy_view", "to_sympy"):
         from gradgen.inspect import sympy_bridge
 
         return getattr(sympy_bridge, name)

@@ -1,4 +1,4 @@
-"""SymPy both ways: seeds 000/001/002/004 through to_sympy, from_sympy gradients against sympy.diff."""
+"""SymPy both ways: seeds 000/001/002/004 through sympy_view, from_sympy gradients against sympy.diff."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sympy
 
 import gradgen as gg
 from gradgen.errors import GraphError
-from gradgen.inspect.sympy_bridge import SympyView, from_sympy, to_sympy
+from gradgen.inspect.sympy_bridge import SympyView, from_sympy, sympy_view
 
 
 def real(names: str) -> tuple[sympy.Symbol, ...]:
@@ -57,7 +57,7 @@ def logistic_regression(w1, w2, w3, x1, x2, x3, b, y):
 
 
 def test_seed_000_square_expression_and_nodes():
-    view = to_sympy(seed_square)
+    view = sympy_view(seed_square)
     w = real("w")
     assert isinstance(view, SympyView)
     assert view.expr == (2 + 3 * w) ** 2
@@ -67,7 +67,7 @@ def test_seed_000_square_expression_and_nodes():
 
 
 def test_seed_000_derivatives_wrt_intermediate_and_input():
-    view = to_sympy(seed_square)
+    view = sympy_view(seed_square)
     w = real("w")
     a = view.symbol("a")
     dJ_da = view.diff(wrt="a")
@@ -82,7 +82,7 @@ def test_seed_000_derivatives_wrt_intermediate_and_input():
 
 
 def test_seed_001_four_node_graph():
-    view = to_sympy(seed_four_nodes)
+    view = sympy_view(seed_four_nodes)
     x, w, b, y = real("x w b y")
     assert is_zero(view.expr - (w * x + b - y) ** 2 / 2)
     assert view.nodes["c"] == w * x
@@ -102,26 +102,26 @@ def test_seed_001_four_node_graph():
 
 
 def test_seed_002_square():
-    view = to_sympy(lambda w: w**2)
+    view = sympy_view(lambda w: w**2)
     w = real("w")
     assert view.expr == w**2
     assert view.diff(wrt="w") == 2 * w
 
 
 def test_plain_symbols_on_request():
-    view = to_sympy(seed_square, real=False)
+    view = sympy_view(seed_square, real=False)
     assert view.expr == (2 + 3 * sympy.Symbol("w")) ** 2
 
 
 def test_diff_of_another_node():
-    view = to_sympy(seed_four_nodes)
+    view = sympy_view(seed_four_nodes)
     assert view.diff(of="a", wrt="c") == 1
     assert view.diff(of="c", wrt="d") == 0
 
 
 @pytest.mark.parametrize("fn", [logistic_loss, logistic_loss_spelled_out])
 def test_seed_004_logistic_loss(fn):
-    view = to_sympy(fn)
+    view = sympy_view(fn)
     Z, y = real("Z y")
     a = view.symbol("a")
     sigmoid = 1 / (1 + sympy.exp(-Z))
@@ -143,7 +143,7 @@ def test_seed_004_logistic_loss(fn):
 
 def test_seed_004_derivative_wrt_intermediate_Z():
     """The case SymPy refuses ("Can't calculate derivative wrt ..."): dL/dZ with Z = w.x + b."""
-    view = to_sympy(logistic_regression)
+    view = sympy_view(logistic_regression)
     w1, x1, b, y = real("w1 x1 b y")
     Z = view.symbol("Z")
     dL_dZ = view.diff(wrt="Z")
@@ -160,7 +160,7 @@ def test_to_sympy_op_spellings():
         w = gg.where(x > y, x, y) + gg.stop_gradient(x) + x / y - x**0.5
         return u + v + w
 
-    view = to_sympy(fn)
+    view = sympy_view(fn)
     x, y = real("x y")
     expected = (sympy.log(1 + x) + sympy.exp(y) - 1 + sympy.sqrt(x) + sympy.sin(x) * sympy.cos(y) + sympy.tanh(x)
                 + sympy.Abs(y) + sympy.sign(y) + sympy.Max(0, y) + sympy.log(1 + sympy.exp(x)) + sympy.Max(x, y)
@@ -170,11 +170,11 @@ def test_to_sympy_op_spellings():
 
 def test_to_sympy_rejects_arrays_naming_the_shape():
     with pytest.raises(GraphError, match=r"\(3,\)"):
-        to_sympy(lambda x: gg.sum(x * x), x=gg.Array((3,)))
+        sympy_view(lambda x: gg.sum(x * x), x=gg.Array((3,)))
 
 
 def test_to_sympy_unknown_node_name():
-    view = to_sympy(seed_square)
+    view = sympy_view(seed_square)
     with pytest.raises(GraphError, match="nope"):
         view.diff(wrt="nope")
 
@@ -227,9 +227,9 @@ def test_from_sympy_piecewise_and_heaviside():
     assert [forward(v) for v in (-1.0, 0.0, 2.0)] == [0.0, 0.5, 1.0]
 
 
-def test_from_sympy_round_trip_through_to_sympy():
+def test_from_sympy_round_trip_through_sympy_view():
     expr = X * sympy.exp(-Y) + sympy.log(X) / Y
-    view = to_sympy(from_sympy(expr, ["x", "y"]))
+    view = sympy_view(from_sympy(expr, ["x", "y"]))
     assert is_zero(view.expr - expr)
 
 
@@ -297,3 +297,12 @@ def test_from_sympy_graph_compiles_with_the_default_backend():
     value, grads = gg.value_and_grad(graph)(0.8, 1.6)
     assert value == pytest.approx(float(expr.subs(point)), rel=1e-12)
     assert grads["y"] == pytest.approx(float(sympy.diff(expr, Y).subs(point)), rel=1e-10)
+
+
+def test_to_sympy_gives_the_expression_and_derivatives_by_node_name():
+    w, x, b, y = sympy.symbols("w x b y", real=True)
+    expr = gg.to_sympy(seed_four_nodes)
+    assert sympy.simplify(expr - (w * x + b - y) ** 2 / 2) == 0
+    assert gg.to_sympy(seed_four_nodes, wrt="d") == sympy.Symbol("d", real=True)
+    both = gg.to_sympy(seed_four_nodes, wrt=["w", "b"])
+    assert sympy.simplify(both["w"] - x * (w * x + b - y)) == 0

@@ -6,7 +6,7 @@ from gradgen.inspect.dot import DotGraph, GraphvizError, to_dot
 from gradgen.inspect.steps import BackpropSteps, backprop_steps
 
 __all__ = [
-    "SympyView", "from_sympy", "to_sympy",
+    "SympyView", "from_sympy", "sympy_view", "to_sympy",
  "BackpropSteps", "BackpropTable", "DotGraph", "GradCheck", "GraphvizError", "backprop_steps",
  "backprop_table", "check_grad", "to_dot",
 ]
@@ -14,7 +14,7 @@ __all__ = [
 
 def __getattr__(name: str) -> object:
     """SymPy loads only when its bridge is first used: importing it costs about 0.3 s."""
-    if name in ("SympyView", "from_sympy", "to_sympy"):
+    if name in ("SympyView", "from_sympy", "sympy_view", "to_sympy"):
         from gradgen.inspect import sympy_bridge
 
         return getattr(sympy_bridge, name)

@@ -1,9 +1,10 @@
 """SymPy both ways: a traced graph as SymPy expressions, and a SymPy expression as a graph.
 
-``to_sympy(fn_or_graph)`` gives a :class:`SympyView`: the output as a SymPy
-expression in the input symbols (``view.expr``), every node's expression
-(``view.nodes``), and ``view.diff(wrt="a")``, the symbolic derivative of the
-output with respect to *any* node, intermediates included. SymPy alone cannot
+``to_sympy(fn_or_graph)`` gives the output as a SymPy expression in the
+input symbols, and ``to_sympy(fn_or_graph, wrt="a")`` its derivative with
+respect to *any* node, intermediates included. ``sympy_view`` gives a
+:class:`SympyView` with every node's expression (``view.nodes``) and
+``view.diff``. SymPy alone cannot
 differentiate with respect to an expression (seed 004: "Can't calculate
 derivative wrt ..."); the view can, because it knows the graph: it rebuilds
 the expression with the chosen node replaced by a fresh symbol (the chain
@@ -222,8 +223,20 @@ class SympyView:
         return full.subs({self.symbols[k]: sympy.sympify(v) for k, v in values.items()})
 
 
-def to_sympy(fn_or_graph: Callable | Graph, specs: Mapping[str, Any] | None = None, *, real: bool = True,
-             **spec_kwargs: Any) -> SympyView:
+def to_sympy(fn_or_graph: Callable | Graph, specs: Mapping[str, Any] | None = None, *, wrt: NodeNames | None = None,
+             real: bool = True, **spec_kwargs: Any) -> Any:
+    """The output of ``fn_or_graph`` as a SymPy expression in its input symbols.
+
+    With ``wrt`` (a node's name, intermediates included, or several names),
+    the symbolic derivative of the output with respect to that node instead
+    (a dict for several). :func:`sympy_view` gives every node and more.
+    """
+    view = sympy_view(fn_or_graph, specs, real=real, **spec_kwargs)
+    return view.expr if wrt is None else view.diff(wrt=wrt)
+
+
+def sympy_view(fn_or_graph: Callable | Graph, specs: Mapping[str, Any] | None = None, *, real: bool = True,
+               **spec_kwargs: Any) -> SympyView:
     """Trace ``fn_or_graph`` (or take the Graph as is) and return its :class:`SympyView`.
 
     Inputs become SymPy symbols of the same names, real by default (gradgen
