@@ -114,22 +114,19 @@ def _split_weight(a: Any, b: Any) -> Any:
     return F.cast(F.where(a == b, 0.5, F.where(a > b, 1.0, 0.0)), a.node.dtype)
 
 
-maximum = _float_op("maximum", 2, np.maximum,
-                    lambda g, out, a, b: (g * _split_weight(a, b), g * (1.0 - _split_weight(a, b))),
-                    "maximum({0}, {1})", "np.maximum({0}, {1})",
-                    c="gg_maximum{f}({0}, {1})",
-                    jvp=lambda t, out, a, b: F.add_tangents(
-                        None if t[0] is None else t[0] * _split_weight(a, b),
-                        None if t[1] is None else t[1] * (1.0 - _split_weight(a, b))),
-                    doc="Elementwise maximum; NaN propagates; a tie splits the gradient evenly.")
-minimum = _float_op("minimum", 2, np.minimum,
-                    lambda g, out, a, b: (g * _split_weight(b, a), g * (1.0 - _split_weight(b, a))),
-                    "minimum({0}, {1})", "np.minimum({0}, {1})",
-                    c="gg_minimum{f}({0}, {1})",
-                    jvp=lambda t, out, a, b: F.add_tangents(
-                        None if t[0] is None else t[0] * _split_weight(b, a),
-                        None if t[1] is None else t[1] * (1.0 - _split_weight(b, a))),
-                    doc="Elementwise minimum; NaN propagates; a tie splits the gradient evenly.")
+def _extremum(name: str, evaluate: Callable, winner: Callable[[Any, Any], Any]) -> Callable:
+    """maximum or minimum: ``winner(a, b)`` is a's share of the gradient (1, 0, or 0.5 at ties)."""
+    return _float_op(
+        name, 2, evaluate,
+        lambda g, out, a, b: (g * winner(a, b), g * (1.0 - winner(a, b))),
+        f"{name}({{0}}, {{1}})", f"np.{name}({{0}}, {{1}})", c=f"gg_{name}{{f}}({{0}}, {{1}})",
+        jvp=lambda t, out, a, b: F.add_tangents(None if t[0] is None else t[0] * winner(a, b),
+                                                None if t[1] is None else t[1] * (1.0 - winner(a, b))),
+        doc=f"Elementwise {name}; NaN propagates; a tie splits the gradient evenly.")
+
+
+maximum = _extremum("maximum", np.maximum, _split_weight)
+minimum = _extremum("minimum", np.minimum, lambda a, b: _split_weight(b, a))
 
 # --- unary functions --------------------------------------------------------------
 negative = _float_op("negative", 1, np.negative, lambda g, out, x: (-g,), "-{0}", "-{0}",
