@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
 import numpy as np
@@ -193,3 +194,63 @@ def test_workspace_blocks_are_reused_once_their_values_are_dead():
     kc = gg.compile(softmax_chain, backend="c", x=gg.Array((100,)))
     kp = gg.compile(softmax_chain, backend="python", x=gg.Array((100,)))
     assert kc(x) == pytest.approx(kp(x), rel=1e-13)
+
+
+def _agree(fn: object, values: dict, wrt: list[str]) -> gg.Kernel:
+    """``fn`` by C and by Python: the same value and gradient to 1e-12; returns the C kernel."""
+    c = gg.value_and_grad(fn, wrt=wrt, backend="c")
+    py = gg.value_and_grad(fn, wrt=wrt, backend="python")
+    (value_c, grads_c), (value_py, grads_py) = c(**values), py(**values)
+    assert value_c == pytest.approx(value_py, rel=1e-12)
+    for key in wrt:
+        np.testing.assert_allclose(grads_c[key], grads_py[key], rtol=1e-12, atol=1e-13)
+    return c
+
+
+@pytest.mark.parametrize("rows", [1, 63, 64, 65, 1000])
+def test_narrow_matrix_products_share_one_tiled_pass_over_the_rows(rows):
+    # X @ w and X.T @ g join the loop over X's rows: one loop, no separate product, and the
+    # last tile (rows not a multiple of the tile) is right.
+    values = {"X": RNG.normal(size=(rows, 8)), "y": (RNG.random(rows) > 0.5) * 1.0, "w": RNG.normal(size=8),
+              "b": 0.3}
+    c = _agree(_logreg, values, ["w", "b"])
+    body = c.source.split("GG_KERNEL", 1)[1]
+    assert body.count("for (long r0 = 0;") == 1 and "in tiles of 64 rows" in body
+    assert "X[i * 8 + c] * w[c]" in body and "dJ_dw_acc[c] += X[i * 8 + c]" in body
+
+
+def test_row_products_in_every_form():
+    # vector @ matrix, a matrix's column sum over an input vector (not a loop value), a
+    # product also returned (so stored), and a statistic of it (mean) read by later elements.
+    def forms(X, v, w):
+        z = X @ w
+        centred = z - gg.mean(z)
+        return gg.sum(centred ** 2) + gg.sum((v @ X) * w) + gg.sum(X.T @ v)
+
+    values = {"X": RNG.normal(size=(70, 5)), "v": RNG.normal(size=70), "w": RNG.normal(size=5)}
+    _agree(forms, values, ["X", "v", "w"])
+    k = gg.compile(lambda X, w: (X @ w, gg.sum(gg.exp(X @ w))), backend="c", X=gg.Array((9, 3)), w=gg.Array((3,)))
+    X, w = RNG.normal(size=(9, 3)), RNG.normal(size=3)
+    z, total = k(X, w)
+    np.testing.assert_allclose(z, X @ w, rtol=1e-14)
+    assert total == pytest.approx(np.exp(X @ w).sum(), rel=1e-13)
+
+
+@pytest.mark.parametrize("columns", [16, 17])
+def test_wider_matrices_keep_their_own_products(columns):
+    values = {"X": RNG.normal(size=(40, columns)), "y": (RNG.random(40) > 0.5) * 1.0,
+              "w": RNG.normal(size=columns), "b": 0.1}
+    c = _agree(_logreg, values, ["w", "b"])
+    assert ("in tiles of" in c.source) == (columns <= 16)
+
+
+def test_row_products_in_float32():
+    specs = {"X": gg.Array((100, 6), "float32"), "y": gg.Array((100,), "float32"), "w": gg.Array((6,), "float32"),
+             "b": gg.Scalar("float32")}
+    c = gg.value_and_grad(_logreg, wrt=["w", "b"], backend="c", **specs)
+    assert set(re.findall(r"(\w+) \w+_tile\[64\];", c.source)) == {"float"}  # tiles in the kernel's type
+    X, y, w = RNG.normal(size=(100, 6)), (RNG.random(100) > 0.5) * 1.0, RNG.normal(size=6)
+    value, grads = c(X.astype(np.float32), y.astype(np.float32), w.astype(np.float32), np.float32(0.2))
+    ref_value, ref_grads = gg.value_and_grad(_logreg, wrt=["w", "b"], backend="python")(X, y, w, 0.2)
+    assert value == pytest.approx(ref_value, rel=1e-5)
+    np.testing.assert_allclose(grads["w"], ref_grads["w"], rtol=1e-4, atol=1e-6)

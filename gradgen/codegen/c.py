@@ -35,7 +35,7 @@ C_RESERVED = {
     "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void", "volatile", "while",
     "work", "s", "i", "main", "exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tanh", "pow", "fabs",
     "INFINITY", "NAN", "int64_t", "size_t", "rc", "r", "p", "c", "q", "k", "j", "o", "t", "a_rp", "isnan",
-    "fabsf", "expf", "logf", "log1pf", "expm1f", "sqrtf", "sinf", "cosf", "tanhf", "powf", "INT64_C", "m",
+    "fabsf", "expf", "logf", "log1pf", "expm1f", "sqrtf", "sinf", "cosf", "tanhf", "powf", "INT64_C", "m", "r0", "r1",
 } | {f"i{k}" for k in range(16)}
 
 
@@ -79,6 +79,7 @@ class _Group:
     start: int  # the node being emitted when the loop opened
     members: list[int] = field(default_factory=list)
     sinks: list[int] = field(default_factory=list)
+    after: list[int] = field(default_factory=list)  # scalars of its sinks, computed after the loop
 
 
 def _literal(value: Any, dtype: str) -> str:
@@ -121,6 +122,12 @@ RECOMPUTABLE = {"negative", "add", "subtract", "multiply", "divide", "cast", "wh
 #: Products with at least this many multiply-adds go to BLAS when there is one.
 BLAS_MIN_WORK = 32768
 
+#: A matrix of at most this many columns times a vector joins the loop over its rows:
+#: X @ w as an element of that loop, X.T @ g as a reduction in it, so X is read once
+#: from memory; the loop runs in tiles of ROW_TILE rows (measured best of 32 to 1024).
+ROW_PRODUCT_MAX_COLUMNS = 16
+ROW_TILE = 64
+
 
 class _Emitter:
     def __init__(self, graph: Graph, function_name: str, blas_prefix: str | None):
@@ -153,6 +160,10 @@ class _Emitter:
         self.standalone = False
         self.force_store: set[int] = set()
         self.scalar_buffers: dict[int, str] = {}
+        # Matrix-vector products fused into a loop over the matrix's rows: node -> (matrix pointer,
+        # vector operand, columns); "row dots" are loop members, "column sums" loop reductions.
+        self.row_dots: dict[int, tuple[str, str, int]] = {}
+        self.column_sums: dict[int, tuple[str, int, int]] = {}
         # Workspace planning: blocks are (offset, size); a value's block returns to the
         # free list once nothing can read it any more.
         self.last_use = self.lifetimes()
@@ -304,21 +315,27 @@ class _Emitter:
         for m in stored:
             self.new_buffer(self.graph.nodes[m])
         shape = group.shape
-        flat_loop = all(self.graph.nodes[s].shape == () for s in group.sinks) and not any(
+        # One index i over all elements, unless some operand needs an index per dimension.
+        flat_loop = len(shape) == 1 or all(self.graph.nodes[s].shape == () for s in group.sinks) and not any(
             self._partial_broadcast(m, shape) for m in group.members + group.sinks)
+        # Products with a narrow matrix make the loop run in tiles of rows: each tile takes
+        # its row dots, then the elementwise work, then its column sums, so the rows of X
+        # it reads twice are still in cache the second time.
+        tiled = any(m in self.row_dots for m in group.members) or any(k in self.column_sums for k in group.sinks)
         index = ["i"] * len(shape) if flat_loop else [f"i{d}" for d in range(len(shape))]
-        lines = [f"/* loop over {shape}: "
+        lines = [f"/* loop over {shape}{f' in tiles of {ROW_TILE} rows' if tiled else ''}: "
                  + ", ".join(self.names[m] for m in group.members + group.sinks) + " */"]
         for sink in group.sinks:
             lines += self.sink_init(self.graph.nodes[sink])
         body: list[str] = []
+        pragma: list[str] = []
+        size = int(np.prod(shape))
         if flat_loop:
-            size = int(np.prod(shape))
-            sums = [self.derived(k, "acc") for k in group.sinks if self.graph.nodes[k].op == "sum"]
-            if len(sums) == len(group.sinks) and not self.standalone:
+            sums = self.simd_sums(group)
+            if sums is not None and not self.standalone:
                 # Iterations are independent (sums may be reassociated): let the compiler vectorize.
-                lines.append("#pragma omp simd" + (f" reduction(+:{', '.join(sums)})" if sums else ""))
-            head = [f"for (long i = 0; i < {size}; ++i) {{"]
+                pragma.append("#pragma omp simd" + (f" reduction(+:{', '.join(sums)})" if sums else ""))
+            head = ["for (long i = r0; i < r1; ++i) {" if tiled else f"for (long i = 0; i < {size}; ++i) {{"]
             full = ["i"] * len(shape)
         else:
             head = [("    " * d) + f"for (long i{d} = 0; i{d} < {n}; ++i{d}) {{" for d, n in enumerate(shape)]
@@ -335,26 +352,84 @@ class _Emitter:
             if m not in needed:
                 continue
             node = self.graph.nodes[m]
-            op = OPS[node.op]
-            args = [self.element(i, shape, full) if not flat_loop else self.element_flat(i) for i in node.inputs]
-            value = spell(op.c, args, {**node.params, "f": "f" if node.dtype == "float32" else ""})
+            if m in self.row_dots:
+                value = f"{self.derived(m, 'tile')}[i - r0]"
+            else:
+                args = [self.element(i, shape, full) if not flat_loop else self.element_flat(i) for i in node.inputs]
+                value = spell(OPS[node.op].c, args, {**node.params, "f": "f" if node.dtype == "float32" else ""})
             body.append(f"const {self.ctype(node)} {self.derived(m, 'i')} = {value};")
         for m in stored:
             target = "i" if flat_loop else self.flat(shape, shape, full)
             body.append(f"{self.expr[m]}[{target}] = {self.derived(m, 'i')};")
         for sink in group.sinks:
-            body.append(self.sink_update(self.graph.nodes[sink], shape, full, flat_loop))
-        depth = len(head)
-        lines += head
-        lines += [("    " * depth) + line for line in body]
-        lines += [("    " * d) + "}" for d in reversed(range(depth))]
+            if sink not in self.column_sums:
+                body += self.sink_update(self.graph.nodes[sink], shape, full, flat_loop)
+        kept = sorted({self.column_sums[k][1] for k in group.sinks if k in self.column_sums} & set(group.members))
+        body += [f"{self.derived(m, 'tile')}[i - r0] = {self.derived(m, 'i')};" for m in kept]
+        loop = pragma + head + ["    " * len(head) + line for line in body]
+        loop += [("    " * d) + "}" for d in reversed(range(len(head)))]
+        if tiled:
+            tile = [f"const long r1 = r0 + {ROW_TILE} < {size} ? r0 + {ROW_TILE} : {size};"]
+            tile += self.tile_row_dots(group, needed, kept) + loop + self.tile_column_sums(group)
+            loop = [f"for (long r0 = 0; r0 < {size}; r0 += {ROW_TILE}) {{"] + ["    " + line for line in tile] + ["}"]
+        lines += loop
         for m in group.members:
             self.kind[m] = "buffer" if m in stored else "recompute" if m in recompute else "dead"
         self.statements.append(lines)
         for sink in group.sinks:
             self.sink_finish(self.graph.nodes[sink])
-        for m in group.members + group.sinks:
+        for m in group.members + group.sinks + group.after:
             self.group_of.pop(m, None)
+        for m in group.after:
+            self.emit_scalar(self.graph.nodes[m])
+
+    def tile_row_dots(self, group: _Group, needed: set[int], kept: list[int]) -> list[str]:
+        """The start of a tile: its buffers, and the row dots X @ w for rows r0 to r1."""
+        lines = [f"{self.ctype(self.graph.nodes[m])} {self.derived(m, 'tile')}[{ROW_TILE}];" for m in group.members
+                 if m in kept or (m in self.row_dots and m in needed)]
+        for m in group.members:
+            if m not in self.row_dots or m not in needed:
+                continue
+            matrix, vector, columns = self.row_dots[m]
+            acc = self.derived(m, "acc")
+            lines += [f"/* {self.names[m]} = {matrix} @ {vector}, rows r0 to r1 */",
+                      "for (long i = r0; i < r1; ++i) {",
+                      f"    {self.ctype(self.graph.nodes[m])} {acc} = 0;"]
+            lines += [] if self.standalone else [f"    #pragma omp simd reduction(+:{acc})"]
+            lines += [f"    for (long c = 0; c < {columns}; ++c) {acc} += {matrix}[{_index(('i', columns))} + c] * "
+                      f"{vector}[c];",
+                      f"    {self.derived(m, 'tile')}[i - r0] = {acc};",
+                      "}"]
+        return lines
+
+    def tile_column_sums(self, group: _Group) -> list[str]:
+        """The end of a tile: the column sums X.T @ g over rows r0 to r1."""
+        lines = []
+        for k in group.sinks:
+            if k not in self.column_sums:
+                continue
+            matrix, vector, columns = self.column_sums[k]
+            value = (f"{self.derived(vector, 'tile')}[i - r0]" if vector in group.members
+                     else self.element_flat(vector))
+            lines += [f"/* {self.names[k]} += {matrix}.T @ {self.names[vector]}, rows r0 to r1 */",
+                      "for (long i = r0; i < r1; ++i) {"]
+            lines += [] if self.standalone else ["    #pragma omp simd"]
+            lines += [f"    for (long c = 0; c < {columns}; ++c) {self.derived(k, 'acc')}[c] += "
+                      f"{matrix}[{_index(('i', columns))} + c] * {value};",
+                      "}"]
+        return lines
+
+    def simd_sums(self, group: _Group) -> list[str] | None:
+        """The running sums of a loop whose reductions all are sums (so it may be vectorized), else None."""
+        sums = []
+        for k in group.sinks:
+            if k in self.column_sums:
+                continue  # summed in a loop of its own
+            if self.graph.nodes[k].op == "sum" and self.graph.nodes[k].shape == ():
+                sums.append(self.derived(k, "acc"))
+            else:
+                return None
+        return sums
 
     def fusable_consumer(self, node_id: int) -> bool:
         """Whether ``node_id`` reads its inputs element by element inside a loop (so a value it
@@ -408,6 +483,8 @@ class _Emitter:
 
     def _partial_broadcast(self, node_id: int, shape: Shape) -> bool:
         """True when a loop over ``shape`` reads some operand of ``node_id`` with a partial broadcast."""
+        if node_id in self.row_dots or node_id in self.column_sums:
+            return False  # they index their matrix themselves
         for i in self.graph.nodes[node_id].inputs:
             src = self.graph.nodes[self.source(i)]
             if self.kind.get(src.id) in ("scalar",) or src.size == 1:
@@ -420,13 +497,16 @@ class _Emitter:
     def sink_init(self, node: Node) -> list[str]:
         start = "0" if node.op == "sum" else "-INFINITY"
         ctype = self.ctype(node)
+        if node.id in self.column_sums:
+            self.kind[node.id] = "accumulator"
+            return [f"{ctype} {self.derived(node.id, 'acc')}[{node.size}] = {{0}};"]
         if node.shape == ():
             self.kind[node.id] = "accumulator"
             return [f"{ctype} {self.derived(node.id, 'acc')} = {start};"]
         pointer = self.new_buffer(node)
         return [f"for (long k = 0; k < {node.size}; ++k) {pointer}[k] = {start};"]
 
-    def sink_update(self, node: Node, shape: Shape, index: list[str], flat_loop: bool) -> str:
+    def sink_update(self, node: Node, shape: Shape, index: list[str], flat_loop: bool) -> list[str]:
         x = node.inputs[0]
         value = self.element_flat(x) if flat_loop else self.element(x, shape, index)
         f = "f" if node.dtype == "float32" else ""
@@ -437,11 +517,15 @@ class _Emitter:
             kept = tuple(1 if d in axes else n for d, n in enumerate(shape))
             target = f"{self.expr[node.id]}[{self.flat(kept, shape, index)}]"
         if node.op == "sum":
-            return f"{target} += {value};"
-        return f"{target} = gg_maximum{f}({target}, {value});"
+            return [f"{target} += {value};"]
+        return [f"{target} = gg_maximum{f}({target}, {value});"]
 
     def sink_finish(self, node: Node) -> None:
-        if node.shape == ():
+        if node.id in self.column_sums:
+            out = self.new_buffer(node)
+            acc = self.derived(node.id, "acc")
+            self.statements.append([f"for (long c = 0; c < {node.size}; ++c) {out}[c] = {acc}[c];"])
+        elif node.shape == ():
             over = self.graph.nodes[node.inputs[0]].shape
             self.new_scalar(node, self.derived(node.id, "acc"), f"{node.op} over {over}")
         else:
@@ -493,32 +577,21 @@ class _Emitter:
             self.view_of[nid] = node.inputs[0]
             return
         if node.shape == () and op.elementwise:
-            for i in node.inputs:
-                self.settle(i)
-            args = [self.expr[self.source(i)] for i in node.inputs]
-            value = spell(op.c, args, {**node.params, "f": "f" if node.dtype == "float32" else ""})
-            self.new_scalar(node, value, node.note or node.op)
+            group = self.reductions_read(node)
+            if group is not None:  # wait for the loop: later members of it need not
+                group.after.append(nid)
+                self.group_of[nid] = group
+                self.kind[nid] = "deferred"
+                return
+            self.emit_scalar(node)
             return
         if op.elementwise:
             self.join(node)
             return
         if node.op in ("sum", "max"):
-            x = node.inputs[0]
-            xs = self.graph.nodes[x].shape
-            group = self.open.get(xs)
-            src = self.source(x)
-            if src in self.group_of and self.group_of[src] is not group:
-                self.settle(x)
-                group = self.open.get(xs)
-            if x != src and self.kind.get(src) == "recompute":
-                self.materialize(src)
-                group = self.open.get(xs)
-            if group is None:
-                group = self.open[xs] = _Group(xs, self.current)
-            if self.kind.get(x) == "recompute":
-                self.rejoin(x, group)
-            group.sinks.append(nid)
-            self.group_of[nid] = group
+            self.join_as_sink(node, node.inputs[0])
+            return
+        if node.op == "matmul" and self.fuse_row_product(node):
             return
         if (node.op == "transpose" and len(node.shape) == 2 and nid not in self.graph.outputs
                 and all(self.graph.nodes[c].op == "matmul" for c in self.consumers[nid])):
@@ -532,12 +605,76 @@ class _Emitter:
             raise CompileError(f"the C backend cannot emit op {node.op!r} (node {self.names[nid]}) yet")
         handler(node)
 
+    def emit_scalar(self, node: Node) -> None:
+        """A scalar elementwise node: one statement."""
+        for i in node.inputs:
+            self.settle(i)
+        args = [self.expr[self.source(i)] for i in node.inputs]
+        value = spell(OPS[node.op].c, args, {**node.params, "f": "f" if node.dtype == "float32" else ""})
+        self.new_scalar(node, value, node.note or node.op)
+
+    def reductions_read(self, node: Node) -> _Group | None:
+        """The open loop whose reductions (or values computed from them) ``node`` reads, if that
+        is all the open loops ``node`` reads: ``node`` is then computed after that loop closes."""
+        owners = {id(g): g for i in node.inputs if (g := self.group_of.get(self.source(i))) is not None}
+        if len(owners) != 1:
+            return None
+        group = next(iter(owners.values()))
+        if self.open.get(group.shape) is not group or any(self.source(i) in group.members for i in node.inputs):
+            return None
+        return group
+
+    def join_as_sink(self, node: Node, x: int) -> None:
+        """Make ``node`` a reduction of the loop over ``x``'s shape (opening one if needed)."""
+        xs = self.graph.nodes[x].shape
+        group = self.open.get(xs)
+        src = self.source(x)
+        if src in self.group_of and self.group_of[src] is not group:
+            self.settle(x)
+            group = self.open.get(xs)
+        if x != src and self.kind.get(src) == "recompute":
+            self.materialize(src)
+            group = self.open.get(xs)
+        if group is None:
+            group = self.open[xs] = _Group(xs, self.current)
+        if self.kind.get(x) == "recompute":
+            self.rejoin(x, group)
+        group.sinks.append(node.id)
+        self.group_of[node.id] = group
+
+    def fuse_row_product(self, node: Node) -> bool:
+        """Join a product of a narrow matrix X (N x k) and a vector to the loop over N, so
+        one pass over X serves X @ w (an element per row) and X.T @ g (a sum over rows)."""
+        a, b = (self.graph.nodes[i] for i in node.inputs)
+        if len(node.shape) != 1:
+            return False
+        if len(a.shape) == 2 and len(b.shape) == 1 and self.kind.get(a.id) != "transposed":
+            if a.shape[1] > ROW_PRODUCT_MAX_COLUMNS:
+                return False
+            for i in node.inputs:
+                self.settle(i)
+            self.row_dots[node.id] = (self.read(a.id), self.read(b.id), a.shape[1])
+            self.join(node)
+            return True
+        if self.kind.get(a.id) == "transposed" and len(b.shape) == 1:
+            matrix, vector = self.graph.nodes[a.inputs[0]], b.id
+        elif len(a.shape) == 1 and len(b.shape) == 2 and self.kind.get(b.id) != "transposed":
+            matrix, vector = b, a.id
+        else:
+            return False
+        if matrix.shape[1] > ROW_PRODUCT_MAX_COLUMNS:
+            return False
+        self.settle(matrix.id)
+        self.column_sums[node.id] = (self.read(matrix.id), vector, matrix.shape[1])
+        self.join_as_sink(node, vector)
+        return True
+
     def join(self, node: Node) -> None:
         """Add an elementwise node to the open loop of its shape (opening one if needed)."""
         group = self.open.get(node.shape)
         for i in node.inputs:
             owner = self.group_of.get(self.source(i))
-            if owner is not None and (owner is not group or self.source(i) in owner.sinks):
+            if owner is not None and (owner is not group or self.source(i) not in owner.members):
                 self.close(owner)  # its values are needed complete (another shape, or a reduction)
         for i in node.inputs:
             if i != self.source(i) and self.kind.get(self.source(i)) == "recompute":

@@ -29,18 +29,23 @@ def _matmul_infer(inputs: Sequence[Node], attrs: dict) -> tuple[tuple[int, ...],
     return a.shape[:-1] + b.shape[1:], a.dtype
 
 
-def _as_matrix(x: Any, vector_shape: str) -> Any:
-    """A 1-D operand as a (1, n) row or (n, 1) column; matrices unchanged."""
-    if x.ndim == 2:
-        return x
-    return reshape(x, (1, x.shape[0]) if vector_shape == "row" else (x.shape[0], 1))
+def _outer(column: Any, row: Any) -> Any:
+    """The outer product of two vectors, as the product of a column and a row."""
+    return reshape(column, (column.shape[0], 1)) @ reshape(row, (1, row.shape[0]))
 
 
 def _matmul_vjp(g: Any, out: Any, a: Any, b: Any) -> tuple[Any, Any]:
-    # Work on matrices: a as (m, k), b as (k, n), g as (m, n); then restore shapes.
-    a2, b2 = _as_matrix(a, "row"), _as_matrix(b, "column")
-    g2 = reshape(g, (a2.shape[0], b2.shape[1]))
-    return reshape(g2 @ transpose(b2), a.shape), reshape(transpose(a2) @ g2, b.shape)
+    # Vector operands stay vectors: the gradient of X @ w for w is X.T @ g, a
+    # matrix-vector product the C backend fuses into the loop over X's rows.
+    if b.ndim == 2:
+        da = g @ transpose(b)
+    else:
+        da = _outer(g, b) if a.ndim == 2 else g * b
+    if a.ndim == 2:
+        db = transpose(a) @ g
+    else:
+        db = _outer(a, g) if b.ndim == 2 else g * a
+    return da, db
 
 
 def _matmul_jvp(t: Sequence[Any], out: Any, a: Any, b: Any) -> Any:
