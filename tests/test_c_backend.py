@@ -254,3 +254,21 @@ def test_row_products_in_float32():
     ref_value, ref_grads = gg.value_and_grad(_logreg, wrt=["w", "b"], backend="python")(X, y, w, 0.2)
     assert value == pytest.approx(ref_value, rel=1e-5)
     np.testing.assert_allclose(grads["w"], ref_grads["w"], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype, ulps", [("float64", 2), ("float32", 2)])
+def test_log1p_is_accurate_over_the_whole_range(dtype, ulps):
+    # Kernels call the vector log1p of glibc where it links: within 2 ulp of NumPy, specials alike.
+    rng = np.random.default_rng(0)
+    big = 300 if dtype == "float64" else 37
+    x = np.concatenate([rng.random(20000), -rng.random(5000), 10 ** rng.uniform(-big, big, 20000),
+                        -(10 ** rng.uniform(-big, -1e-4, 5000)), [0.0, -0.0, -1.0, np.inf, -np.inf, np.nan, -2.0,
+                                                                  np.nextafter(-1, 0), 1e-30, -1e-30]]).astype(dtype)
+    k = gg.compile(lambda x: gg.log1p(x), backend="c", x=gg.Array(x.shape, dtype))
+    got = k(x)
+    with np.errstate(all="ignore"):
+        want = np.log1p(x)
+    finite = np.isfinite(want)
+    assert np.all(np.abs(got[finite] - want[finite]) <= ulps * np.spacing(np.abs(want[finite]).astype(dtype)))
+    np.testing.assert_array_equal(got[~finite], want[~finite])  # -inf at -1, inf, NaN below -1 and for NaN
+    assert np.signbit(got[x == 0]).tolist() == np.signbit(x[x == 0]).tolist()  # log1p(-0.0) is -0.0
