@@ -40,6 +40,32 @@ GG_SIMD float powf(float, float);
 #define GG_KERNEL
 #endif
 
+#ifdef GG_USE_THREADS
+#include <pthread.h>
+#include <stddef.h>
+#define GG_MAX_PARTS 64
+/*
+ * Runs part(parts + k * size) for k < count: part 0 on the calling thread, the
+ * others on threads of their own, all joined before it returns, so a kernel
+ * leaves no thread behind (and stays safe across fork). A part whose thread
+ * cannot start runs on the calling thread instead.
+ */
+static void gg_run_parts(void *(*part)(void *), void *parts, size_t size, int count)
+{
+    pthread_t threads[GG_MAX_PARTS];
+    int started[GG_MAX_PARTS] = {0};
+    for (int k = 1; k < count && k < GG_MAX_PARTS; ++k)
+        started[k] = pthread_create(&threads[k], NULL, part, (char *)parts + k * size) == 0;
+    part(parts);
+    for (int k = 1; k < count; ++k) {
+        if (k < GG_MAX_PARTS && started[k])
+            pthread_join(threads[k], NULL);
+        else
+            part((char *)parts + k * size);
+    }
+}
+#endif
+
 /* 1 / (1 + exp(-x)), evaluated so that exp never overflows: exact 0 and 1 at
    the far ends instead of inf / inf. */
 static inline double gg_sigmoid(double x)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import select
+import signal
 import threading
 
 import numpy as np
@@ -272,3 +275,99 @@ def test_log1p_is_accurate_over_the_whole_range(dtype, ulps):
     assert np.all(np.abs(got[finite] - want[finite]) <= ulps * np.spacing(np.abs(want[finite]).astype(dtype)))
     np.testing.assert_array_equal(got[~finite], want[~finite])  # -inf at -1, inf, NaN below -1 and for NaN
     assert np.signbit(got[x == 0]).tolist() == np.signbit(x[x == 0]).tolist()  # log1p(-0.0) is -0.0
+
+
+# --- long loops shared by threads ------------------------------------------------------------------------------
+ROWS = 140_000  # over two parts of PART_MIN_ELEMENTS
+
+
+def _logreg_kernels(monkeypatch: pytest.MonkeyPatch, rows: int) -> tuple[gg.Kernel, gg.Kernel]:
+    specs = {"X": gg.Array((rows, 8)), "y": gg.Array((rows,)), "w": gg.Array((8,)), "b": gg.Scalar()}
+    monkeypatch.setenv("GRADGEN_NUM_THREADS", "1")
+    one = gg.value_and_grad(_logreg, wrt=["w", "b"], backend="c", specs=specs)
+    monkeypatch.setenv("GRADGEN_NUM_THREADS", "2")
+    two = gg.value_and_grad(_logreg, wrt=["w", "b"], backend="c", specs=specs)
+    return one, two
+
+
+def test_long_loops_are_shared_by_threads_and_agree(monkeypatch):
+    from gradgen.codegen.c import PART_MIN_ELEMENTS
+
+    assert ROWS >= 2 * PART_MIN_ELEMENTS
+    one, two = _logreg_kernels(monkeypatch, ROWS)
+    assert "shared by 2 threads" in two.source and "gg_run_parts" in two.source
+    assert "gg_run_parts" not in one.source
+    values = {"X": RNG.normal(size=(ROWS, 8)), "y": (RNG.random(ROWS) > 0.5) * 1.0, "w": RNG.normal(size=8), "b": 0.3}
+    (v1, g1), (v2, g2) = one(**values), two(**values)
+    (vp, gp) = gg.value_and_grad(_logreg, wrt=["w", "b"], backend="python")(**values)
+    assert v2 == pytest.approx(vp, rel=1e-12) and v1 == pytest.approx(vp, rel=1e-12)
+    for key in ("w", "b"):
+        np.testing.assert_allclose(g2[key], gp[key], rtol=1e-11, atol=1e-14)
+        np.testing.assert_allclose(g1[key], gp[key], rtol=1e-11, atol=1e-14)
+
+    # A loop with a maximum and a sum (logsumexp): parts combine both.
+    def lse(x):
+        return gg.logsumexp(x) + gg.max(x)
+
+    monkeypatch.setenv("GRADGEN_NUM_THREADS", "3")
+    k = gg.value_and_grad(lse, backend="c", x=gg.Array((3 * PART_MIN_ELEMENTS,)))
+    assert "shared by 3 threads" in k.source
+    x = RNG.normal(size=3 * PART_MIN_ELEMENTS)
+    x[-5] = 9.0  # the maximum in the last part
+    value, grads = k(x)
+    ref_value, ref_grads = gg.value_and_grad(lse, backend="python")(x)
+    assert value == pytest.approx(ref_value, rel=1e-12)
+    np.testing.assert_allclose(grads["x"], ref_grads["x"], rtol=1e-10, atol=1e-15)
+
+
+@pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")  # from JAX, when the benchmark tests loaded it
+def test_threaded_kernels_called_from_many_threads_and_after_fork(monkeypatch):
+    _, two = _logreg_kernels(monkeypatch, ROWS)
+    inputs = [{"X": RNG.normal(size=(ROWS, 8)), "y": (RNG.random(ROWS) > 0.5) * 1.0, "w": RNG.normal(size=8),
+               "b": float(k)} for k in range(4)]
+    expected = [two(**v)[0] for v in inputs]
+    results: dict[int, float] = {}
+
+    def work(k: int) -> None:
+        results[k] = two(**inputs[k % 4])[0]
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [results[k] for k in range(8)] == expected * 2
+
+    # The kernel leaves no thread behind, so a forked child can call it (an OpenMP pool would hang it).
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: call, report, leave at once
+        try:
+            os.write(write_end, repr(two(**inputs[0])[0]).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    ready: list[int] = []
+    try:
+        ready, _, _ = select.select([read_end], [], [], 60)
+        assert ready, "the forked child did not finish its call within 60 s"
+        assert float(os.read(read_end, 100).decode()) == expected[0]
+    finally:
+        os.close(read_end)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+
+def test_thread_count_comes_from_the_environment(monkeypatch):
+    from gradgen.runtime.kernel import configured_threads
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    monkeypatch.delenv("GRADGEN_NUM_THREADS", raising=False)
+    assert configured_threads() == 3
+    monkeypatch.setenv("GRADGEN_NUM_THREADS", "2")
+    assert configured_threads() == 2
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv("GRADGEN_NUM_THREADS", bad)
+        with pytest.raises(gg.InputError, match="GRADGEN_NUM_THREADS must be a whole number"):
+            configured_threads()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -36,9 +37,21 @@ def _kernel(workload: Workload, inputs: Inputs, backend: str) -> Any:
     return kernel
 
 
-def _prepare(backend: str, unchecked: bool) -> Callable[[Workload, Inputs], Prepared]:
+def _prepare(backend: str, unchecked: bool, threads: int | None = None) -> Callable[[Workload, Inputs], Prepared]:
+    """``threads``: how many threads the C kernel's long loops may use (GRADGEN_NUM_THREADS while it
+    is generated); None leaves the suite's limit, one thread per library by default."""
+
     def prepare(workload: Workload, inputs: Inputs) -> Prepared:
-        kernel = _kernel(workload, inputs, backend)
+        saved = os.environ.get("GRADGEN_NUM_THREADS")
+        if threads is not None:
+            os.environ["GRADGEN_NUM_THREADS"] = str(threads)
+        try:
+            kernel = _kernel(workload, inputs, backend)
+        finally:
+            if saved is None:
+                os.environ.pop("GRADGEN_NUM_THREADS", None)
+            else:
+                os.environ["GRADGEN_NUM_THREADS"] = saved
         call = kernel.unchecked if unchecked else kernel
         return Prepared(partial(call, *inputs.values()), unpack_named)
 
@@ -59,6 +72,13 @@ SYSTEMS = (
         "gradgen-c unchecked",
         "gradgen",
         _prepare("c", unchecked=True),
+        requires="gradgen",
+        first_gradient=False,
+    ),
+    System(
+        "gradgen-c 2 threads",
+        "gradgen",
+        _prepare("c", unchecked=False, threads=2),
         requires="gradgen",
         first_gradient=False,
     ),

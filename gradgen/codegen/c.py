@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,7 @@ C_RESERVED = {
     "work", "s", "i", "main", "exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tanh", "pow", "fabs",
     "INFINITY", "NAN", "int64_t", "size_t", "rc", "r", "p", "c", "q", "k", "j", "o", "t", "a_rp", "isnan",
     "fabsf", "expf", "logf", "log1pf", "expm1f", "sqrtf", "sinf", "cosf", "tanhf", "powf", "INT64_C", "m", "r0", "r1",
+    "part", "parts", "begin", "end", "arg", "gg_run_parts",
 } | {f"i{k}" for k in range(16)}
 
 
@@ -69,6 +71,7 @@ class CKernelSource:
     work_size: int
     long: bool = False
     uses_blas: bool = False
+    uses_threads: bool = False
 
 
 @dataclass
@@ -128,10 +131,15 @@ BLAS_MIN_WORK = 32768
 ROW_PRODUCT_MAX_COLUMNS = 16
 ROW_TILE = 64
 
+#: A loop over at least this many elements per thread is shared among threads (a thread's
+#: start and join cost tens of microseconds; a loop this long takes about as many milliseconds).
+PART_MIN_ELEMENTS = 65536
+
 
 class _Emitter:
-    def __init__(self, graph: Graph, function_name: str, blas_prefix: str | None):
+    def __init__(self, graph: Graph, function_name: str, blas_prefix: str | None, threads: int = 1):
         self.graph = graph
+        self.threads = threads
         self.blas_prefix = blas_prefix
         self.function_name = function_name
         outs = {f"out{k}" for k in range(len(graph.outputs))}
@@ -164,6 +172,14 @@ class _Emitter:
         # vector operand, columns); "row dots" are loop members, "column sums" loop reductions.
         self.row_dots: dict[int, tuple[str, str, int]] = {}
         self.column_sums: dict[int, tuple[str, int, int]] = {}
+        # Loops shared among threads: each becomes a function over a range of its elements.
+        self.functions: list[str] = []
+        self.declared: dict[str, str] = {}  # the function's named values (parameters, locals) -> C type
+        for i in graph.inputs:
+            node = graph.nodes[i]
+            self.declared[self.names[i]] = self.ctype(node) if node.shape == () else f"const {self.ctype(node)} *"
+        for k, node_id in enumerate(graph.outputs):
+            self.declared[f"out{k}"] = f"{self.ctype(graph.nodes[node_id])} *"
         # Workspace planning: blocks are (offset, size); a value's block returns to the
         # free list once nothing can read it any more.
         self.last_use = self.lifetimes()
@@ -234,6 +250,7 @@ class _Emitter:
         if self.split:
             return f"({cast}(work + {offset}))"
         self.buffers.append((f"{CTYPES[dtype]} *const {label} = {cast}(work + {offset});", offset))
+        self.declared[label] = f"{CTYPES[dtype]} *"
         return label
 
     def new_buffer(self, node: Node) -> str:
@@ -255,6 +272,7 @@ class _Emitter:
         else:
             name = self.names[node.id]
             self.statements.append([f"const {self.ctype(node)} {name} = {value};  /* {_comment(comment)} */"])
+            self.declared[name] = self.ctype(node)
         self.kind[node.id] = "scalar"
         self.expr[node.id] = name
 
@@ -322,24 +340,23 @@ class _Emitter:
         # its row dots, then the elementwise work, then its column sums, so the rows of X
         # it reads twice are still in cache the second time.
         tiled = any(m in self.row_dots for m in group.members) or any(k in self.column_sums for k in group.sinks)
-        index = ["i"] * len(shape) if flat_loop else [f"i{d}" for d in range(len(shape))]
-        lines = [f"/* loop over {shape}{f' in tiles of {ROW_TILE} rows' if tiled else ''}: "
+        size = int(np.prod(shape))
+        parts = self.parts_for(group, size) if flat_loop else 1
+        lines = [f"/* loop over {shape}{f' in tiles of {ROW_TILE} rows' if tiled else ''}"
+                 f"{f', shared by {parts} threads' if parts > 1 else ''}: "
                  + ", ".join(self.names[m] for m in group.members + group.sinks) + " */"]
-        for sink in group.sinks:
-            lines += self.sink_init(self.graph.nodes[sink])
+        inits = [line for sink in group.sinks for line in self.sink_init(self.graph.nodes[sink])]
+        lines += inits
         body: list[str] = []
         pragma: list[str] = []
-        size = int(np.prod(shape))
         if flat_loop:
             sums = self.simd_sums(group)
             if sums is not None and not self.standalone:
                 # Iterations are independent (sums may be reassociated): let the compiler vectorize.
                 pragma.append("#pragma omp simd" + (f" reduction(+:{', '.join(sums)})" if sums else ""))
-            head = ["for (long i = r0; i < r1; ++i) {" if tiled else f"for (long i = 0; i < {size}; ++i) {{"]
             full = ["i"] * len(shape)
         else:
-            head = [("    " * d) + f"for (long i{d} = 0; i{d} < {n}; ++i{d}) {{" for d, n in enumerate(shape)]
-            full = index
+            full = [f"i{d}" for d in range(len(shape))]
         for m in group.members:
             self.kind[m] = "member"
         # Only what is stored or read in this loop is computed here (a value kept for
@@ -366,13 +383,26 @@ class _Emitter:
                 body += self.sink_update(self.graph.nodes[sink], shape, full, flat_loop)
         kept = sorted({self.column_sums[k][1] for k in group.sinks if k in self.column_sums} & set(group.members))
         body += [f"{self.derived(m, 'tile')}[i - r0] = {self.derived(m, 'i')};" for m in kept]
-        loop = pragma + head + ["    " * len(head) + line for line in body]
-        loop += [("    " * d) + "}" for d in reversed(range(len(head)))]
-        if tiled:
-            tile = [f"const long r1 = r0 + {ROW_TILE} < {size} ? r0 + {ROW_TILE} : {size};"]
+
+        def over(begin: str, end: str) -> list[str]:
+            """The loop over elements ``begin`` to ``end`` (flat loops) or all of them."""
+            if not flat_loop:
+                head = [("    " * d) + f"for (long i{d} = 0; i{d} < {n}; ++i{d}) {{" for d, n in enumerate(shape)]
+                return (head + ["    " * len(head) + line for line in body]
+                        + [("    " * d) + "}" for d in reversed(range(len(head)))])
+            loop = pragma + [f"for (long i = {'r0' if tiled else begin}; i < {'r1' if tiled else end}; ++i) {{"]
+            loop += ["    " + line for line in body] + ["}"]
+            if not tiled:
+                return loop
+            tile = [f"const long r1 = r0 + {ROW_TILE} < {end} ? r0 + {ROW_TILE} : {end};"]
             tile += self.tile_row_dots(group, needed, kept) + loop + self.tile_column_sums(group)
-            loop = [f"for (long r0 = 0; r0 < {size}; r0 += {ROW_TILE}) {{"] + ["    " + line for line in tile] + ["}"]
-        lines += loop
+            head = f"for (long r0 = {begin}; r0 < {end}; r0 += {ROW_TILE}) {{"
+            return [head] + ["    " + line for line in tile] + ["}"]
+
+        if parts > 1:
+            lines += self.shared(group, over("begin", "end"), inits, parts, size)
+        else:
+            lines += over("0", str(size))
         for m in group.members:
             self.kind[m] = "buffer" if m in stored else "recompute" if m in recompute else "dead"
         self.statements.append(lines)
@@ -382,6 +412,60 @@ class _Emitter:
             self.group_of.pop(m, None)
         for m in group.after:
             self.emit_scalar(self.graph.nodes[m])
+
+    def parts_for(self, group: _Group, size: int) -> int:
+        """How many threads share a flat loop over ``size`` elements: one unless the loop is long
+        enough and its reductions can be combined from parts (sums and maxima)."""
+        if self.threads <= 1 or self.split or self.standalone:
+            return 1
+        for k in group.sinks:
+            if k not in self.column_sums and self.graph.nodes[k].shape != ():
+                return 1
+        return max(1, min(self.threads, size // PART_MIN_ELEMENTS))
+
+    def shared(self, group: _Group, loop: list[str], inits: list[str], parts: int, size: int) -> list[str]:
+        """A flat loop run by ``parts`` threads: the loop becomes a function over elements begin to
+        end, which takes the values it reads in a struct and hands back its reductions there;
+        the kernel starts the parts (gg_run_parts) and combines their reductions."""
+        name = f"{self.function_name}_rows{len(self.functions)}"
+        used = dict.fromkeys(re.findall(r"\b[A-Za-z_]\w*\b", "\n".join(loop)))
+        fields = [(f, self.declared[f]) for f in used if f in self.declared]
+        sums: list[tuple[str, str]] = []  # (accumulator, how parts combine)
+        for k in group.sinks:
+            node = self.graph.nodes[k]
+            acc = self.derived(k, "acc")
+            if k in self.column_sums:
+                sums += [(f"{acc}[{c}]", "+") for c in range(node.size)]
+            else:
+                sums.append((acc, "+" if node.op == "sum" else f"gg_maximum{'f' if node.dtype == 'float32' else ''}"))
+
+        def declare(field: str, ctype: str) -> str:
+            return f"{ctype}{field}" if ctype.endswith("*") else f"{ctype} {field}"
+
+        struct = [f"struct {name} {{", "    long begin, end;  /* this part's elements */",
+                  f"    double sums[{max(len(sums), 1)}];  /* this part's reductions */"]
+        struct += [f"    {declare(f, t)};" for f, t in fields] + ["};", ""]
+        function = [f"/* Elements begin to end of a loop of {self.function_name}, on one thread. */",
+                    f"GG_KERNEL static void *{name}(void *arg)", "{",
+                    f"    struct {name} *const part = (struct {name} *)arg;",
+                    "    const long begin = part->begin, end = part->end;"]
+        function += [f"    {t}restrict const {f} = part->{f};" if t.endswith("*") else f"    const {t} {f} = part->{f};"
+                     for f, t in fields]
+        function += ["    " + line for line in inits + loop]
+        function += [f"    part->sums[{j}] = {acc};" for j, (acc, _) in enumerate(sums)]
+        function += ["    return 0;", "}", ""]
+        self.functions.append("\n".join(struct + function))
+        chunk = -(-size // parts // ROW_TILE) * ROW_TILE
+        bounds = [min(t * chunk, size) for t in range(parts)] + [size]
+        ranges = ", ".join(f"{{{bounds[t]}, {bounds[t + 1]}}}" for t in range(parts))
+        lines = ["{", f"    struct {name} parts[{parts}] = {{{ranges}}};", f"    for (int t = 0; t < {parts}; ++t) {{"]
+        lines += [f"        parts[t].{f} = {f};" for f, _ in fields] + ["    }"]
+        lines.append(f"    gg_run_parts({name}, parts, sizeof parts[0], {parts});")
+        lines.append(f"    for (int t = 0; t < {parts}; ++t) {{")
+        lines += [f"        {acc} += parts[t].sums[{j}];" if how == "+" else
+                  f"        {acc} = {how}({acc}, parts[t].sums[{j}]);" for j, (acc, how) in enumerate(sums)]
+        lines += ["    }", "}"]
+        return lines
 
     def tile_row_dots(self, group: _Group, needed: set[int], kept: list[int]) -> list[str]:
         """The start of a tile: its buffers, and the row dots X @ w for rows r0 to r1."""
@@ -965,15 +1049,17 @@ class _Emitter:
 
 
 def generate_c(graph: Graph, *, function_name: str, title: str = "", blas_prefix: str | None = None,
-               standalone: bool = False) -> CKernelSource:
+               standalone: bool = False, threads: int = 1) -> CKernelSource:
     """Emit ``graph`` as one C99 function (see ``CKernelSource`` for its ABI).
 
     With ``blas_prefix`` (e.g. "scipy_"), large matrix products call that
     CBLAS's gemm; without, they are loops, and the source needs only libm.
     ``standalone`` source is for export: no OpenMP pragmas and every
     parameter marked used, so it compiles under ``-pedantic -Wall -Wextra -Werror``.
+    With ``threads`` > 1, long flat loops are shared by up to that many
+    POSIX threads, started and joined within the call (not in standalone source).
     """
-    em = _Emitter(graph, function_name, blas_prefix)
+    em = _Emitter(graph, function_name, blas_prefix, threads)
     em.standalone = standalone
     em.emit()
     out_lines = em.finish_outputs()
@@ -998,7 +1084,11 @@ def generate_c(graph: Graph, *, function_name: str, title: str = "", blas_prefix
              "#include <stdint.h>", "#include <math.h>", '#include "gradgen_runtime.h"', ""]
     if em.uses_blas:
         lines.insert(lines.index('#include "gradgen_runtime.h"'), "#include <cblas.h>")
+    if em.functions:  # POSIX threads: declared only when asked for, as C99 does not have them
+        lines.insert(lines.index("#include <stdint.h>"), "#define _POSIX_C_SOURCE 200809L")
+        lines.insert(lines.index('#include "gradgen_runtime.h"'), "#define GG_USE_THREADS 1")
     lines += em.constants
+    lines += em.functions
     body: list[str] = []
     if em.split:
         chunks: list[list[str]] = [[]]
@@ -1036,4 +1126,4 @@ def generate_c(graph: Graph, *, function_name: str, title: str = "", blas_prefix
     cdef = signature + ";"
     text = "\n".join(lines)
     return CKernelSource(text, cdef, function_name, inputs, outputs, work_size,
-                         long=text.count("\n") > LONG_SOURCE, uses_blas=em.uses_blas)
+                         long=text.count("\n") > LONG_SOURCE, uses_blas=em.uses_blas, uses_threads=bool(em.functions))

@@ -80,6 +80,22 @@ def _requested_backend(requested: str) -> str:
     return requested
 
 
+def configured_threads() -> int:
+    """How many threads one C kernel may use for its long loops: ``GRADGEN_NUM_THREADS``, else
+    ``OMP_NUM_THREADS`` (the usual limit of numerical libraries), else the CPUs this process may
+    run on. Read when a kernel is generated; kernels for different counts are cached apart."""
+    for variable in ("GRADGEN_NUM_THREADS", "OMP_NUM_THREADS"):
+        text = os.environ.get(variable, "").strip()
+        if text:
+            if not text.isdigit() or int(text) < 1:
+                raise InputError(f"{variable} must be a whole number of threads, 1 or more; got {text!r}")
+            return int(text)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _entry_source(names: Sequence[str], specs: Sequence[Array], jit: bool, c_backend: bool) -> str:
     """Source of the checked entry: bind, check cheaply, convert only when needed, call.
 
@@ -214,7 +230,7 @@ class Kernel:
         blas = find_blas()
         graph = lower_for_c(graph)
         c_source = generate_c(graph, function_name=f"gg_{kernel_name}", title=title,
-                              blas_prefix=blas.prefix if blas else None)
+                              blas_prefix=blas.prefix if blas else None, threads=configured_threads())
         # gcc spends super-linear time on very long straight-line code, so the split kernels
         # of large graphs that loop rolling could not shorten build at -O1, several times faster.
         flags: tuple[str, ...] = ("-O1",) if c_source.long else VECTORIZING_FLAGS
@@ -223,6 +239,8 @@ class Kernel:
         if not c_source.long and has_libmvec():
             flags += ("-DGG_USE_LIBMVEC",)
             libraries += ("mvec",)
+        if c_source.uses_threads:
+            libraries += ("pthread",)
         if c_source.uses_blas and blas is not None:
             flags += blas.compile_args()
             includes, libraries = (blas.include_dir,), (*libraries, blas.library)
