@@ -371,3 +371,74 @@ def test_thread_count_comes_from_the_environment(monkeypatch):
         monkeypatch.setenv("GRADGEN_NUM_THREADS", bad)
         with pytest.raises(gg.InputError, match="GRADGEN_NUM_THREADS must be a whole number"):
             configured_threads()
+
+
+def test_names_that_threaded_and_tiled_loops_use_themselves(monkeypatch):
+    from gradgen.codegen.c import PART_MIN_ELEMENTS
+
+    def names(begin, end, part, parts, arg, sums, r0, r1, X):  # noqa: N803
+        z = X @ parts  # a tiled loop, reading a vector named like the kernel's part array
+        return gg.sum(gg.exp(begin * end) * z + part * arg) * sums[0] + gg.sum(r0 * r1)
+
+    n = 2 * PART_MIN_ELEMENTS
+    specs = {"begin": gg.Array((n,)), "end": gg.Array((n,)), "part": gg.Array((n,)), "parts": gg.Array((3,)),
+             "arg": gg.Scalar(), "sums": gg.Array((2,)), "r0": gg.Scalar(), "r1": gg.Array((n,)),
+             "X": gg.Array((n, 3))}
+    monkeypatch.setenv("GRADGEN_NUM_THREADS", "2")
+    c = gg.value_and_grad(names, backend="c", specs=specs)
+    assert "shared by 2 threads" in c.source
+    values = {k: RNG.uniform(0.5, 1.5, s.shape) if s.shape else 0.7 for k, s in specs.items()}
+    _, grads = c(**values)
+    _, ref = gg.value_and_grad(names, backend="python", specs=specs)(**values)
+    for key in specs:
+        np.testing.assert_allclose(grads[key], ref[key], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [1, 3, 16])
+def test_products_of_square_matrices_whose_result_has_the_loop_shape(n):
+    # X.T @ g has the shape of g when X is square: a reduction of it must wait for the loop.
+    forms = [lambda X, g: gg.sum(gg.transpose(X) @ g), lambda X, g: gg.max(g @ X),
+             lambda X, g: gg.sum(gg.transpose(X) @ (gg.transpose(X) @ g) * g)]
+    X, g = RNG.normal(size=(n, n)), RNG.normal(size=n)
+    for form in forms:
+        specs = {"X": gg.Array((n, n)), "g": gg.Array((n,))}
+        (vc, gc), (vp, gp) = (gg.value_and_grad(form, backend=b, specs=specs)(X, g) for b in ("c", "python"))
+        assert vc == pytest.approx(vp, rel=1e-13)
+        for key in ("X", "g"):
+            np.testing.assert_allclose(gc[key], gp[key], rtol=1e-12, atol=1e-14)
+
+
+def test_omp_num_threads_lists_are_read_as_openmp_reads_them(monkeypatch):
+    from gradgen.runtime.kernel import configured_threads
+
+    monkeypatch.delenv("GRADGEN_NUM_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "4,2")  # nested levels: the first is the outer one
+    assert configured_threads() == 4
+    monkeypatch.setenv("OMP_NUM_THREADS", "auto")  # not ours to judge: ignored
+    assert configured_threads() >= 1
+
+
+def test_split_kernels_keep_a_loop_and_its_sums_in_one_part():
+    # Over SPLIT_ABOVE nodes a kernel is split into parts; a loop whose sums are copied out
+    # after it must not have the copies land in the next part (found by random programs).
+    import random
+
+    steps = [gg.sin, gg.cos, gg.tanh, lambda v: v * 1.5, lambda v: v + 0.25, lambda v: gg.exp(-v)]
+    pick = random.Random(3)
+    seq = [pick.choice(steps) for _ in range(4100)]
+
+    def long(X, y, a):  # noqa: N803
+        s = a
+        for step in seq[:340]:
+            s = step(s)
+        v = gg.transpose(X) @ y  # a column sum, then a scalar sum
+        t = gg.sum(gg.sin(v)) + gg.sum(y * y)
+        for step in seq[340:]:
+            t = step(t)
+        return t + s
+
+    specs = {"X": gg.Array((100, 3)), "y": gg.Array((100,)), "a": gg.Scalar()}
+    X, y = RNG.normal(size=(100, 3)), RNG.normal(size=100)
+    c = gg.compile(long, backend="c", specs=specs)
+    assert "_part1(" in c.source  # split indeed
+    assert c(X, y, 0.3) == pytest.approx(gg.compile(long, backend="python", specs=specs)(X, y, 0.3), rel=1e-12)

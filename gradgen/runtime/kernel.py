@@ -82,14 +82,17 @@ def _requested_backend(requested: str) -> str:
 
 def configured_threads() -> int:
     """How many threads one C kernel may use for its long loops: ``GRADGEN_NUM_THREADS``, else
-    ``OMP_NUM_THREADS`` (the usual limit of numerical libraries), else the CPUs this process may
-    run on. Read when a kernel is generated; kernels for different counts are cached apart."""
-    for variable in ("GRADGEN_NUM_THREADS", "OMP_NUM_THREADS"):
-        text = os.environ.get(variable, "").strip()
-        if text:
-            if not text.isdigit() or int(text) < 1:
-                raise InputError(f"{variable} must be a whole number of threads, 1 or more; got {text!r}")
-            return int(text)
+    ``OMP_NUM_THREADS`` (the usual limit of numerical libraries; of a list such as "4,2", the
+    first; a value gradgen cannot read is OpenMP's business and ignored), else the CPUs this
+    process may run on. Read when a kernel is generated; kernels for different counts are cached apart."""
+    text = os.environ.get("GRADGEN_NUM_THREADS", "").strip()
+    if text:
+        if not text.isdigit() or int(text) < 1:
+            raise InputError(f"GRADGEN_NUM_THREADS must be a whole number of threads, 1 or more; got {text!r}")
+        return int(text)
+    first = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if first.isdigit() and int(first) >= 1:
+        return int(first)
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
