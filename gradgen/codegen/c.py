@@ -380,7 +380,7 @@ class _Emitter:
             body.append(f"{self.expr[m]}[{target}] = {self.derived(m, 'i')};")
         for sink in group.sinks:
             if sink not in self.column_sums:
-                body += self.sink_update(self.graph.nodes[sink], shape, full, flat_loop)
+                body.append(self.sink_update(self.graph.nodes[sink], shape, full, flat_loop))
         kept = sorted({self.column_sums[k][1] for k in group.sinks if k in self.column_sums} & set(group.members))
         body += [f"{self.derived(m, 'tile')}[i - r0] = {self.derived(m, 'i')};" for m in kept]
 
@@ -595,7 +595,7 @@ class _Emitter:
         pointer = self.new_buffer(node)
         return [f"for (long k = 0; k < {node.size}; ++k) {pointer}[k] = {start};"]
 
-    def sink_update(self, node: Node, shape: Shape, index: list[str], flat_loop: bool) -> list[str]:
+    def sink_update(self, node: Node, shape: Shape, index: list[str], flat_loop: bool) -> str:
         x = node.inputs[0]
         value = self.element_flat(x) if flat_loop else self.element(x, shape, index)
         f = "f" if node.dtype == "float32" else ""
@@ -606,8 +606,8 @@ class _Emitter:
             kept = tuple(1 if d in axes else n for d, n in enumerate(shape))
             target = f"{self.expr[node.id]}[{self.flat(kept, shape, index)}]"
         if node.op == "sum":
-            return [f"{target} += {value};"]
-        return [f"{target} = gg_maximum{f}({target}, {value});"]
+            return f"{target} += {value};"
+        return f"{target} = gg_maximum{f}({target}, {value});"
 
     def sink_finish(self, node: Node) -> None:
         if node.id in self.column_sums:
