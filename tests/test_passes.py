@@ -49,6 +49,30 @@ def test_folding_and_identities():
     assert gg.compile(f)(2.0) == 14.0
 
 
+def test_negations_fold_into_constants_and_subtractions():
+    # Exact IEEE identities: -(c * x) = (-c) * x, x + -y = x - y, -x + y = y - x, x - -y = x + y.
+    def f(x, y):
+        return -(3.0 * x) + (x + -y) + (-x + y) * (x - -y)
+
+    graph = prepare(gg.trace(f), gradient=False)
+    assert "negative" not in ops_of(graph)
+    values = [(2.0, 5.0), (-0.0, 0.0), (float("inf"), 1.0), (1e308, -1e308)]
+    for x, y in values:
+        with np.errstate(all="ignore"):
+            expected = -(3.0 * np.float64(x)) + (x + -np.float64(y)) + (-np.float64(x) + y) * (x - -np.float64(y))
+        got = gg.compile(f, backend="python")(x, y)
+        assert got == expected or (np.isnan(got) and np.isnan(expected))
+    # The backward pass of a mean has no double negations left: (-1/N) * g, negated, is (1/N) * g.
+    step = prepare(gg.trace(lambda w, x: -gg.mean(gg.log(gg.sigmoid(x * w))), x=gg.Array((5,))), gradient=True)
+    def constant(i):
+        node = step.nodes[i]
+        return node.op == "const" or (node.op == "broadcast_to" and step.nodes[node.inputs[0]].op == "const")
+
+    negated = [step.nodes[n.inputs[0]] for n in step.nodes if n.op == "negative"]
+    assert not any(m.op == "negative" or (m.op == "multiply" and any(map(constant, m.inputs))) for m in negated)
+    assert "-0.2" in str(step)  # the mean's -1/N, with the loss's minus folded in
+
+
 def test_dead_code_is_removed_but_inputs_stay():
     def f(x, unused):
         waste = gg.exp(unused) * 3  # noqa: F841 - dead on purpose

@@ -70,6 +70,16 @@ def simplify_rewriter(builder: GraphBuilder, op: str, inputs: tuple, attrs: tupl
         return inputs[1]
     if op == "negative" and builder.nodes[inputs[0]].op == "negative":
         return builder.nodes[inputs[0]].inputs[0]
+    if op == "negative" and builder.nodes[inputs[0]].op == "multiply":  # -(c * x) = (-c) * x, exactly
+        product = builder.nodes[inputs[0]]
+        for k, factor in enumerate(product.inputs):
+            c = scalar_constant(builder, factor)
+            if c is not None:
+                return emit(builder, "multiply", [filled(builder, -c, shape, dtype), product.inputs[1 - k]])
+    if op in ("add", "subtract") and builder.nodes[inputs[1]].op == "negative":  # x + -y = x - y, exactly
+        return emit(builder, "subtract" if op == "add" else "add", [inputs[0], builder.nodes[inputs[1]].inputs[0]])
+    if op == "add" and builder.nodes[inputs[0]].op == "negative":  # -x + y = y - x, exactly
+        return emit(builder, "subtract", [inputs[1], builder.nodes[inputs[0]].inputs[0]])
     if op == "abs" and builder.nodes[inputs[0]].op == "negative":  # |-x| = |x|
         return emit(builder, "abs", [builder.nodes[inputs[0]].inputs[0]])
     if OPS[op].elementwise and consts and all(c is not None for c in consts) and dtype != "bool":
