@@ -7,6 +7,7 @@ import re
 import select
 import signal
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -442,3 +443,15 @@ def test_split_kernels_keep_a_loop_and_its_sums_in_one_part():
     c = gg.compile(long, backend="c", specs=specs)
     assert "_part1(" in c.source  # split indeed
     assert c(X, y, 0.3) == pytest.approx(gg.compile(long, backend="python", specs=specs)(X, y, 0.3), rel=1e-12)
+
+
+def test_parts_are_capped_at_what_the_runtime_can_start():
+    from gradgen.build.headers import runtime_include_dir
+    from gradgen.codegen.c import MAX_PARTS, PART_MIN_ELEMENTS, generate_c
+    from gradgen.passes import prepare
+
+    header = Path(runtime_include_dir(), "gradgen_runtime.h").read_text()
+    assert f"#define GG_MAX_PARTS {MAX_PARTS}" in header
+    graph = prepare(gg.trace(lambda x: gg.sum(gg.exp(x)), x=gg.Array((2 * MAX_PARTS * PART_MIN_ELEMENTS,))),
+                    gradient=False)
+    assert f"shared by {MAX_PARTS} threads" in generate_c(graph, function_name="f", threads=1000).text

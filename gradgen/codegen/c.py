@@ -134,6 +134,8 @@ ROW_TILE = 64
 #: A loop over at least this many elements per thread is shared among threads: starting and
 #: joining a thread costs about 50 µs here, this many elements of logistic regression 0.5 ms.
 PART_MIN_ELEMENTS = 65536
+#: At most this many parts (GG_MAX_PARTS in the runtime header: threads a call may start).
+MAX_PARTS = 64
 
 
 class _Emitter:
@@ -426,7 +428,7 @@ class _Emitter:
         for k in group.sinks:
             if k not in self.column_sums and self.graph.nodes[k].shape != ():
                 return 1
-        return max(1, min(self.threads, size // PART_MIN_ELEMENTS))
+        return max(1, min(self.threads, MAX_PARTS, size // PART_MIN_ELEMENTS))
 
     def shared(self, group: _Group, loop: list[str], inits: list[str], parts: int, size: int) -> list[str]:
         """A flat loop run by ``parts`` threads: the loop becomes a function over elements begin to
