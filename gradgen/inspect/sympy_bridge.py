@@ -32,6 +32,7 @@ import sympy
 from gradgen.dsl.trace import trace
 from gradgen.errors import GraphError, InputError
 from gradgen.ir.graph import ConstArray, Graph, Node
+from gradgen.ops.registry import OPS
 
 #: How a node name or several are given to :meth:`SympyView.diff`.
 NodeNames = Union[str, Sequence[str]]
@@ -59,61 +60,6 @@ def _const_to_sympy(value: Any) -> sympy.Expr:
     return sympy.Float(number)
 
 
-def _unary(fn: Callable[[sympy.Expr], sympy.Expr]) -> Callable[[Node, list], sympy.Expr]:
-    return lambda node, args: fn(args[0])
-
-
-def _binary(fn: Callable[[sympy.Expr, sympy.Expr], sympy.Expr]) -> Callable[[Node, list], sympy.Expr]:
-    return lambda node, args: fn(args[0], args[1])
-
-
-def _cast(node: Node, args: list) -> sympy.Expr:
-    """``cast`` is the identity, except that a mask cast to a number is 1 or 0."""
-    arg = args[0]
-    if isinstance(arg, sympy.logic.boolalg.Boolean) and node.dtype != "bool":
-        return sympy.Piecewise((1, arg), (0, True))
-    return arg
-
-
-#: How each op is spelled in SymPy: ``(node, argument expressions) -> expression``.
-SYMPY_RULES: dict[str, Callable[[Node, list], Any]] = {
-    "add": _binary(lambda a, b: a + b),
-    "subtract": _binary(lambda a, b: a - b),
-    "multiply": _binary(lambda a, b: a * b),
-    "divide": _binary(lambda a, b: a / b),
-    "power": _binary(sympy.Pow),
-    "negative": _unary(lambda a: -a),
-    "exp": _unary(sympy.exp),
-    "log": _unary(sympy.log),
-    "log1p": _unary(lambda a: sympy.log(1 + a)),
-    "expm1": _unary(lambda a: sympy.exp(a) - 1),
-    "sqrt": _unary(sympy.sqrt),
-    "sin": _unary(sympy.sin),
-    "cos": _unary(sympy.cos),
-    "tanh": _unary(sympy.tanh),
-    "abs": _unary(sympy.Abs),
-    "sign": _unary(sympy.sign),
-    "relu": _unary(lambda a: sympy.Max(0, a)),
-    "sigmoid": _unary(lambda a: 1 / (1 + sympy.exp(-a))),
-    "softplus": _unary(lambda a: sympy.log(1 + sympy.exp(a))),
-    "maximum": _binary(sympy.Max),
-    "minimum": _binary(sympy.Min),
-    "where": lambda node, args: sympy.Piecewise((args[1], args[0]), (args[2], True)),
-    "less": _binary(sympy.Lt),
-    "less_equal": _binary(sympy.Le),
-    "greater": _binary(sympy.Gt),
-    "greater_equal": _binary(sympy.Ge),
-    "equal": _binary(sympy.Eq),
-    "not_equal": _binary(sympy.Ne),
-    "logical_and": _binary(sympy.And),
-    "logical_or": _binary(sympy.Or),
-    "logical_not": _unary(sympy.Not),
-    "cast": _cast,
-    "stop_gradient": _unary(lambda a: a),
-    "const": lambda node, args: _const_to_sympy(node.params["value"]),
-}
-
-
 def _node_to_sympy(node: Node, args: list, symbols: Mapping[str, sympy.Symbol]) -> Any:
     """One node as SymPy, given its arguments' expressions."""
     if node.shape != ():
@@ -121,10 +67,12 @@ def _node_to_sympy(node: Node, args: list, symbols: Mapping[str, sympy.Symbol]) 
                          f"{node.shape}")
     if node.op == "input":
         return symbols[node.params["name"]]
-    rule = SYMPY_RULES.get(node.op)
+    if node.op == "const":
+        return _const_to_sympy(node.params["value"])
+    rule = OPS[node.op].sympy
     if rule is None:
         raise GraphError(f"to_sympy has no SymPy form for op {node.op!r} (node {node.label()!r})")
-    return rule(node, args)
+    return rule(sympy, node, *args)
 
 
 def _graph_expressions(graph: Graph, symbols: Mapping[str, sympy.Symbol],

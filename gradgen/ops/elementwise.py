@@ -45,10 +45,11 @@ def _no_gradient(g: Any, out: Any, *inputs: Any) -> tuple[None, ...]:
 
 
 def _float_op(name: str, arity: int, evaluate: Callable, vjp: Callable, py: Spelling, np_: Spelling,
-              c: Spelling, jvp: Callable | None = None, reads_forward: bool = True, doc: str = "") -> Callable:
+              c: Spelling, jvp: Callable | None = None, reads_forward: bool = True, cheap: bool = False,
+              sympy: Callable | None = None, doc: str = "") -> Callable:
     """Define a float elementwise op and return its public function."""
-    define(Op(name, _float_result, evaluate, vjp, py, np_, jvp=jvp, c=c, elementwise=True,
-              reads_forward=reads_forward, doc=doc))
+    define(Op(name, _float_result, evaluate, vjp, py, np_, jvp=jvp, c=c, kind="elementwise", cheap=cheap,
+              sympy=sympy, reads_forward=reads_forward, doc=doc))
 
     def public(*operands: Any) -> Any:
         if len(operands) != arity:
@@ -86,19 +87,21 @@ def _c_power(args: Sequence[str], attrs: dict) -> str:
 # --- arithmetic -------------------------------------------------------------------
 add = _float_op("add", 2, np.add, lambda g, out, a, b: (g, g), "{0} + {1}", "{0} + {1}",
                 c="{0} + {1}", jvp=lambda t, out, a, b: F.add_tangents(t[0], t[1]), reads_forward=False,
-                doc="a + b, elementwise with broadcasting.")
+                cheap=True, sympy=lambda sp, n, a, b: a + b, doc="a + b, elementwise with broadcasting.")
 subtract = _float_op("subtract", 2, np.subtract, lambda g, out, a, b: (g, -g), "{0} - {1}", "{0} - {1}",
                      c="{0} - {1}", jvp=lambda t, out, a, b: F.add_tangents(t[0], None if t[1] is None else -t[1]),
-                     reads_forward=False, doc="a - b, elementwise with broadcasting.")
+                     reads_forward=False, cheap=True, sympy=lambda sp, n, a, b: a - b,
+                     doc="a - b, elementwise with broadcasting.")
 multiply = _float_op("multiply", 2, np.multiply, lambda g, out, a, b: (g * b, g * a),
                      "{0} * {1}", "{0} * {1}",
                      c="{0} * {1}", jvp=lambda t, out, a, b: F.add_tangents(None if t[0] is None else t[0] * b,
                                                              None if t[1] is None else a * t[1]),
-                     doc="a * b, elementwise with broadcasting.")
+                     cheap=True, sympy=lambda sp, n, a, b: a * b, doc="a * b, elementwise with broadcasting.")
 divide = _float_op("divide", 2, np.divide, lambda g, out, a, b: (g / b, -g * out / b),
                    "{0} / {1}", "{0} / {1}",
                    c="{0} / {1}", jvp=lambda t, out, a, b: F.add_tangents(None if t[0] is None else t[0] / b,
                                                            None if t[1] is None else -t[1] * out / b),
+                   cheap=True, sympy=lambda sp, n, a, b: a / b,
                    doc="a / b, elementwise with broadcasting (IEEE: x / 0 is ±inf or nan).")
 power = _float_op("power", 2, np.power,
                   lambda g, out, a, b: (g * b * a ** (b - 1.0), g * out * F.log(a)),
@@ -106,7 +109,7 @@ power = _float_op("power", 2, np.power,
                   c=_c_power, jvp=lambda t, out, a, b: F.add_tangents(
                       None if t[0] is None else t[0] * b * a ** (b - 1.0),
                       None if t[1] is None else t[1] * out * F.log(a)),
-                  doc="a ** b, elementwise with broadcasting.")
+                  sympy=lambda sp, n, a, b: sp.Pow(a, b), doc="a ** b, elementwise with broadcasting.")
 
 
 def _split_weight(a: Any, b: Any) -> Any:
@@ -114,7 +117,7 @@ def _split_weight(a: Any, b: Any) -> Any:
     return F.cast(F.where(a == b, 0.5, F.where(a > b, 1.0, 0.0)), a.node.dtype)
 
 
-def _extremum(name: str, evaluate: Callable, winner: Callable[[Any, Any], Any]) -> Callable:
+def _extremum(name: str, evaluate: Callable, winner: Callable[[Any, Any], Any], sympy: Callable) -> Callable:
     """maximum or minimum: ``winner(a, b)`` is a's share of the gradient (1, 0, or 0.5 at ties)."""
     return _float_op(
         name, 2, evaluate,
@@ -122,40 +125,49 @@ def _extremum(name: str, evaluate: Callable, winner: Callable[[Any, Any], Any]) 
         f"{name}({{0}}, {{1}})", f"np.{name}({{0}}, {{1}})", c=f"gg_{name}{{f}}({{0}}, {{1}})",
         jvp=lambda t, out, a, b: F.add_tangents(None if t[0] is None else t[0] * winner(a, b),
                                                 None if t[1] is None else t[1] * (1.0 - winner(a, b))),
-        doc=f"Elementwise {name}; NaN propagates; a tie splits the gradient evenly.")
+        cheap=True, sympy=sympy, doc=f"Elementwise {name}; NaN propagates; a tie splits the gradient evenly.")
 
 
-maximum = _extremum("maximum", np.maximum, _split_weight)
-minimum = _extremum("minimum", np.minimum, lambda a, b: _split_weight(b, a))
+maximum = _extremum("maximum", np.maximum, _split_weight, lambda sp, n, a, b: sp.Max(a, b))
+minimum = _extremum("minimum", np.minimum, lambda a, b: _split_weight(b, a), lambda sp, n, a, b: sp.Min(a, b))
 
 # --- unary functions --------------------------------------------------------------
 negative = _float_op("negative", 1, np.negative, lambda g, out, x: (-g,), "-{0}", "-{0}",
-                     c="-{0}", jvp=lambda t, out, x: -t[0], reads_forward=False, doc="-x.")
+                     c="-{0}", jvp=lambda t, out, x: -t[0], reads_forward=False, cheap=True,
+                     sympy=lambda sp, n, a: -a, doc="-x.")
 exp = _float_op("exp", 1, np.exp, lambda g, out, x: (g * out,), "exp({0})", "np.exp({0})",
-                c="exp{f}({0})", jvp=lambda t, out, x: t[0] * out, doc="e ** x.")
+                c="exp{f}({0})", jvp=lambda t, out, x: t[0] * out, sympy=lambda sp, n, a: sp.exp(a), doc="e ** x.")
 log = _float_op("log", 1, np.log, lambda g, out, x: (g / x,), "log({0})", "np.log({0})",
                 c="log{f}({0})", jvp=lambda t, out, x: t[0] / x,
-                doc="Natural logarithm (log(0) = -inf, log(x<0) = nan).")
+                sympy=lambda sp, n, a: sp.log(a), doc="Natural logarithm (log(0) = -inf, log(x<0) = nan).")
 log1p = _float_op("log1p", 1, np.log1p, lambda g, out, x: (g / (1.0 + x),), "log1p({0})", "np.log1p({0})",
-                  c="log1p{f}({0})", jvp=lambda t, out, x: t[0] / (1.0 + x), doc="log(1 + x), accurate for small x.")
+                  c="log1p{f}({0})", jvp=lambda t, out, x: t[0] / (1.0 + x),
+                  sympy=lambda sp, n, a: sp.log(1 + a), doc="log(1 + x), accurate for small x.")
 expm1 = _float_op("expm1", 1, np.expm1, lambda g, out, x: (g * (out + 1.0),), "expm1({0})", "np.expm1({0})",
-                  c="expm1{f}({0})", jvp=lambda t, out, x: t[0] * (out + 1.0), doc="exp(x) - 1, accurate for small x.")
+                  c="expm1{f}({0})", jvp=lambda t, out, x: t[0] * (out + 1.0),
+                  sympy=lambda sp, n, a: sp.exp(a) - 1, doc="exp(x) - 1, accurate for small x.")
 sqrt = _float_op("sqrt", 1, np.sqrt, lambda g, out, x: (g * 0.5 / out,), "sqrt({0})", "np.sqrt({0})",
-                 c="sqrt{f}({0})", jvp=lambda t, out, x: t[0] * 0.5 / out, doc="Square root (sqrt(x<0) = nan).")
+                 c="sqrt{f}({0})", jvp=lambda t, out, x: t[0] * 0.5 / out,
+                 sympy=lambda sp, n, a: sp.sqrt(a), doc="Square root (sqrt(x<0) = nan).")
 sin = _float_op("sin", 1, np.sin, lambda g, out, x: (g * F.cos(x),), "sin({0})", "np.sin({0})",
-                c="sin{f}({0})", jvp=lambda t, out, x: t[0] * F.cos(x), doc="Sine.")
+                c="sin{f}({0})", jvp=lambda t, out, x: t[0] * F.cos(x), sympy=lambda sp, n, a: sp.sin(a), doc="Sine.")
 cos = _float_op("cos", 1, np.cos, lambda g, out, x: (-g * F.sin(x),), "cos({0})", "np.cos({0})",
-                c="cos{f}({0})", jvp=lambda t, out, x: -t[0] * F.sin(x), doc="Cosine.")
+                c="cos{f}({0})", jvp=lambda t, out, x: -t[0] * F.sin(x), sympy=lambda sp, n, a: sp.cos(a),
+                doc="Cosine.")
 tanh = _float_op("tanh", 1, np.tanh, lambda g, out, x: (g * (1.0 - out * out),), "tanh({0})", "np.tanh({0})",
-                 c="tanh{f}({0})", jvp=lambda t, out, x: t[0] * (1.0 - out * out), doc="Hyperbolic tangent.")
+                 c="tanh{f}({0})", jvp=lambda t, out, x: t[0] * (1.0 - out * out),
+                 sympy=lambda sp, n, a: sp.tanh(a), doc="Hyperbolic tangent.")
 sign = _float_op("sign", 1, np.sign, _no_gradient, "sign({0})", "np.sign({0})",
-                 c="gg_sign{f}({0})", jvp=lambda t, out, x: None, doc="-1, 0 or 1 (nan for nan); its gradient is 0.")
+                 c="gg_sign{f}({0})", jvp=lambda t, out, x: None, cheap=True, sympy=lambda sp, n, a: sp.sign(a),
+                 doc="-1, 0 or 1 (nan for nan); its gradient is 0.")
 abs = _float_op("abs", 1, np.abs, lambda g, out, x: (g * F.sign(x),), "abs({0})", "np.abs({0})",
-                c="fabs{f}({0})", jvp=lambda t, out, x: t[0] * F.sign(x), doc="|x|; its gradient at 0 is 0.")
+                c="fabs{f}({0})", jvp=lambda t, out, x: t[0] * F.sign(x), cheap=True,
+                sympy=lambda sp, n, a: sp.Abs(a), doc="|x|; its gradient at 0 is 0.")
 relu = _float_op("relu", 1, lambda x: np.maximum(x, 0.0),
                  lambda g, out, x: (F.where(x > 0.0, g, 0.0),),
                  "0.0 if {0} <= 0.0 else {0}", "np.maximum({0}, 0.0)",
                  c="gg_relu{f}({0})", jvp=lambda t, out, x: F.where(x > 0.0, t[0], 0.0),
+                 cheap=True, sympy=lambda sp, n, a: sp.Max(0, a),
                  doc="max(x, 0); its gradient is 0 for x <= 0 (relu'(0) = 0); a NaN x gives NaN.")
 
 
@@ -167,18 +179,20 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 sigmoid = _float_op("sigmoid", 1, _sigmoid, lambda g, out, x: (g * (out * (1.0 - out)),),
                     "1.0 / (1.0 + exp(-{0}))", "1.0 / (1.0 + np.exp(-{0}))",
                     c="gg_sigmoid{f}({0})", jvp=lambda t, out, x: t[0] * (out * (1.0 - out)),
-                    doc="1 / (1 + exp(-x)), exact 0 and 1 in the tails.")
+                    sympy=lambda sp, n, a: 1 / (1 + sp.exp(-a)), doc="1 / (1 + exp(-x)), exact 0 and 1 in the tails.")
 softplus = _float_op("softplus", 1, lambda x: np.logaddexp(0.0, x),
                      lambda g, out, x: (g * F.sigmoid(x),),
                      "log1p(exp(-abs({0}))) + (0.0 if {0} <= 0.0 else {0})", "np.logaddexp(0.0, {0})",
                      c="gg_softplus{f}({0})", jvp=lambda t, out, x: t[0] * F.sigmoid(x),
-                     doc="log(1 + exp(x)), computed without overflow.")
+                     sympy=lambda sp, n, a: sp.log(1 + sp.exp(a)), doc="log(1 + exp(x)), computed without overflow.")
 
 # --- comparisons and logic (no gradient) -----------------------------------------------
-def _mask_op(name: str, evaluate: Callable, spelling: str, np_spelling: str, c_spelling: str,
+def _mask_op(name: str, evaluate: Callable, spelling: str, np_spelling: str, c_spelling: str, sympy_name: str,
              dtype: str | None = None, arity: int = 2) -> Callable:
-    define(Op(name, _mask_result, evaluate, _no_gradient, spelling, np_spelling, c=c_spelling, elementwise=True,
-              reads_forward=False, doc=f"Mask: {spelling.format('a', 'b')}."))
+    """Define a mask op (SymPy's relational or logical class ``sympy_name``) and return its public function."""
+    define(Op(name, _mask_result, evaluate, _no_gradient, spelling, np_spelling, c=c_spelling, kind="elementwise",
+              cheap=True, sympy=lambda sp, node, *args: getattr(sp, sympy_name)(*args), reads_forward=False,
+              doc=f"Mask: {spelling.format('a', 'b')}."))
 
     def public(*operands: Any) -> Any:
         return elementwise(name, *operands, dtype=dtype)
@@ -187,18 +201,18 @@ def _mask_op(name: str, evaluate: Callable, spelling: str, np_spelling: str, c_s
     return public
 
 
-less = _mask_op("less", np.less, "{0} < {1}", "{0} < {1}", "({0} < {1})")
-less_equal = _mask_op("less_equal", np.less_equal, "{0} <= {1}", "{0} <= {1}", "({0} <= {1})")
-greater = _mask_op("greater", np.greater, "{0} > {1}", "{0} > {1}", "({0} > {1})")
-greater_equal = _mask_op("greater_equal", np.greater_equal, "{0} >= {1}", "{0} >= {1}", "({0} >= {1})")
-equal = _mask_op("equal", np.equal, "{0} == {1}", "{0} == {1}", "({0} == {1})")
-not_equal = _mask_op("not_equal", np.not_equal, "{0} != {1}", "{0} != {1}", "({0} != {1})")
+less = _mask_op("less", np.less, "{0} < {1}", "{0} < {1}", "({0} < {1})", "Lt")
+less_equal = _mask_op("less_equal", np.less_equal, "{0} <= {1}", "{0} <= {1}", "({0} <= {1})", "Le")
+greater = _mask_op("greater", np.greater, "{0} > {1}", "{0} > {1}", "({0} > {1})", "Gt")
+greater_equal = _mask_op("greater_equal", np.greater_equal, "{0} >= {1}", "{0} >= {1}", "({0} >= {1})", "Ge")
+equal = _mask_op("equal", np.equal, "{0} == {1}", "{0} == {1}", "({0} == {1})", "Eq")
+not_equal = _mask_op("not_equal", np.not_equal, "{0} != {1}", "{0} != {1}", "({0} != {1})", "Ne")
 logical_and = _mask_op("logical_and", np.logical_and, "({0} and {1})", "np.logical_and({0}, {1})", "({0} && {1})",
-                       dtype="bool")
+                       "And", dtype="bool")
 logical_or = _mask_op("logical_or", np.logical_or, "({0} or {1})", "np.logical_or({0}, {1})", "({0} || {1})",
-                      dtype="bool")
-logical_not = _mask_op("logical_not", np.logical_not, "not {0}", "np.logical_not({0})", "(!{0})", dtype="bool",
-                       arity=1)
+                      "Or", dtype="bool")
+logical_not = _mask_op("logical_not", np.logical_not, "not {0}", "np.logical_not({0})", "(!{0})", "Not",
+                       dtype="bool", arity=1)
 
 
 # --- selection --------------------------------------------------------------------
@@ -215,8 +229,16 @@ define(Op("where", _where_infer, np.where,
           lambda g, out, c, a, b: (None, F.where(c, g, 0.0), F.where(c, 0.0, g)),
           "{1} if {0} else {2}", "np.where({0}, {1}, {2})", c="({0} ? {1} : {2})",
           jvp=lambda t, out, c, a, b: F.where(c, 0.0 if t[1] is None else t[1], 0.0 if t[2] is None else t[2]),
-          elementwise=True, reads_forward=False, selects=True,
+          kind="elementwise", cheap=True, reads_forward=False, selects=True,
+          sympy=lambda sp, n, c, a, b: sp.Piecewise((a, c), (b, True)),
           doc="where(cond, a, b): a where cond holds, else b; the branch not taken gets gradient 0."))
+
+
+def _cast_sympy(sp: Any, node: Node, arg: Any) -> Any:
+    """``cast`` is the identity, except that a mask cast to a number is 1 or 0."""
+    if isinstance(arg, sp.logic.boolalg.Boolean) and node.dtype != "bool":
+        return sp.Piecewise((1, arg), (0, True))
+    return arg
 
 
 def _cast_infer(inputs: Sequence[Node], attrs: dict) -> tuple[tuple[int, ...], str]:
@@ -231,8 +253,9 @@ define(Op("cast", _cast_infer, lambda x, dtype: np.asarray(x).astype(dtype),
           c=lambda args, attrs: {"float64": "(double)({0})", "float32": "(float)({0})", "int64": "(int64_t)({0})",
                                  "bool": "({0} != 0)"}[attrs["dtype"]].format(*args),
           jvp=lambda t, out, x, dtype: None if t[0] is None else F.cast(t[0], dtype),
-          elementwise=True, reads_forward=False, doc="Convert to another dtype."))
+          kind="elementwise", cheap=True, sympy=_cast_sympy, reads_forward=False, doc="Convert to another dtype."))
 
 define(Op("stop_gradient", lambda inputs, attrs: (inputs[0].shape, inputs[0].dtype), lambda x: x,
-          _no_gradient, "{0}", "{0}", c="{0}", jvp=lambda t, out, x: None, elementwise=True, reads_forward=False,
+          _no_gradient, "{0}", "{0}", c="{0}", jvp=lambda t, out, x: None, kind="view", sympy=lambda sp, n, a: a,
+          reads_forward=False,
           doc="Identity whose gradient is 0."))

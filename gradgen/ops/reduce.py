@@ -50,11 +50,11 @@ def _max_jvp(t: Any, out: Any, x: Any, axes: tuple[int, ...], keepdims: bool) ->
 define(Op("sum", _reduce_infer, lambda x, axes, keepdims: np.sum(x, axis=axes, keepdims=keepdims),
           _sum_vjp, None, "np.sum({0}, axis={axes}, keepdims={keepdims})",
           jvp=lambda t, out, x, axes, keepdims: apply("sum", t[0], axes=axes, keepdims=keepdims),
-          reads_forward=False, doc="Sum over axes."))
+          kind="reduction", reads_forward=False, doc="Sum over axes."))
 define(Op("max", _reduce_infer, lambda x, axes, keepdims: np.max(x, axis=axes, keepdims=keepdims),
           _max_vjp, None, "np.max({0}, axis={axes}, keepdims={keepdims})",
           jvp=lambda t, out, x, axes, keepdims: _max_jvp(t[0], out, x, axes, keepdims),
-          doc="Maximum over axes; ties share the gradient evenly; NaN propagates."))
+          kind="reduction", doc="Maximum over axes; ties share the gradient evenly; NaN propagates."))
 
 
 def _reduce(name: str, x: Any, axis: Any, keepdims: bool) -> Any:

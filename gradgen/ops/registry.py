@@ -22,6 +22,10 @@ from gradgen.ir.graph import Node, Shape
 Spelling = Union[str, Callable[[Sequence[str], dict], str], None]
 
 
+#: The kinds of op the schedule tells apart (see ``Op.kind``).
+KINDS = ("elementwise", "reduction", "view", "product", "structural", "leaf")
+
+
 @dataclass(frozen=True)
 class Op:
     """Everything gradgen knows about one primitive.
@@ -36,8 +40,17 @@ class Op:
     - ``np``: spelling in an array kernel (NumPy).
     - ``c``: spelling of one element in C (``{f}`` is ``f`` in float32
       kernels, for ``expf`` and friends); ops that are loops rather than
-      expressions (matmul, reductions, indexing) are laid out by the C emitter.
-    - ``elementwise``: inputs and output share one shape.
+      expressions (matmul, reductions, indexing) are laid out by the schedule.
+    - ``kind``: how the schedule treats it: "elementwise" (inputs and output
+      share one shape; one element from the same element of each input),
+      "reduction" (sum or max over axes), "view" (an index map onto its input,
+      no computation: broadcast_to, reshape, transpose, slice,
+      stop_gradient), "product" (matmul), "structural" (a loop of its own:
+      scatters, gathers, concatenation) or "leaf" (input, const).
+    - ``cheap``: one element costs about as much as loading it, so a later
+      loop may compute it again instead of reading it from memory.
+    - ``sympy``: ``(sympy module, node, *argument expressions) -> expression``,
+      for the SymPy bridge (None: no SymPy form).
     - ``reads_forward``: the VJP uses forward values, so a zero cotangent
       must stay zero even where those values are inf or NaN (see autodiff).
     - ``selects``: the VJP hands some inputs exact zeros (``where``), so
@@ -52,14 +65,30 @@ class Op:
     np: Spelling
     jvp: Callable[..., Any] | None = None
     c: Spelling = None
-    elementwise: bool = False
+    kind: str = "structural"
+    cheap: bool = False
+    sympy: Callable[..., Any] | None = None
     reads_forward: bool = True
     selects: bool = False
     doc: str = ""
 
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise GraphError(f"op {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}")
+
     @property
     def differentiable(self) -> bool:
         return self.vjp is not None
+
+    @property
+    def elementwise(self) -> bool:
+        """Inputs and output share one shape, element by element."""
+        return self.kind == "elementwise"
+
+    @property
+    def view(self) -> bool:
+        """The op only maps indices onto its input."""
+        return self.kind == "view"
 
 
 OPS: dict[str, Op] = {}

@@ -27,11 +27,11 @@ def _fixed(inputs: Sequence[Node], attrs: dict) -> tuple[tuple[int, ...], str]:
     raise GraphError("input and const nodes are created by the builder, not inferred")
 
 
-define(Op("input", _fixed, _no_eval, None, "{name}", "{name}", reads_forward=False,
+define(Op("input", _fixed, _no_eval, None, "{name}", "{name}", kind="leaf", reads_forward=False,
           doc="An argument of the traced function."))
 define(Op("const", _fixed, lambda value: np.asarray(_const_value(value)), None,
           lambda args, attrs: repr(_const_value(attrs["value"])),
-          lambda args, attrs: repr(_const_value(attrs["value"])), reads_forward=False,
+          lambda args, attrs: repr(_const_value(attrs["value"])), kind="leaf", reads_forward=False,
           doc="A constant (inlined when scalar, bound by name when an array)."))
 
 
@@ -58,7 +58,7 @@ def sum_to(g: Any, shape: tuple[int, ...]) -> Any:
 define(Op("broadcast_to", _broadcast_infer, lambda x, shape: np.broadcast_to(x, shape),
           lambda g, out, x, shape: (sum_to(g, x.shape),),
           None, "np.broadcast_to({0}, {shape})",
-          jvp=lambda t, out, x, shape: broadcast_to(t[0], shape), reads_forward=False,
+          jvp=lambda t, out, x, shape: broadcast_to(t[0], shape), kind="view", reads_forward=False,
           doc="Repeat x along new or length-1 axes (NumPy broadcasting)."))
 
 
@@ -73,7 +73,7 @@ def _reshape_infer(inputs: Sequence[Node], attrs: dict) -> tuple[tuple[int, ...]
 
 define(Op("reshape", _reshape_infer, lambda x, shape: np.reshape(x, shape),
           lambda g, out, x, shape: (reshape(g, x.shape),), None, "np.reshape({0}, {shape})",
-          jvp=lambda t, out, x, shape: reshape(t[0], shape), reads_forward=False,
+          jvp=lambda t, out, x, shape: reshape(t[0], shape), kind="view", reads_forward=False,
           doc="Same elements, another shape (C order)."))
 
 
@@ -104,7 +104,7 @@ def _transpose_infer(inputs: Sequence[Node], attrs: dict) -> tuple[tuple[int, ..
 define(Op("transpose", _transpose_infer, lambda x, axes: np.transpose(x, axes),
           lambda g, out, x, axes: (transpose(g, tuple(int(i) for i in np.argsort(axes))),),
           None, "np.transpose({0}, {axes})",
-          jvp=lambda t, out, x, axes: transpose(t[0], axes), reads_forward=False,
+          jvp=lambda t, out, x, axes: transpose(t[0], axes), kind="view", reads_forward=False,
           doc="Permute the axes (reverse them by default)."))
 
 
@@ -149,7 +149,7 @@ def unslice_array(g: np.ndarray, shape: tuple[int, ...], slices: Sequence[tuple[
 define(Op("slice", _slice_infer, lambda x, slices: np.array(np.asarray(x)[_as_slices(slices)]),
           lambda g, out, x, slices: (apply("unslice", g, shape=x.shape, slices=slices),),
           None, lambda args, attrs: args[0] + _slice_text(attrs["slices"]),
-          jvp=lambda t, out, x, slices: apply("slice", t[0], slices=slices), reads_forward=False,
+          jvp=lambda t, out, x, slices: apply("slice", t[0], slices=slices), kind="view", reads_forward=False,
           doc="x[start:stop:step, ...] on every axis."))
 define(Op("unslice", lambda inputs, attrs: (attrs["shape"], inputs[0].dtype), unslice_array,
           lambda g, out, x, shape, slices: (apply("slice", g, slices=slices),),
