@@ -637,6 +637,7 @@ _HYPOTHESIS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, H
 @example(Program(((1, 1, 1), (1, 1), ()), (Step("stack", (2, 2), {"axis": 0}),), (WEIGHTED,), 0))
 @example(Program(((2,), (2,), (2,)), (Step("affine", (0,)), Step("broadcast_to", (3,), {"shape": (3, 2)})),
                  (CONSTANT, WEIGHTED), 0))
+@example(Program(((), (1,), (1,)), (Step("abs", (0,)), Step("take", (1,), {"idx": np.array([0])})), (0, 2), 0))
 def test_random_array_programs_agree_between_c_and_python(program):
     check_program(program)
 

@@ -14,44 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from gradgen.codegen.c import CKernelSource
+from gradgen.codegen.cabi import CKernelSource
 from gradgen.errors import InputError
-
-
-def packed_entry(c: CKernelSource) -> tuple[str, str]:
-    """C source and declaration of ``<name>_packed``: the kernel with every scalar output
-    written into one array of doubles, so the glue allocates and passes one buffer for all.
-    Arrays come in as ``void *``, so the glue passes ``ffi.from_buffer(array)`` without
-    naming a type, the cheapest form (about 0.1 µs less per array)."""
-    from gradgen.codegen.c import CTYPES
-
-    params, args, locals_, copies = [], [], [], []
-    for k, (_, shape, dtype) in enumerate(c.inputs):
-        params.append(f"{CTYPES[dtype]} p{k}" if shape == () else f"const void *p{k}")
-        args.append(f"p{k}")
-    slot = 0
-    for k, (_, shape, dtype) in enumerate(c.outputs):
-        if shape == () and dtype == "float64":
-            args.append(f"scalars + {slot}")
-            slot += 1
-        elif shape == ():  # another type: through a local of its own type
-            locals_.append(f"    {CTYPES[dtype]} s{k} = 0;")
-            copies.append(f"    scalars[{slot}] = (double)s{k};")
-            args.append(f"&s{k}")
-            slot += 1
-        else:
-            params.append(f"void *o{k}")
-            args.append(f"o{k}")
-    params += ["double *scalars", "double *work"]
-    signature = f"int {c.function_name}_packed({', '.join(params)})"
-    call = f"{c.function_name}({', '.join(args + ['work'])})"
-    body = [signature, "{", *locals_]
-    if copies:
-        body += [f"    const int status = {call};", *copies, "    return status;"]
-    else:
-        body.append(f"    return {call};")
-    body.append("}")
-    return "\n".join(body) + "\n", signature + ";"
 
 
 def glue_source(c: CKernelSource, *, function_name: str, mode: str, grad_keys: Sequence[str],

@@ -19,6 +19,7 @@ import numpy as np
 from gradgen.build import build_module, find_compiler, require_compiler
 from gradgen.build.blas import find_blas, has_libmvec
 from gradgen.codegen.c import generate_c
+from gradgen.codegen.cabi import packed_entry
 from gradgen.codegen.pyhelpers import ARRAY, SCALAR_FAST
 from gradgen.codegen.python import PythonKernelSource, generate_python, is_scalar_graph
 from gradgen.dsl.specs import Array, spec_of
@@ -29,7 +30,7 @@ from gradgen.passes.autodiff import resolve_wrt
 from gradgen.passes.lower import lower_for_c
 from gradgen.passes.pipeline import prepare
 from gradgen.runtime import args as checks
-from gradgen.runtime.cglue import glue_namespace, glue_source, packed_entry
+from gradgen.runtime.cglue import glue_namespace, glue_source
 from gradgen.runtime.gcpause import gc_paused
 from gradgen.runtime.pyload import load_source
 

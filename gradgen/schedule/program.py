@@ -1,0 +1,450 @@
+"""The program: the loop-nest IR between a graph and its C text.
+
+A Program is what the schedule decided, written down as frozen dataclasses
+that know no C syntax and name no variable: loops with their extents and
+attributes, element statements (a node's op applied to loaded operands),
+loads and stores at affine indices, accumulations, matrix products, index
+checks, and the buffers they touch. The C printer turns it into text, one
+method per statement kind; ``format_program`` prints it for people, as
+``format_graph`` prints a graph, and ``check_program`` verifies its
+invariants (the tests run it after every schedule).
+
+Values are named by the graph node they hold (``Local``), arrays by a buffer
+id, loop variables by a ``Var`` id; the printer's namer turns all three into
+identifiers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any, Union
+
+from gradgen.ir.graph import ConstArray, Graph
+
+
+@dataclass(frozen=True, order=True)
+class Var:
+    """A loop variable. ``role`` tells the namer what it counts (elements by depth, tiles, repeats, parts)."""
+
+    id: int
+    role: str = "i"
+    depth: int = 0
+
+
+@dataclass(frozen=True, order=True)
+class Local:
+    """A value held in a local variable: node ``node``'s value or element (role ""), or a value made for it
+    (role "j": an index read from it)."""
+
+    node: int
+    role: str = ""
+
+
+Symbol = Union[Var, Local]
+
+
+def _symbol_key(symbol: Symbol) -> tuple:
+    return (0, symbol.id, symbol.role) if isinstance(symbol, Var) else (1, symbol.node, symbol.role)
+
+
+@dataclass(frozen=True)
+class Index:
+    """A flat element index: ``offset + sum(coefficient * symbol)``, symbols being loop variables or index
+    values read at run time (``Local``)."""
+
+    offset: int = 0
+    terms: tuple[tuple[Symbol, int], ...] = ()
+
+    @staticmethod
+    def of(symbol: Symbol, coefficient: int = 1) -> Index:
+        return Index(0, ((symbol, coefficient),)) if coefficient else Index()
+
+    def __add__(self, other: Index | int) -> Index:
+        if isinstance(other, int):
+            return Index(self.offset + other, self.terms)
+        merged: dict[Symbol, int] = dict(self.terms)
+        for symbol, k in other.terms:
+            merged[symbol] = merged.get(symbol, 0) + k
+        terms = tuple(sorted(((s, k) for s, k in merged.items() if k), key=lambda t: _symbol_key(t[0])))
+        return Index(self.offset + other.offset, terms)
+
+    def __mul__(self, k: int) -> Index:
+        return Index(self.offset * k, tuple((s, c * k) for s, c in self.terms if c * k))
+
+    def coefficient(self, symbol: Symbol) -> int:
+        return dict(self.terms).get(symbol, 0)
+
+    def substitute(self, symbol: Symbol, value: Index) -> Index:
+        """This index with ``symbol`` replaced by ``value``."""
+        k = self.coefficient(symbol)
+        if not k:
+            return self
+        rest = Index(self.offset, tuple((s, c) for s, c in self.terms if s != symbol))
+        return rest + value * k
+
+
+# --- expressions ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Literal:
+    value: Any
+    dtype: str
+
+
+@dataclass(frozen=True)
+class Ref:
+    """The value of a local."""
+
+    local: Local
+
+
+@dataclass(frozen=True)
+class Load:
+    """Element ``index`` of buffer ``buffer``."""
+
+    buffer: int
+    index: Index
+
+
+Atom = Union[Literal, Ref, Load]
+
+
+@dataclass(frozen=True)
+class Apply:
+    """Op ``op`` of the registry on atoms (its C spelling comes from the registry)."""
+
+    op: str
+    args: tuple[Atom, ...]
+    attrs: tuple[tuple[str, Any], ...]
+    dtype: str
+
+
+Expr = Union[Atom, Apply]
+
+
+# --- statements -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Let:
+    """``target = value``: a local defined once in its scope."""
+
+    target: Local
+    value: Expr
+    dtype: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Init:
+    """A running value starting at the identity of ``how`` ("sum": 0, "max": -inf)."""
+
+    target: Local
+    how: str
+    dtype: str
+
+
+@dataclass(frozen=True)
+class Store:
+    buffer: int
+    index: Index
+    value: Expr
+
+
+@dataclass(frozen=True)
+class Accumulate:
+    """``target = target + value`` ("sum") or ``max(target, value)`` ("max")."""
+
+    target: Ref | Load
+    how: str
+    value: Expr
+    dtype: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Fill:
+    """Every element of ``buffer`` set to ``value``."""
+
+    buffer: int
+    value: Literal
+
+
+@dataclass(frozen=True)
+class IndexValue:
+    """``target = source`` as an index into an axis of length ``bound``: out of range (below -bound or from
+    bound on) the kernel returns ``argument`` (the 1-based position of the input holding it); negative
+    values count from the end."""
+
+    target: Local
+    source: Expr
+    bound: int
+    argument: int
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """A 2-D operand of a matrix product: ``buffer[offset + r * row_stride + c * col_stride]``."""
+
+    buffer: int
+    offset: int
+    row_stride: int
+    col_stride: int
+
+
+@dataclass(frozen=True)
+class Gemm:
+    """``out (m x n) = a (m x k) @ b (k x n)`` by the BLAS (out is C-contiguous)."""
+
+    out: int
+    a: Matrix
+    b: Matrix
+    m: int
+    n: int
+    k: int
+    dtype: str
+
+
+@dataclass(frozen=True)
+class Loop:
+    """``for var in range(start, extent, step)``.
+
+    ``inits`` run just before the loop, in the enclosing scope (running values it accumulates).
+    ``within``: the loop covers one tile of the loop over ``within`` (from its value to the tile's end).
+    ``simd``: the iterations are independent but for these running sums (None: not vectorizable).
+    ``parts``: shared among that many threads. ``locals`` are tile buffers declared in its body.
+    ``members``: the nodes it computes (for the comment above it); ``note``: what else to say there.
+    """
+
+    var: Var
+    extent: int
+    body: tuple[Stmt, ...]
+    inits: tuple[Init | Fill, ...] = ()
+    step: int = 1
+    within: Var | None = None
+    simd: tuple[Local, ...] | None = None
+    parts: int = 1
+    locals: tuple[int, ...] = ()
+    members: tuple[int, ...] = ()
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Call:
+    """Run part ``part`` of a program split into several functions."""
+
+    part: int
+
+
+Stmt = Union[Let, Init, Store, Accumulate, Fill, IndexValue, Gemm, Loop, Call]
+
+
+# --- the program ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Buffer:
+    """An array the program reads or writes.
+
+    ``kind``: "input" (argument ``position``), "output" (result ``position``; a scalar result when
+    ``scalar``), "const" (``data``), "work" (``size`` elements at ``offset`` in the workspace), "tile"
+    (a local array of a tile loop) or "slots" (the workspace's scalar slots of a split program).
+    """
+
+    id: int
+    kind: str
+    size: int
+    dtype: str
+    node: int | None = None
+    position: int = -1
+    offset: int = 0
+    scalar: bool = False
+    data: ConstArray | None = None
+
+
+@dataclass(frozen=True)
+class Program:
+    """A whole kernel: inputs (node ids, scalars passed by value), outputs (buffer ids, in order), the
+    buffers, the statements, and the workspace size in doubles. A split program has ``parts``, each a
+    function of its own that the body calls."""
+
+    graph: Graph
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    buffers: tuple[Buffer, ...]
+    body: tuple[Stmt, ...]
+    work_size: int = 0
+    parts: tuple[tuple[Stmt, ...], ...] = ()
+    notes: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def buffer_of(self, node: int) -> Buffer | None:
+        for b in self.buffers:
+            if b.node == node and b.kind != "tile":
+                return b
+        return None
+
+    def __str__(self) -> str:
+        return format_program(self)
+
+    def __repr__(self) -> str:
+        return (f"<gradgen.Program: {statement_count(self)} statements, {len(self.buffers)} buffers, "
+                f"work {self.work_size}>")
+
+
+def walk(statements: tuple[Stmt, ...]) -> Iterator[Stmt]:
+    """Every statement, loops' inits and bodies included, in order."""
+    stack = list(reversed(statements))
+    while stack:
+        s = stack.pop()
+        yield s
+        if isinstance(s, Loop):
+            stack.extend(reversed(s.inits + s.body))
+
+
+def statement_count(program: Program) -> int:
+    """Statements in the program (what its printed size is proportional to)."""
+    return sum(1 for _ in walk(program.body + tuple(s for p in program.parts for s in p)))
+
+
+def atoms(expr: Expr) -> tuple[Atom, ...]:
+    return expr.args if isinstance(expr, Apply) else (expr,)
+
+
+def reads(stmt: Stmt) -> Iterator[Atom]:
+    """The atoms one statement reads (not those of statements nested in it)."""
+    if isinstance(stmt, (Let, Store)):
+        yield from atoms(stmt.value)
+    elif isinstance(stmt, Accumulate):
+        yield stmt.target
+        yield from atoms(stmt.value)
+    elif isinstance(stmt, IndexValue):
+        yield from atoms(stmt.source)
+
+
+def rewrite(stmt: Stmt, atom: Callable[[Atom], Atom] = lambda a: a,
+            index: Callable[[Index], Index] = lambda i: i) -> Stmt:
+    """``stmt`` (and what is nested in it) with every atom passed through ``atom`` and every index through
+    ``index`` (indices inside loads first, then the load itself)."""
+
+    def on_atom(a: Atom) -> Atom:
+        return atom(Load(a.buffer, index(a.index)) if isinstance(a, Load) else a)
+
+    def on_expr(e: Expr) -> Expr:
+        if isinstance(e, Apply):
+            return Apply(e.op, tuple(on_atom(a) for a in e.args), e.attrs, e.dtype)
+        return on_atom(e)
+
+    if isinstance(stmt, Let):
+        return replace(stmt, value=on_expr(stmt.value))
+    if isinstance(stmt, Store):
+        return replace(stmt, index=index(stmt.index), value=on_expr(stmt.value))
+    if isinstance(stmt, Accumulate):
+        return replace(stmt, target=on_atom(stmt.target), value=on_expr(stmt.value))
+    if isinstance(stmt, IndexValue):
+        return replace(stmt, source=on_expr(stmt.source))
+    if isinstance(stmt, Loop):
+        return replace(stmt, inits=tuple(rewrite(s, atom, index) for s in stmt.inits),
+                       body=tuple(rewrite(s, atom, index) for s in stmt.body))
+    return stmt
+
+
+def buffers_used(statements: tuple[Stmt, ...]) -> set[int]:
+    """The ids of every buffer the statements (and those nested in them) read or write."""
+    used: set[int] = set()
+    for s in walk(statements):
+        used |= {a.buffer for a in reads(s) if isinstance(a, Load)}
+        if isinstance(s, (Store, Fill)):
+            used.add(s.buffer)
+        elif isinstance(s, Gemm):
+            used |= {s.out, s.a.buffer, s.b.buffer}
+        elif isinstance(s, Loop):
+            used |= set(s.locals)
+    return used
+
+
+# --- printing -----------------------------------------------------------------------------------------
+class _Formatter:
+    def __init__(self, program: Program):
+        self.program = program
+        self.graph = program.graph
+        self.buffers = {b.id: b for b in program.buffers}
+
+    def local(self, local: Local) -> str:
+        label = self.graph.nodes[local.node].label() if local.node >= 0 else f"v{-local.node}"
+        return label + (f".{local.role}" if local.role else "")
+
+    def buffer(self, buffer_id: int) -> str:
+        b = self.buffers[buffer_id]
+        if b.kind == "slots":
+            return "slots"
+        base = self.graph.nodes[b.node].label() if b.node is not None else f"buffer{b.id}"
+        return base + (".tile" if b.kind == "tile" else "")
+
+    def symbol(self, s: Symbol) -> str:
+        return self.local(s) if isinstance(s, Local) else f"{s.role}{s.id}"
+
+    def index(self, index: Index) -> str:
+        parts = [self.symbol(s) if k == 1 else f"{k}*{self.symbol(s)}" for s, k in index.terms]
+        if index.offset or not parts:
+            parts.append(str(index.offset))
+        return " + ".join(parts)
+
+    def atom(self, a: Atom) -> str:
+        if isinstance(a, Literal):
+            return repr(a.value)
+        if isinstance(a, Ref):
+            return self.local(a.local)
+        return f"{self.buffer(a.buffer)}[{self.index(a.index)}]"
+
+    def expr(self, e: Expr) -> str:
+        if isinstance(e, Apply):
+            attrs = "".join(f"; {k}={v}" for k, v in e.attrs)
+            return f"{e.op}({', '.join(self.atom(a) for a in e.args)}{attrs})"
+        return self.atom(e)
+
+    def lines(self, statements: tuple[Stmt, ...], depth: int) -> Iterator[str]:
+        pad = "  " * depth
+        for s in statements:
+            if isinstance(s, Loop):
+                yield from self.lines(s.inits, depth)
+                attrs = [f"step {s.step}"] if s.step != 1 else []
+                attrs += [f"tile of {self.symbol(s.within)}"] if s.within else []
+                attrs += ["simd" + (f"(+ {', '.join(map(self.local, s.simd))})" if s.simd else "")] \
+                    if s.simd is not None else []
+                attrs += [f"{s.parts} parts"] if s.parts > 1 else []
+                attrs += [f"tile buffers {', '.join(self.buffer(b) for b in s.locals)}"] if s.locals else []
+                yield f"{pad}loop {self.symbol(s.var)} < {s.extent}" + (f" [{', '.join(attrs)}]" if attrs else "") + ":"
+                yield from self.lines(s.body, depth + 1)
+            elif isinstance(s, Let):
+                yield f"{pad}{self.local(s.target)} = {self.expr(s.value)}"
+            elif isinstance(s, Init):
+                yield f"{pad}{self.local(s.target)} = {'0' if s.how == 'sum' else '-inf'}  (running {s.how})"
+            elif isinstance(s, Store):
+                yield f"{pad}{self.buffer(s.buffer)}[{self.index(s.index)}] = {self.expr(s.value)}"
+            elif isinstance(s, Accumulate):
+                op = "+=" if s.how == "sum" else "max="
+                yield f"{pad}{self.atom(s.target)} {op} {self.expr(s.value)}"
+            elif isinstance(s, Fill):
+                yield f"{pad}{self.buffer(s.buffer)}[:] = {s.value.value!r}"
+            elif isinstance(s, IndexValue):
+                yield (f"{pad}{self.local(s.target)} = index {self.expr(s.source)} into {s.bound} "
+                       f"(else fail with argument {s.argument})")
+            elif isinstance(s, Gemm):
+                yield (f"{pad}{self.buffer(s.out)} = gemm({self.buffer(s.a.buffer)}, {self.buffer(s.b.buffer)}; "
+                       f"{s.m} x {s.k} @ {s.k} x {s.n})")
+            elif isinstance(s, Call):
+                yield f"{pad}call part {s.part}"
+
+    def text(self) -> str:
+        p = self.program
+        head = [f"program: {len(p.inputs)} inputs, {len(p.outputs)} outputs, work {p.work_size} doubles"]
+        for b in p.buffers:
+            where = {"input": f"input {b.position}", "output": f"output {b.position}", "const": "constant",
+                     "work": f"work [{b.offset}:{b.offset + b.size}]", "tile": "tile", "slots": "scalar slots"}[b.kind]
+            head.append(f"  buffer {self.buffer(b.id)}: {where}, {b.size} x {b.dtype}")
+        body = list(self.lines(p.body, 1))
+        for k, part in enumerate(p.parts):
+            body.append(f"  part {k}:")
+            body.extend(self.lines(part, 2))
+        return "\n".join(head + body)
+
+
+def format_program(program: Program) -> str:
+    """The program as indented text: its buffers, then its statements, loops indented."""
+    return _Formatter(program).text()

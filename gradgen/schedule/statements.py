@@ -1,0 +1,216 @@
+"""From the plans and the loop tree to the program's statements and buffers.
+
+Each node becomes the statements its plan says: an element (``Let``) where
+its loop computes it, stored when the decisions say so; a reduction as a
+running value started before its loop (``Init``, or ``Fill`` for an
+accumulator array) and updated inside (``Accumulate``); a structural op as
+the loops ``structural`` lowers it to. An operand is read from the local
+its loop already holds when that local is the same element, and otherwise
+from memory through its index map.
+"""
+
+from __future__ import annotations
+
+from gradgen.ir.graph import ConstArray, Graph, Node
+from gradgen.ops.registry import OPS
+from gradgen.schedule.access import Access, canonical, element_vars, flat, identity_index, is_prefix, resolve
+from gradgen.schedule.groups import LoopPlan
+from gradgen.schedule.materialize import Decisions, Recompute
+from gradgen.schedule.nests import Plan
+from gradgen.schedule.program import (
+    Accumulate,
+    Apply,
+    Atom,
+    Buffer,
+    Expr,
+    Fill,
+    Index,
+    Init,
+    Let,
+    Literal,
+    Load,
+    Local,
+    Loop,
+    Program,
+    Ref,
+    Stmt,
+    Store,
+    Var,
+)
+from gradgen.schedule.structural import loop_nest, lower_structural
+
+Scope = set[int]
+
+
+def _identity(how: str, dtype: str) -> Literal:
+    return Literal(0 if how == "sum" else float("-inf"), dtype)
+
+
+class StatementBuilder:
+    """Builds one Program; also the ``Reader`` that structural lowering reads operands through."""
+
+    def __init__(self, graph: Graph, plans: dict[int, Plan], decisions: Decisions):
+        self.graph = graph
+        self.plans = plans
+        self.decisions = decisions
+        self.buffers: list[Buffer] = []
+        self.buffer_of: dict[int, int] = {}
+        self._held = {n for n, plan in plans.items() if plan.copies}
+        self.top: Scope = set()
+        for position, node_id in enumerate(graph.inputs):
+            node = graph.nodes[node_id]
+            if node.shape == ():
+                self.top.add(node_id)
+            else:
+                self._new_buffer("input", node, position=position)
+        self.outputs = []
+        for k, node_id in enumerate(graph.outputs):
+            node = graph.nodes[node_id]
+            self.outputs.append(self._new_buffer("output", node, position=k, scalar=node.shape == (),
+                                                 register=False))
+        for node_id, k in decisions.in_output.items():
+            self.buffer_of[node_id] = self.outputs[k]
+
+    # --- buffers ----------------------------------------------------------------------------------------
+    def _new_buffer(self, kind: str, node: Node, register: bool = True, **fields: object) -> int:
+        buffer = Buffer(len(self.buffers), kind, max(node.size, 1), node.dtype, node.id, **fields)
+        self.buffers.append(buffer)
+        if register:
+            self.buffer_of[node.id] = buffer.id
+        return buffer.id
+
+    def buffer(self, node_id: int) -> int:
+        """The buffer holding ``node_id``'s value, made on first use (workspace, or constant data)."""
+        if node_id not in self.buffer_of:
+            node = self.graph.nodes[node_id]
+            value = node.params.get("value") if node.op == "const" else None
+            if isinstance(value, ConstArray):
+                self._new_buffer("const", node, data=value)
+            else:
+                self._new_buffer("work", node)
+        return self.buffer_of[node_id]
+
+    def held(self) -> set[int]:
+        return self._held
+
+    def argument(self, node_id: int) -> int:
+        """The 1-based position of the input an index comes from (1 when it is computed)."""
+        base = resolve(self.graph, node_id, identity_index(self.graph.nodes[node_id].shape)).base
+        return self.graph.inputs.index(base) + 1 if base in self.graph.inputs else 1
+
+    # --- operands ----------------------------------------------------------------------------------------
+    def operand(self, access: Access, scope: Scope) -> Atom:
+        """The element ``access`` points to, from a local in ``scope`` when that local holds it, else memory."""
+        node = self.graph.nodes[access.base]
+        if node.op == "const" and not isinstance(node.params["value"], ConstArray):
+            return Literal(node.params["value"], node.dtype)
+        if access.base in scope and not access.flat:
+            depth = len(canonical(node.shape))
+            if is_prefix(node.shape, access.index, element_vars(depth)):
+                return Ref(Local(access.base))
+        if access.base not in self.buffer_of and not (node.op == "const" or access.base in self.decisions.stored
+                                                      or self._in_memory(access.base)):
+            raise AssertionError(f"node {node.label()} is read from memory but never stored")
+        return Load(self.buffer(access.base), access.offset(self.graph))
+
+    def _in_memory(self, node_id: int) -> bool:
+        plan = self.plans.get(node_id)
+        return plan is not None and plan.where == "statement" and (plan.gemm or OPS[self.graph.nodes[node_id].op]
+                                                                    .kind == "structural")
+
+    def read(self, node_id: int, index: tuple[Index, ...]) -> Atom:
+        """Element ``index`` of ``node_id``, for structural loops (top-level scalars are in scope)."""
+        return self.operand(resolve(self.graph, node_id, index, self._held), self.top)
+
+    def _value(self, plan: Plan, scope: Scope) -> Expr:
+        """A node's element (or, for a reduction, the element it adds) from its reads."""
+        node = self.graph.nodes[plan.node]
+        args = tuple(self.operand(r.access, scope) for r in plan.reads)
+        if plan.product:
+            return Apply("multiply", args, (), node.dtype)
+        if plan.how is not None or plan.copies:
+            return args[0]
+        return Apply(node.op, args, node.attrs, node.dtype)
+
+    # --- statements ----------------------------------------------------------------------------------------
+    def _store(self, node: Node) -> Store:
+        return Store(self.buffer(node.id), flat(node.shape, identity_index(node.shape)), Ref(Local(node.id)))
+
+    def _node(self, node_id: int, scope: Scope) -> list[Stmt]:
+        plan = self.plans[node_id]
+        node = self.graph.nodes[node_id]
+        note = node.note or node.op
+        if plan.where == "statement" and (plan.gemm or OPS[node.op].kind == "structural"):
+            return lower_structural(self, node)
+        reduces_here = plan.how is not None and plan.value_depth is not None and plan.value_depth < plan.update_depth
+        if not reduces_here and plan.value_depth is not None:  # an element, or a reduction of one element
+            scope.add(node_id)
+            out: list[Stmt] = [Let(Local(node_id), self._value(plan, scope), node.dtype, note)]
+            if node_id in self.decisions.stored:
+                out.append(self._store(node))
+            return out
+        if plan.value_depth is None:
+            target: Ref | Load = Load(self.buffer(node_id), flat(node.shape, plan.result_index))
+        else:
+            target = Ref(Local(node_id))
+        return [Accumulate(target, plan.how, self._value(plan, scope), node.dtype, note)]
+
+    def _loop(self, loop: LoopPlan, scope: Scope) -> list[Stmt]:
+        depth = loop.depth
+        inits: list[Init | Fill] = []
+        finished: list[int] = []
+        for n in loop.members:
+            plan = self.plans[n]
+            if plan.how is None:
+                continue
+            if plan.value_depth == depth and plan.update_depth > depth:
+                inits.append(Init(Local(n), plan.how, self.graph.nodes[n].dtype))
+                finished.append(n)
+            elif plan.value_depth is None and depth == 0:
+                inits.append(Fill(self.buffer(n), _identity(plan.how, self.graph.nodes[n].dtype)))
+        inner = set(scope)
+        body = self.block(loop.items, inner)
+        out: list[Stmt] = [Loop(Var(depth, "i", depth), loop.extent, tuple(body), tuple(inits),
+                                members=tuple(loop.members) if depth == 0 else ())]
+        for n in finished:
+            scope.add(n)
+            if n in self.decisions.stored:
+                out.append(self._store(self.graph.nodes[n]))
+        return out
+
+    def block(self, items: list[int | LoopPlan | Recompute], scope: Scope) -> list[Stmt]:
+        out: list[Stmt] = []
+        for item in items:
+            if isinstance(item, LoopPlan):
+                out += self._loop(item, scope)
+            elif isinstance(item, Recompute):
+                plan = self.plans[item.node]
+                node = self.graph.nodes[item.node]
+                scope.add(item.node)
+                out.append(Let(Local(item.node), self._value(plan, scope), node.dtype,
+                               f"{node.note or node.op} (computed again here)"))
+            else:
+                out += self._node(item, scope)
+        return out
+
+    def _copy_output(self, k: int) -> list[Stmt]:
+        node = self.graph.nodes[self.graph.outputs[k]]
+        out = self.outputs[k]
+
+        def write(index: tuple[Index, ...]) -> list[Stmt]:
+            value = self.operand(resolve(self.graph, node.id, index, self._held), self.top)
+            return [Store(out, flat(node.shape, index), value)]
+
+        return loop_nest(node.shape, write, node=node.id, note=f"copied to the output {self.graph.output_names[k]}")
+
+    def program(self, items: list[int | LoopPlan]) -> Program:
+        body = self.block(items, self.top)
+        for k in self.decisions.copied_outputs:
+            body += self._copy_output(k)
+        return Program(self.graph, tuple(self.graph.inputs), tuple(self.outputs), tuple(self.buffers), tuple(body))
+
+
+def build_program(graph: Graph, plans: dict[int, Plan], items: list[int | LoopPlan], decisions: Decisions) -> Program:
+    """The program for ``graph`` as planned."""
+    return StatementBuilder(graph, plans, decisions).program(items)
+
