@@ -169,14 +169,25 @@ def test_large_products_through_blas_agree_with_python():
 
 
 def test_rolling_keeps_order_and_only_rolls_exact_arithmetic_runs():
-    from gradgen.codegen.roll import roll
+    from gradgen.schedule.program import Accumulate, Apply, Fill, Index, Literal, Load, Loop, Store, Var
+    from gradgen.schedule.roll import roll
 
-    lines = [[f"s[{2 * k + 1}] = sin(s[{2 * k}]);  /* t{k} */"] for k in range(6)]
-    lines += [["s[99] = s[13] + s[1];"], ["for (;;) {", "}"]]
-    lines += [[f"out[{k * k}] += s[{k}];"] for k in range(5)]  # squares: not arithmetic, left alone
-    rolled = roll(lines)
-    assert rolled[0][1:] == ["for (long m = 0; m < 6; ++m) {", "    s[1 + 2 * m] = sin(s[2 * m]);", "}"]
-    assert rolled[1:] == lines[6:]
+    slots, out = 0, 1
+
+    def sin_of(k: int) -> Store:  # s[2k + 1] = sin(s[2k])
+        return Store(slots, Index(2 * k + 1), Apply("sin", (Load(slots, Index(2 * k)),), (), "float64"))
+
+    units = [[sin_of(k)] for k in range(6)]
+    units += [[Store(slots, Index(99), Apply("add", (Load(slots, Index(13)), Load(slots, Index(1))), (), "float64"))],
+              [Fill(out, Literal(0, "float64"))]]
+    units += [[Accumulate(Load(out, Index(k * k)), "sum", Load(slots, Index(k)), "float64")] for k in range(5)]
+    rolled = roll(units)
+    (loop,) = rolled[0]
+    m = Var(0, "m", 0)
+    assert isinstance(loop, Loop) and loop.var == m and loop.extent == 6
+    assert loop.body == (Store(slots, Index(1, ((m, 2),)),
+                               Apply("sin", (Load(slots, Index(0, ((m, 2),))),), (), "float64")),)
+    assert rolled[1:] == units[6:]  # squares do not advance by a fixed step: left alone, in order
 
 
 def test_workspace_blocks_are_reused_once_their_values_are_dead():
