@@ -6,7 +6,7 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import pytest
 
@@ -41,20 +41,38 @@ def tmpfs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
         subprocess.run(["umount", "-l", str(point)], capture_output=True)
 
 
+class ReadOnlyCache(NamedTuple):
+    """A cache directory (set as GRADGEN_CACHE_DIR) and the function that makes it read-only."""
+
+    directory: Path
+    make_read_only: Callable[[], None]
+
+
 @pytest.fixture
-def make_read_only(tmpfs: Callable[[str], Path]) -> Callable[[Path], None]:
-    """A function making a directory unwritable: a read-only remount for root (whom chmod does not stop), else chmod.
+def read_only_cache(
+    tmp_path: Path, tmpfs: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ReadOnlyCache]:
+    """A cache that can be made read-only: a tmpfs remounted read-only for root (whom chmod does not stop), else
+    a directory chmodded read-only."""
+    if os.geteuid() == 0:
+        directory = tmpfs("1m")
 
-    With root, the directory must be the tmpfs point itself (see the ``tmpfs`` fixture).
-    """
+        def make_read_only() -> None:
+            if not _mount("-o", "remount,ro", str(directory)):
+                pytest.skip("remounting a tmpfs read-only failed")
 
-    def make(directory: Path) -> None:
-        if os.geteuid() != 0:
-            for path in sorted(directory.rglob("*"), reverse=True):
+    else:
+        directory = tmp_path / "cache"
+        directory.mkdir(mode=0o700)
+
+        def make_read_only() -> None:
+            for path in [*directory.rglob("*"), directory]:
                 if path.is_dir() and not path.is_symlink():
                     path.chmod(0o500)
-            directory.chmod(0o500)
-        elif not _mount("-o", "remount,ro", str(directory)):
-            pytest.skip("remounting a tmpfs read-only failed")
 
-    return make
+    monkeypatch.setenv("GRADGEN_CACHE_DIR", str(directory))
+    yield ReadOnlyCache(directory, make_read_only)
+    if os.geteuid() != 0:
+        for path in [directory, *directory.rglob("*")]:
+            if path.is_dir() and not path.is_symlink():
+                path.chmod(0o700)
