@@ -92,7 +92,8 @@ def cache_dir() -> Path:
     symbolic link for a subdirectory, one without gradgen's marker that holds
     files gradgen did not create, one that cannot be created. A
     ``UserWarning`` names it and the problem, and the process builds in a
-    private temporary directory instead.
+    private temporary directory instead. Raises :class:`CacheError` only when
+    not even that can be made.
     """
     return resolve(fallback=True)
 
@@ -151,13 +152,10 @@ def clear_cache() -> None:
     process keep working.
     """
     configured = _configured_dir()
-    if configured in _fallbacks:
-        _clear(_fallbacks[configured])
-        return
-    root = Path(os.path.realpath(configured))
+    root = _fallbacks.get(configured) or Path(os.path.realpath(configured))
     if not os.path.lexists(root):
         return
-    problem = _problem_with(root)
+    problem = None if configured in _fallbacks else _problem_with(root)
     if problem is not None:
         raise CacheError(f"gradgen will not clear {configured}: {problem.reason}; nothing was removed ({_FIX})")
     try:
@@ -285,19 +283,20 @@ def _problem_with(root: Path) -> _Problem | None:
         info = os.lstat(root)
     except OSError as error:
         return _Problem(f"it cannot be created ({error.strerror})", refused_by_system=True)
-    reason = _unsafe_ancestor(root) or _unsafe_directory(root, info) or _unsafe_subdirectory(root)
-    if reason is not None:
-        return _Problem(reason, refused_by_system=False)
-    if _is_marked(root):
-        return None
-    foreign = _foreign_item(root)
-    if foreign is not None:
-        reason = f"it is not a gradgen cache (it has no {MARKER}) and holds {foreign}, which gradgen did not create"
-        return _Problem(reason, refused_by_system=False)
     try:
+        reason = _unsafe_ancestor(root) or _unsafe_directory(root, info) or _unsafe_subdirectory(root)
+        if reason is not None:
+            return _Problem(reason, refused_by_system=False)
+        if _is_marked(root):
+            return None
+        foreign = _foreign_item(root)
+        if foreign is not None:
+            reason = f"it is not a gradgen cache (it has no {MARKER}) and holds {foreign}, which gradgen did not create"
+            return _Problem(reason, refused_by_system=False)
         write_atomic(root / MARKER, MARKER_TEXT.encode())
     except OSError as error:
-        return _Problem(f"it cannot be written ({error.strerror})", refused_by_system=True)
+        reason = f"{error.filename or root} cannot be read or written ({error.strerror})"
+        return _Problem(reason, refused_by_system=True)
     return None
 
 
@@ -352,8 +351,8 @@ def _foreign_item(root: Path) -> Path | None:
     """Something in unmarked ``root`` that gradgen did not create, or None (an empty or gradgen-made directory)."""
     for item in sorted(os.listdir(root)):
         path = root / item
-        if _MARKER_TEMPORARY.fullmatch(item):
-            continue
+        if _MARKER_TEMPORARY.fullmatch(item) or (item == MARKER and _is_marked(root)):
+            continue  # the marker, or one being written by another thread or process adopting the directory
         if item not in SUBDIRS:
             return path
         for inner in sorted(os.listdir(path)):

@@ -131,3 +131,26 @@ print(private.is_dir(), module.lib.add1(1.0), private)
     still_there, value, private = run.stdout.split()
     assert (still_there, value) == ("True", "2.0")
     assert not Path(private).exists()  # the parent removed it when it exited
+
+
+def test_a_marker_written_meanwhile_by_another_process_is_not_taken_for_a_foreign_file(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two processes adopting one empty directory: the other one's marker appears between this one's two looks.
+    import gradgen.build.cache as cache_module
+
+    cache.mkdir(mode=0o700)
+    looks: list[Path] = []
+
+    def is_marked(root: Path) -> bool:
+        looks.append(root)
+        if len(looks) == 1:
+            cache_module.write_atomic(root / MARKER, MARKER_TEXT.encode())  # the other process, just after the look
+            return False
+        return (root / MARKER).read_text() == MARKER_TEXT
+
+    monkeypatch.setattr(cache_module, "_is_marked", is_marked)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert cache_dir() == cache
+    assert len(looks) >= 2
