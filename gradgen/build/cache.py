@@ -118,7 +118,10 @@ def resolve(*, fallback: bool) -> Path:
 
 
 def current_dir() -> Path | None:
-    """The cache directory this process would use now, or None if that is not settled yet; never warns."""
+    """The cache directory this process uses now, or None while the configured one has a problem; never warns.
+
+    For the compiler probe, which must not choose between a private directory and an error: the build does.
+    """
     configured = _configured_dir()
     if configured in _fallbacks:
         return _fallbacks[configured]
