@@ -10,6 +10,7 @@ private temporary one when the caller allows it, else raises CacheError.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -237,6 +238,9 @@ def _compile(root: Path, staged: Entry, options: _Options, toolchain: Toolchain,
     )
     what = f"the C compiler {toolchain.path} building {staged.module}"
     run = run_tool(command, cwd=staged.directory, timeout=timeout, what=what, limit="GRADGEN_BUILD_TIMEOUT")
+    if run.returncode != 0 and os.statvfs(staged.directory).f_bavail == 0:
+        # The compiler could not write its output to the full disk: the cache's trouble, not the source's.
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(staged.directory))
     if run.returncode != 0:
         raise CompileError(
             f"the C compiler failed on {staged.module} (exit status {run.returncode}); command: {shlex.join(command)}",

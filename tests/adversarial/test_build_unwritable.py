@@ -150,3 +150,18 @@ def test_a_full_disk_while_sealing_the_entry(small_disk: Path, tmp_path: Path, m
     filler.unlink()
     monkeypatch.delenv("CC")
     assert build_module(*kernel(1)).lib.f(1.0) == 2.0  # once there is room again, the cache works
+
+
+def test_a_full_disk_while_compiling(small_disk: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The disk fills before the compiler writes the extension: the compiler fails, and that is the cache's trouble.
+    filler = small_disk.parent / "filler"
+    body = f'case "$*" in *_gg_*) head -c 100000000 /dev/zero > {filler} ;; esac\nexec "$REAL_CC" "$@"'
+    monkeypatch.setenv("CC", str(fake_cc(tmp_path, body)))
+    before = _names(small_disk)
+    with pytest.raises(CacheError) as caught:
+        build_module(*kernel(1))
+    assert str(small_disk) in str(caught.value) and "No space left on device" in str(caught.value)
+    _assert_only_complete_entries(small_disk, before)
+    with pytest.warns(UserWarning, match="No space left on device"):
+        module = build_module(*kernel(1), fallback=True)
+    assert module.lib.f(1.0) == 2.0 and not Path(module.source_path).is_relative_to(small_disk)
