@@ -139,7 +139,11 @@ def require_compiler() -> Toolchain:
 
 
 def build_timeout() -> float:
-    """Seconds one compiler run of a build may take: ``GRADGEN_BUILD_TIMEOUT``, default 600."""
+    """Seconds one compiler run of a build may take: ``GRADGEN_BUILD_TIMEOUT``, default 600.
+
+    Also how long a build waits for another process building the same kernel,
+    and the age past which a staging directory left in the cache is stale.
+    """
     return _seconds("GRADGEN_BUILD_TIMEOUT", DEFAULT_BUILD_TIMEOUT)
 
 
