@@ -235,7 +235,7 @@ def sweep_stale(root: Path, building: str, age: float) -> None:
             if name == "toolchains" and not item.startswith("."):
                 continue  # a verdict, not a leftover
             try:
-                if os.lstat(path).st_mtime > limit or not _is_gradgen_item(name, path):
+                if os.lstat(path).st_mtime > limit or not is_gradgen_item(name, path):
                     continue
                 module = item.rsplit(".", 1)[0]
                 if name == "tmp" and module != building and not _lock_is_free(root, module):
@@ -359,12 +359,12 @@ def _foreign_item(root: Path) -> Path | None:
         if item not in SUBDIRS:
             return path
         for inner in sorted(os.listdir(path)):
-            if not _is_gradgen_item(item, path / inner):
+            if not is_gradgen_item(item, path / inner):
                 return path / inner
     return None
 
 
-def _is_gradgen_item(subdirectory: str, path: Path) -> bool:
+def is_gradgen_item(subdirectory: str, path: Path) -> bool:
     """Whether ``path`` in cache subdirectory ``subdirectory`` is named and made as gradgen makes it."""
     if not _NAMES[subdirectory].fullmatch(path.name):
         return False
@@ -413,7 +413,7 @@ def _clear(root: Path) -> None:
             continue
         for item in os.listdir(directory):
             path = directory / item
-            if not _is_gradgen_item(name, path):
+            if not is_gradgen_item(name, path):
                 continue
             if name in ("locks", "tmp") and not _lock_is_free(root, item.rsplit(".", 1)[0]):
                 continue  # a build in progress

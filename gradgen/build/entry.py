@@ -16,7 +16,7 @@ import sysconfig
 from pathlib import Path
 from typing import NamedTuple
 
-from .cache import read_nofollow
+from .cache import CacheError, is_gradgen_item, read_nofollow
 
 _MANIFEST = "manifest.json"
 _FORMAT = 1
@@ -72,10 +72,20 @@ class Entry(NamedTuple):
 
         The caller holds the module's lock and has found ``destination``
         missing or unusable; an unusable one is moved out of the way first, into
-        this entry's parent directory, which the caller removes.
+        this entry's parent directory, which the caller removes. Raises
+        :class:`CacheError` rather than remove a ``destination`` holding files
+        gradgen does not write there.
         """
         try:
             os.replace(self.directory, destination.directory)
         except OSError:
-            os.replace(destination.directory, self.directory.parent / "replaced")
-            os.replace(self.directory, destination.directory)
+            target = destination.directory
+            if not os.path.lexists(target):
+                raise
+            if not (target.is_symlink() or is_gradgen_item("entries", target)):  # a link goes, not what it points at
+                raise CacheError(
+                    f"{target} holds files gradgen did not create; move them elsewhere so that gradgen can "
+                    f"publish {self.module} there"
+                ) from None
+            os.replace(target, self.directory.parent / "replaced")
+            os.replace(self.directory, target)

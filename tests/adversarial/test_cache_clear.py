@@ -154,3 +154,17 @@ def test_a_marker_written_meanwhile_by_another_process_is_not_taken_for_a_foreig
         warnings.simplefilter("error")
         assert cache_dir() == cache
     assert len(looks) >= 2
+
+
+def test_a_build_does_not_remove_foreign_files_where_it_publishes(cache: Path, tmp_path: Path) -> None:
+    module = Path(build_module(*kernel(1)).source_path).stem  # the same key in another cache names the same entry
+    os.environ["GRADGEN_CACHE_DIR"] = str(tmp_path / "other")  # the fixture's monkeypatch restores it
+    cache_dir()
+    (tmp_path / "other" / "entries" / module).mkdir(parents=True)
+    planted = tmp_path / "other" / "entries" / module / "thesis.tex"
+    planted.write_text("mine")
+    with pytest.raises(CacheError) as caught:
+        build_module(*kernel(1))
+    assert str(planted.parent) in str(caught.value) and "did not create" in str(caught.value)
+    assert planted.read_text() == "mine"
+    assert list((tmp_path / "other" / "tmp").iterdir()) == []
