@@ -23,7 +23,16 @@ from types import ModuleType
 from typing import Any, NamedTuple
 
 from ..errors import CompileError
-from .cache import CacheError, key_lock, module_name, replace_unwritable, resolve, subdir, sweep_stale
+from .cache import (
+    CacheError,
+    configured_dir,
+    key_lock,
+    module_name,
+    replace_unwritable,
+    resolve,
+    subdir,
+    sweep_stale,
+)
 from .entry import Entry
 from .headers import runtime_headers_digest, runtime_include_dir
 from .toolchain import Toolchain, build_timeout, require_compiler, run_tool
@@ -44,8 +53,9 @@ class LoadedModule(NamedTuple):
     built: bool
 
 
-# (cache directory, key) -> the module as loaded by this process, with built=False.
-_loaded: dict[tuple[Path, str], LoadedModule] = {}
+# (configured cache directory, key) -> the module as loaded by this process, with built=False. A hit
+# reads nothing from the disk, so it checks nothing there either.
+_loaded: dict[tuple[str, str], LoadedModule] = {}
 # Threads of one process take turns on a miss, so that the process loads each extension once.
 # A child forked while a thread held it gets a new one (the thread does not exist in the child).
 _miss_lock = threading.Lock()
@@ -96,14 +106,15 @@ def build_module(
     )
     parts = _key_parts(c_source, cdef, name_hint, options, toolchain)
     key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
-    root = resolve(fallback=fallback)
-    loaded = _loaded.get((root, key))
+    configured = configured_dir()
+    loaded = _loaded.get((configured, key))
     if loaded is not None:
         return loaded
     with _miss_lock:
-        loaded = _loaded.get((root, key))
+        loaded = _loaded.get((configured, key))
         if loaded is not None:
             return loaded
+        root = resolve(fallback=fallback)
         module = module_name(name_hint, key)
         while True:
             entry = Entry(root / "entries" / module, module)
@@ -113,7 +124,7 @@ def build_module(
             except OSError as error:  # the cache cannot be written: a private one, or CacheError
                 root = replace_unwritable(root, error, fallback=fallback)
         loaded = LoadedModule(extension.ffi, extension.lib, key, str(entry.source), built=False)
-        _loaded[(root, key)] = loaded
+        _loaded[(configured, key)] = loaded
     return loaded._replace(built=True) if built else loaded
 
 

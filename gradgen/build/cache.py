@@ -105,7 +105,7 @@ def resolve(*, fallback: bool) -> Path:
     A directory that is not safe always gives way to a private one: building
     there is never what the user wants.
     """
-    configured = _configured_dir()
+    configured = configured_dir()
     if configured in _fallbacks:
         return _fallbacks[configured]
     root = Path(os.path.realpath(configured))
@@ -122,7 +122,7 @@ def current_dir() -> Path | None:
 
     For the compiler probe, which must not choose between a private directory and an error: the build does.
     """
-    configured = _configured_dir()
+    configured = configured_dir()
     if configured in _fallbacks:
         return _fallbacks[configured]
     root = Path(os.path.realpath(configured))
@@ -135,7 +135,7 @@ def replace_unwritable(root: Path, error: OSError, *, fallback: bool) -> Path:
     Raises :class:`CacheError` naming the directory and the error when falling
     back is not allowed, or when ``root`` already is this process's private directory.
     """
-    configured = _configured_dir()
+    configured = configured_dir()
     reason = f"writing {error.filename or root} failed ({error.strerror or error})"
     if not fallback or root in _fallbacks.values():
         fix = "free space or make it writable, or set GRADGEN_CACHE_DIR to a writable directory of your own"
@@ -154,7 +154,7 @@ def clear_cache() -> None:
     for when no other process is building; kernels already loaded in this
     process keep working.
     """
-    configured = _configured_dir()
+    configured = configured_dir()
     root = _fallbacks.get(configured) or Path(os.path.realpath(configured))
     if not os.path.lexists(root):
         return
@@ -271,7 +271,8 @@ class _Problem(NamedTuple):
     refused_by_system: bool  # True: the OS refused to create or write it; False: gradgen refuses it
 
 
-def _configured_dir() -> str:
+def configured_dir() -> str:
+    """The cache directory asked for (``GRADGEN_CACHE_DIR`` or the default), as an absolute path; nothing checked."""
     configured = os.environ.get("GRADGEN_CACHE_DIR")
     if configured:
         return os.path.abspath(os.path.expanduser(configured))
