@@ -82,6 +82,15 @@ def module_name(hint: str, key: str) -> str:
     return f"_gg_{identifier}_{key[:32]}"
 
 
+def configured_dir() -> str:
+    """The cache directory asked for (``GRADGEN_CACHE_DIR`` or the default), as an absolute path; nothing checked."""
+    configured = os.environ.get("GRADGEN_CACHE_DIR")
+    if configured:
+        return os.path.abspath(os.path.expanduser(configured))
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(os.path.abspath(base), "gradgen")
+
+
 def cache_dir() -> Path:
     """Return the build cache directory, creating it (mode 0700) and marking it as gradgen's if needed.
 
@@ -269,15 +278,6 @@ def read_nofollow(path: Path) -> bytes:
 class _Problem(NamedTuple):
     reason: str
     refused_by_system: bool  # True: the OS refused to create or write it; False: gradgen refuses it
-
-
-def configured_dir() -> str:
-    """The cache directory asked for (``GRADGEN_CACHE_DIR`` or the default), as an absolute path; nothing checked."""
-    configured = os.environ.get("GRADGEN_CACHE_DIR")
-    if configured:
-        return os.path.abspath(os.path.expanduser(configured))
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(os.path.abspath(base), "gradgen")
 
 
 def _problem_with(root: Path) -> _Problem | None:
