@@ -3,15 +3,17 @@
 The sequence is the one PyTensor's cmodule follows: look for a complete
 entry and load it; otherwise lock the key, look again (another process may
 have built it meanwhile), build in a private directory, load the result there
-to be sure it imports, and publish it with one rename.
+to be sure it imports, and publish it with one rename. A cache directory the
+system will not let it write (read-only, full, not permitted) gives way to a
+private temporary one when the caller allows it, else raises CacheError.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
-import re
 import shlex
 import shutil
 import threading
@@ -21,10 +23,19 @@ from types import ModuleType
 from typing import Any, NamedTuple
 
 from ..errors import CompileError
-from .cache import cache_dir, key_lock, subdir
+from .cache import (
+    CacheError,
+    configured_dir,
+    key_lock,
+    module_name,
+    replace_unwritable,
+    resolve,
+    subdir,
+    sweep_stale,
+)
 from .entry import Entry
 from .headers import runtime_headers_digest, runtime_include_dir
-from .toolchain import Toolchain, require_compiler
+from .toolchain import Toolchain, build_timeout, require_compiler, run_tool
 
 
 class LoadedModule(NamedTuple):
@@ -42,10 +53,21 @@ class LoadedModule(NamedTuple):
     built: bool
 
 
-# (cache directory, key) -> the module as loaded by this process, with built=False.
-_loaded: dict[tuple[Path, str], LoadedModule] = {}
+# (configured cache directory, key) -> the module as loaded by this process, with built=False. A hit
+# reads nothing from the disk, so it checks nothing there either.
+_loaded: dict[tuple[str, str], LoadedModule] = {}
 # Threads of one process take turns on a miss, so that the process loads each extension once.
+# A child forked while a thread held it gets a new one (the thread does not exist in the child).
 _miss_lock = threading.Lock()
+
+
+def _new_miss_lock() -> None:
+    global _miss_lock
+    _miss_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_new_miss_lock)
 
 
 def build_module(
@@ -56,6 +78,7 @@ def build_module(
     include_dirs: Sequence[str] = (),
     libraries: Sequence[str] = (),
     extra_compile_args: Sequence[str] = (),
+    fallback: bool = False,
 ) -> LoadedModule:
     """Compile ``c_source`` as a cffi API-mode extension exposing the declarations in ``cdef``, and load it.
 
@@ -65,10 +88,17 @@ def build_module(
     Relative ``include_dirs`` are taken from the current directory; other
     paths, say in ``extra_compile_args``, should be absolute. Raises
     :class:`CompileError` when there is no working compiler or the build
-    fails; the error carries the compiler output and the kept source.
+    fails; the error carries the compiler output and the kept source. A
+    compiler run longer than ``GRADGEN_BUILD_TIMEOUT`` seconds is killed.
+
+    When the system refuses to create or write the cache directory (read-only,
+    full, not permitted), ``fallback=True`` builds in a private temporary cache
+    for the rest of the process, with one warning; ``fallback=False`` raises
+    :class:`CacheError` (a :class:`CompileError`) naming the directory and the
+    error. Either way no half-written entry is left in the cache.
     """
     toolchain = require_compiler()
-    root = cache_dir()
+    timeout = build_timeout()
     options = _Options(
         tuple(os.path.abspath(d) for d in include_dirs),
         tuple(map(str, libraries)),
@@ -76,24 +106,48 @@ def build_module(
     )
     parts = _key_parts(c_source, cdef, name_hint, options, toolchain)
     key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
-    loaded = _loaded.get((root, key))
+    configured = configured_dir()
+    loaded = _loaded.get((configured, key))
     if loaded is not None:
         return loaded
     with _miss_lock:
-        loaded = _loaded.get((root, key))
+        loaded = _loaded.get((configured, key))
         if loaded is not None:
             return loaded
-        module = f"_gg_{_identifier(name_hint)}_{key[:32]}"
-        entry = Entry(root / "entries" / module, module)
-        extension, built = _import_complete(entry), False
-        if extension is None:
-            with key_lock(root, module):
-                extension = _import_complete(entry)
-                if extension is None:
-                    extension, built = _build(root, entry, c_source, cdef, options, toolchain, parts), True
+        root = resolve(fallback=fallback)
+        module = module_name(name_hint, key)
+        while True:
+            entry = Entry(root / "entries" / module, module)
+            try:
+                extension, built = _load_or_build(root, entry, c_source, cdef, options, toolchain, parts, timeout)
+                break
+            except OSError as error:  # the cache cannot be written: a private one, or CacheError
+                root = replace_unwritable(root, error, fallback=fallback)
         loaded = LoadedModule(extension.ffi, extension.lib, key, str(entry.source), built=False)
-        _loaded[(root, key)] = loaded
+        _loaded[(configured, key)] = loaded
     return loaded._replace(built=True) if built else loaded
+
+
+def _load_or_build(
+    root: Path,
+    entry: Entry,
+    c_source: str,
+    cdef: str,
+    options: _Options,
+    toolchain: Toolchain,
+    parts: dict[str, str],
+    timeout: float,
+) -> tuple[ModuleType, bool]:
+    """The extension of ``entry`` and whether this call built it; OSError when the cache cannot be written."""
+    extension = _import_complete(entry)
+    if extension is not None:
+        return extension, False
+    with key_lock(root, entry.module, timeout):
+        extension = _import_complete(entry)
+        if extension is not None:
+            return extension, False
+        sweep_stale(root, entry.module, timeout)
+        return _build(root, entry, c_source, cdef, options, toolchain, parts, timeout), True
 
 
 class _Options(NamedTuple):
@@ -114,11 +168,6 @@ def _key_parts(c_source: str, cdef: str, name_hint: str, options: _Options, tool
         "runtime_headers_sha256": runtime_headers_digest(),
         "toolchain": toolchain.fingerprint(),
     }
-
-
-def _identifier(hint: str) -> str:
-    """``hint`` reduced to a short piece of a Python identifier."""
-    return re.sub(r"\W+", "_", hint, flags=re.ASCII).strip("_")[:40] or "kernel"
 
 
 def _import_complete(entry: Entry) -> ModuleType | None:
@@ -149,6 +198,7 @@ def _build(
     options: _Options,
     toolchain: Toolchain,
     parts: dict[str, str],
+    timeout: float,
 ) -> ModuleType:
     """Build, check and publish ``entry``; return the extension, loaded from the private build directory."""
     import tempfile  # the modules imported in the build functions are not needed to load from the cache
@@ -159,7 +209,7 @@ def _build(
         staged = Entry(workspace / entry.module, entry.module)
         staged.directory.mkdir()
         _emit_c(staged, c_source, cdef)
-        _compile(root, staged, options, toolchain)
+        _compile(root, staged, options, toolchain, timeout)
         try:  # load before publishing, so that no process ever finds an entry that cannot load
             extension = _import_extension(staged)
         except ImportError as error:
@@ -189,9 +239,7 @@ def _emit_c(staged: Entry, c_source: str, cdef: str) -> None:
     ffi.emit_c_code(str(staged.source))
 
 
-def _compile(root: Path, staged: Entry, options: _Options, toolchain: Toolchain) -> None:
-    import subprocess
-
+def _compile(root: Path, staged: Entry, options: _Options, toolchain: Toolchain, timeout: float) -> None:
     command = toolchain.command(
         staged.source.name,
         staged.library.name,
@@ -199,10 +247,11 @@ def _compile(root: Path, staged: Entry, options: _Options, toolchain: Toolchain)
         libraries=options.libraries,
         extra_args=options.extra_compile_args,
     )
-    try:
-        run = subprocess.run(command, cwd=staged.directory, capture_output=True, text=True)
-    except OSError as error:
-        raise CompileError(f"cannot run the C compiler {toolchain.path} ({error})") from None
+    what = f"the C compiler {toolchain.path} building {staged.module}"
+    run = run_tool(command, cwd=staged.directory, timeout=timeout, what=what, limit="GRADGEN_BUILD_TIMEOUT")
+    if run.returncode != 0 and os.statvfs(staged.directory).f_bavail == 0:
+        # The compiler could not write its output to the full disk: the cache's trouble, not the source's.
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(staged.directory))
     if run.returncode != 0:
         raise CompileError(
             f"the C compiler failed on {staged.module} (exit status {run.returncode}); command: {shlex.join(command)}",
@@ -211,8 +260,14 @@ def _compile(root: Path, staged: Entry, options: _Options, toolchain: Toolchain)
         )
 
 
-def _keep_failed(root: Path, staged: Entry) -> str:
-    """Move the staged C source to ``failed/`` for the user to inspect; return where it went."""
-    kept = subdir(root, "failed") / staged.source.name
-    staged.source.replace(kept)
+def _keep_failed(root: Path, staged: Entry) -> str | None:
+    """Move the staged C source to ``failed/`` for the user to inspect; return where it went.
+
+    None when the cache cannot take it: the error still carries the compiler's output.
+    """
+    try:
+        kept = subdir(root, "failed") / staged.source.name
+        staged.source.replace(kept)
+    except (OSError, CacheError):
+        return None
     return str(kept)

@@ -2,7 +2,8 @@
 
 The manifest is written last and records the extension's size and SHA-256, so
 an entry damaged after publishing (a truncated copy, a full disk, a stray
-edit) is recognised and rebuilt rather than loaded.
+edit) is recognised and rebuilt rather than loaded. No file of a published
+entry is read through a symbolic link.
 """
 
 from __future__ import annotations
@@ -10,9 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import sysconfig
 from pathlib import Path
 from typing import NamedTuple
+
+from .cache import CacheError, is_gradgen_item, read_nofollow
 
 _MANIFEST = "manifest.json"
 _FORMAT = 1
@@ -47,10 +51,12 @@ class Entry(NamedTuple):
         (self.directory / _MANIFEST).write_text(json.dumps(manifest, indent=1))
 
     def is_complete(self) -> bool:
-        """True if the manifest is present and the library matches it byte for byte."""
+        """True if the manifest is present and the library matches it byte for byte, none of them a link."""
         try:
-            manifest = json.loads((self.directory / _MANIFEST).read_bytes())
-            data = self.library.read_bytes()
+            if not stat.S_ISDIR(os.lstat(self.directory).st_mode):
+                return False
+            manifest = json.loads(read_nofollow(self.directory / _MANIFEST))
+            data = read_nofollow(self.library)
         except (OSError, ValueError):
             return False
         return (
@@ -66,10 +72,20 @@ class Entry(NamedTuple):
 
         The caller holds the module's lock and has found ``destination``
         missing or unusable; an unusable one is moved out of the way first, into
-        this entry's parent directory, which the caller removes.
+        this entry's parent directory, which the caller removes. Raises
+        :class:`CacheError` rather than remove a ``destination`` holding files
+        gradgen does not write there.
         """
         try:
             os.replace(self.directory, destination.directory)
         except OSError:
-            os.replace(destination.directory, self.directory.parent / "replaced")
-            os.replace(self.directory, destination.directory)
+            target = destination.directory
+            if not os.path.lexists(target):
+                raise
+            if not (target.is_symlink() or is_gradgen_item("entries", target)):  # a link goes, not what it points at
+                raise CacheError(
+                    f"{target} holds files gradgen did not create; move them elsewhere so that gradgen can "
+                    f"publish {self.module} there"
+                ) from None
+            os.replace(target, self.directory.parent / "replaced")
+            os.replace(self.directory, target)

@@ -6,6 +6,8 @@ import hashlib
 from functools import cache
 from pathlib import Path
 
+from ..errors import CompileError
+
 RUNTIME_HEADER = "gradgen_runtime.h"
 
 _PACKAGE = Path(__file__).resolve().parent.parent  # the gradgen package directory
@@ -16,11 +18,14 @@ def runtime_include_dir() -> str:
 
     An installed gradgen ships it as the package data ``gradgen/csrc``; a
     source checkout or an editable install uses the repository's ``csrc/``.
+    Raises :class:`CompileError` when neither has it (a broken installation).
     """
     for candidate in (_PACKAGE / "csrc", _PACKAGE.parent / "csrc"):
         if (candidate / RUNTIME_HEADER).is_file():
             return str(candidate)
-    raise FileNotFoundError(f"{RUNTIME_HEADER} is missing from gradgen/csrc and from the repository's csrc/")
+    raise CompileError(
+        f"{RUNTIME_HEADER} is missing from {_PACKAGE / 'csrc'} and from {_PACKAGE.parent / 'csrc'}; reinstall gradgen"
+    )
 
 
 @cache

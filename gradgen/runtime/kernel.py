@@ -251,7 +251,7 @@ class Kernel:
         packed, packed_cdef = packed_entry(c_source)
         module = build_module(c_source.text + "\n" + packed, c_source.cdef + "\n" + packed_cdef,
                               name_hint=kernel_name, include_dirs=includes, libraries=libraries,
-                              extra_compile_args=flags)
+                              extra_compile_args=flags, fallback=_requested_backend(self._backend_request) != "c")
         glue = glue_source(c_source, function_name=kernel_name, mode=self.mode, grad_keys=grad_keys,
                            names=self.names, title=title)
         namespace = self._entry_namespace(specs)

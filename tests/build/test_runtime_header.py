@@ -57,6 +57,7 @@ def test_the_header_compiles_with_strict_warnings(tmp_path: Path, cache: Path) -
         cwd=tmp_path,
         capture_output=True,
         text=True,
+        timeout=120,
     )
     assert run.returncode == 0, run.stderr
 
