@@ -1,8 +1,13 @@
-"""Shared test settings: every test gets a private build cache."""
+"""Shared test settings: every test gets a private build cache, and every program the schedule makes
+is checked against its invariants."""
 
 from __future__ import annotations
 
 import pytest
+
+import gradgen.schedule
+
+gradgen.schedule.CHECK = True
 
 
 @pytest.fixture(autouse=True)

@@ -147,9 +147,10 @@ class Printer:
         buffer = self.buffers[s.buffer]
         name = self.buffer_names[s.buffer]
         value = literal(s.value.value, buffer.dtype)
-        if buffer.size == 1:
-            return [f"{self.atom(Load(s.buffer, Index()))} = {value};"]
-        return [f"for (long k = 0; k < {buffer.size}; ++k) {name}[k] = {value};"]
+        stop = buffer.size if s.count is None else s.start + s.count
+        if stop - s.start == 1:
+            return [f"{self.atom(Load(s.buffer, Index(s.start)))} = {value};"]
+        return [f"for (long k = {s.start}; k < {stop}; ++k) {name}[k] = {value};"]
 
     def print_IndexValue(self, s: IndexValue) -> list[str]:  # noqa: N802
         j = self.symbol(s.target)

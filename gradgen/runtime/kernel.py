@@ -16,23 +16,21 @@ from typing import Any, Callable
 
 import numpy as np
 
+from gradgen import stages
 from gradgen.build import build_module, find_compiler, require_compiler
 from gradgen.build.blas import find_blas, has_libmvec
-from gradgen.codegen.c import generate_c
 from gradgen.codegen.cabi import packed_entry
 from gradgen.codegen.pyhelpers import ARRAY, SCALAR_FAST
-from gradgen.codegen.python import PythonKernelSource, generate_python, is_scalar_graph
+from gradgen.codegen.python import PythonKernelSource, is_scalar_graph
 from gradgen.dsl.specs import Array, spec_of
-from gradgen.dsl.trace import parameter_names, resolve_specs, trace
+from gradgen.dsl.trace import parameter_names, resolve_specs
 from gradgen.errors import CompileError, GradgenError, InputError
 from gradgen.ir.graph import Graph
-from gradgen.passes.autodiff import resolve_wrt
-from gradgen.passes.lower import lower_for_c
-from gradgen.passes.pipeline import prepare
 from gradgen.runtime import args as checks
 from gradgen.runtime.cglue import glue_namespace, glue_source
 from gradgen.runtime.gcpause import gc_paused
 from gradgen.runtime.pyload import load_source
+from gradgen.schedule import Program
 
 BACKENDS = ("auto", "python", "c")
 
@@ -47,6 +45,7 @@ class Variant:
     backend: str
     function: Callable[..., Any]
     entry: Callable[..., Any]
+    program: Program | None = None
 
 
 #: All-scalar graphs up to this size run faster as plain Python than through a
@@ -183,30 +182,22 @@ class Kernel:
             return self._build_variant(specs)
 
     def _build_variant(self, specs: tuple[Array, ...]) -> Variant:
-        traced = self._target if isinstance(self._target, Graph) else trace(
-            self._target, dict(zip(self.names, specs)))
-        gradient = self.mode != "forward"
-        grad_keys: list[str] = resolve_wrt(traced, self._wrt) if gradient else []
-        graph = prepare(traced, gradient=gradient, wrt=grad_keys if gradient else None)
-        fn_name = getattr(self._target, "__name__", "graph")
-        fn_name = fn_name if fn_name.isidentifier() and fn_name != "<lambda>" else "kernel_fn"
-        kernel_name = {"forward": fn_name, "value_and_grad": f"{fn_name}_value_and_grad",
-                       "grad": f"{fn_name}_grad"}[self.mode]
-        title = self._title(fn_name, grad_keys)
+        stage = stages.prepared(self._target, dict(zip(self.names, specs)), self.mode, self._wrt)
+        graph, grad_keys = stage.prepared, list(stage.grad_keys)
+        fn_name, kernel_name = stages.kernel_names(self._target, self.mode)
+        title = stages.title(fn_name, self.mode, grad_keys)
         variant = None
         if self._use_c(graph):
             try:
-                variant = self._load_c(graph, specs, kernel_name, grad_keys, title)
+                variant = self._load_c(graph, specs, f"gg_{fn_name}_{self.mode}", kernel_name, grad_keys, title)
             except CompileError as error:
                 if _requested_backend(self._backend_request) == "c":
                     raise
                 _warn_once(f"gradgen: the C backend failed ({str(error).splitlines()[0]}); "
                            "using the Python backend")
         if variant is None:
-            generated = generate_python(graph, function_name=kernel_name, mode=self.mode, grad_keys=grad_keys,
-                                        title=title)
-            fallback = generate_python(graph, function_name=kernel_name, mode=self.mode, grad_keys=grad_keys,
-                                       title=title, numpy=True) if generated.scalar else None
+            generated, fallback = stages.to_python(graph, function_name=kernel_name, mode=self.mode,
+                                                   grad_keys=grad_keys, title=title)
             variant = self._load(generated, specs, graph, fallback)
         self._variants[specs] = variant
         if self._first is None:
@@ -229,12 +220,12 @@ class Kernel:
             return False
         return True
 
-    def _load_c(self, graph: Graph, specs: tuple[Array, ...], kernel_name: str, grad_keys: Sequence[str],
-                title: str) -> Variant:
+    def _load_c(self, graph: Graph, specs: tuple[Array, ...], symbol: str, kernel_name: str,
+                grad_keys: Sequence[str], title: str) -> Variant:
         blas = find_blas()
-        graph = lower_for_c(graph)
-        c_source = generate_c(graph, function_name=f"gg_{kernel_name}", title=title,
-                              blas_prefix=blas.prefix if blas else None, threads=configured_threads())
+        c = stages.to_c(graph, function_name=symbol, title=title, blas_prefix=blas.prefix if blas else None,
+                        threads=configured_threads())
+        c_source = c.source
         # gcc spends super-linear time on very long straight-line code, so the split kernels
         # of large graphs that loop rolling could not shorten build at -O1, several times faster.
         flags: tuple[str, ...] = ("-O1",) if c_source.long else VECTORIZING_FLAGS
@@ -260,12 +251,7 @@ class Kernel:
         function = namespace[kernel_name]
         namespace["kernel"] = function
         load_source(_entry_source(self.names, specs, self._jit, True), namespace, "entry")
-        return Variant(specs, graph, c_source.text, "c", function, namespace["entry"])
-
-    def _title(self, fn_name: str, grad_keys: Sequence[str]) -> str:
-        if self.mode == "forward":
-            return f"{fn_name}: generated by gradgen (forward only)."
-        return f"{fn_name}: value and gradient with respect to {', '.join(grad_keys)}; generated by gradgen."
+        return Variant(specs, c.lowered, c_source.text, "c", function, namespace["entry"], c.program)
 
     def _entry_namespace(self, specs: tuple[Array, ...]) -> dict[str, Any]:
         namespace: dict[str, Any] = {
@@ -343,6 +329,15 @@ class Kernel:
     def graph(self) -> Graph:
         """The compiled graph (after differentiation and simplification)."""
         return self._compiled().graph
+
+    @property
+    def program(self) -> Program:
+        """The loop-nest program of the compiled graph (``print(kernel.program)`` shows it): what the C
+        backend prints, and for a Python-backend kernel what C would be printed from."""
+        variant = self._compiled()
+        if variant.program is None:
+            variant.program = stages.to_program(variant.graph)
+        return variant.program
 
     @property
     def specs(self) -> dict[str, Array]:

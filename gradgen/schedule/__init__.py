@@ -11,16 +11,20 @@ printer then only prints.
 from __future__ import annotations
 
 from gradgen.ir.graph import Graph
+from gradgen.schedule.check import check_program
 from gradgen.schedule.groups import plan_loops
 from gradgen.schedule.loops import finish_loops
 from gradgen.schedule.materialize import decide
 from gradgen.schedule.memory import plan_workspace
 from gradgen.schedule.nests import plan_nodes
 from gradgen.schedule.program import Program, format_program
-from gradgen.schedule.roll import shrink
+from gradgen.schedule.roll import large, shrink
 from gradgen.schedule.statements import build_program
 
-__all__ = ["Program", "format_program", "schedule"]
+__all__ = ["Program", "check_program", "format_program", "schedule"]
+
+#: Run the program checker after every schedule (the tests turn it on).
+CHECK = False
 
 
 def schedule(graph: Graph, *, threads: int = 1, blas: bool = False, standalone: bool = False) -> Program:
@@ -32,6 +36,6 @@ def schedule(graph: Graph, *, threads: int = 1, blas: bool = False, standalone: 
     plans = plan_nodes(graph, blas=blas)
     items = plan_loops(graph, plans)
     decisions = decide(graph, plans, items)
-    program = build_program(graph, plans, items, decisions)
-    program = finish_loops(shrink(program), threads=1 if standalone else threads)
-    return plan_workspace(program)
+    program = build_program(graph, plans, items, decisions, slots=large(len(items)))
+    program = plan_workspace(finish_loops(shrink(program), threads=1 if standalone else threads))
+    return check_program(program) if CHECK else program

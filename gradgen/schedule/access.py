@@ -15,17 +15,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from gradgen.ir.graph import Graph, Node, Shape
 from gradgen.ops.registry import OPS
 from gradgen.schedule.program import Index, Var
 
 
+@lru_cache(maxsize=4096)
 def canonical(shape: Shape) -> Shape:
     """``shape`` without its axes of length 1: the extents a loop nest over it runs."""
     return tuple(n for n in shape if n != 1)
 
 
+@lru_cache(maxsize=4096)
 def strides(shape: Shape) -> tuple[int, ...]:
     """C-order strides of ``shape``, in elements."""
     out, step = [], 1
@@ -35,6 +38,7 @@ def strides(shape: Shape) -> tuple[int, ...]:
     return tuple(reversed(out))
 
 
+@lru_cache(maxsize=64)
 def element_vars(depth: int) -> tuple[Var, ...]:
     """The loop variables of a nest ``depth`` deep (one per depth, shared by all nests)."""
     return tuple(Var(d, "i", d) for d in range(depth))

@@ -143,12 +143,29 @@ def _tiled(loop: Loop) -> bool:
 
 
 # --- simd -------------------------------------------------------------------------------------------------
+def _one_index_per_buffer(body: tuple[Stmt, ...]) -> bool:
+    """Whether every buffer the loop writes is read and written at one index only (so iterations touch
+    different elements: no dependency between them through memory)."""
+    written: dict[int, set[Index]] = {}
+    for s in body:
+        if isinstance(s, Store):
+            written.setdefault(s.buffer, set()).add(s.index)
+        elif isinstance(s, Accumulate) and isinstance(s.target, Load):
+            written.setdefault(s.target.buffer, set()).add(s.target.index)
+    for s in body:
+        for a in reads(s):
+            if isinstance(a, Load) and a.buffer in written:
+                written[a.buffer].add(a.index)
+    return all(len(indices) == 1 for indices in written.values())
+
 def _simd(loop: Loop) -> Loop:
     body = tuple(_simd(s) if isinstance(s, Loop) else s for s in loop.body)
     loop = dataclasses.replace(loop, body=body)
     if loop.var.role != "i" or any(isinstance(s, (Loop, IndexValue)) for s in body):
         return loop
     defined = {t for s in body for t in _defines(s)}
+    if not _one_index_per_buffer(body):
+        return loop
     sums: list[Local] = []
     for s in body:
         if isinstance(s, Accumulate):

@@ -2,12 +2,11 @@
 
 A value computed in one loop and read in another must be in memory, unless
 it is cheap (an op marked ``cheap``: arithmetic, comparisons, selects) and
-everything it reads is itself available there without more work (inputs,
-scalars, values already stored). Then the reading loop computes it again: a
-few operations instead of a store and a load. A recomputed value never
-needs another recomputation, so generated work stays within a small
-constant of the graph's own: each node is computed at most once per loop
-that reads it.
+what it reads is available there: inputs, scalars, values already stored,
+or at most ``RECOMPUTE_CHAIN`` cheap values computed again with it. Then the
+reading loop computes it again: a few operations instead of a store and a
+load. Each node is computed at most once per loop that reads it, so
+generated work stays within a small constant of the graph's own.
 
 Outputs are written where the caller wants them: a node whose value is an
 output (or whose reshape is) is stored straight into that output.
@@ -22,6 +21,9 @@ from gradgen.ops.registry import OPS
 from gradgen.schedule.access import identity_index, resolve
 from gradgen.schedule.groups import LoopPlan, loop_paths
 from gradgen.schedule.nests import Plan, fusable
+
+#: At most this many cheap nodes are computed again to have one value in another loop.
+RECOMPUTE_CHAIN = 4
 
 
 @dataclass(frozen=True)
@@ -89,33 +91,42 @@ def decide(graph: Graph, plans: dict[int, Plan], items: list[int | LoopPlan]) ->
                     cross.append(reader)
         if not cross:
             continue
-        if all(_recomputable(graph, plans, decisions, base, reader) for reader in cross):
+        chain = _chain(graph, plans, decisions, base)
+        if chain is not None and all(reader.where == "nest" and any(
+                fusable(graph, plans, reader, r) for r in reader.reads if r.access.base == b) for reader in cross):
             for reader in cross:
                 loop = paths[reader.node][depth - 1]
-                if (id(loop), b) not in inserted:
-                    inserted[(id(loop), b)] = True
-                    _insert_before(loop, reader.node, Recompute(b))
+                for n in chain:
+                    if (id(loop), n) not in inserted:
+                        inserted[(id(loop), n)] = True
+                        _insert_before(loop, reader.node, Recompute(n))
         else:
             decisions.stored.add(b)
     return decisions
 
 
-def _recomputable(graph: Graph, plans: dict[int, Plan], decisions: Decisions, base: Plan, reader: Plan) -> bool:
-    """Whether ``reader``'s loop can compute ``base``'s element itself from values available anywhere."""
-    node = graph.nodes[base.node]
-    if not OPS[node.op].cheap or base.how is not None or base.product or base.copies or base.node in graph.outputs:
-        return False
-    if reader.where != "nest" or not any(fusable(graph, plans, reader, r) for r in reader.reads
-                                         if r.access.base == base.node):
-        return False
-    for read in base.reads:
-        source = plans.get(read.access.base)
-        if source is None or source.where == "statement" or read.access.base in decisions.stored:
-            continue
-        if source.value_depth == 0:
-            continue
-        return False
-    return True
+def _chain(graph: Graph, plans: dict[int, Plan], decisions: Decisions, base: Plan) -> list[int] | None:
+    """The cheap values a loop computes again to have ``base``'s element, inputs first: base, and those it
+    reads that are not available anywhere (not inputs, scalars or stored), at most RECOMPUTE_CHAIN of
+    them; None if that is not possible."""
+    order: list[int] = []
+
+    def visit(plan: Plan) -> bool:
+        node = graph.nodes[plan.node]
+        if (not OPS[node.op].cheap or plan.how is not None or plan.product or plan.copies
+                or plan.node in graph.outputs or plan.where != "nest"):
+            return False
+        for read in plan.reads:
+            source = plans.get(read.access.base)
+            if (source is None or source.where == "statement" or read.access.base in decisions.stored
+                    or source.value_depth == 0 or read.access.base in order):
+                continue
+            if not fusable(graph, plans, plan, read) or not visit(source):
+                return False
+        order.append(plan.node)
+        return len(order) <= RECOMPUTE_CHAIN
+
+    return order if visit(base) else None
 
 
 def _insert_before(loop: LoopPlan, node: int, item: Recompute) -> None:

@@ -55,6 +55,8 @@ class Plan:
     (the depth at which the value is complete; None for an accumulator array complete after the nest),
     ``how`` ("sum" or "max" for reductions), ``product`` (the element is reads[0] * reads[1] before
     accumulating), and for accumulator arrays ``result_index``: the full index of the element updated.
+    A scatter (``unslice``, ``unslice_sum`` of parts of one shape) adds each of its reads into its
+    accumulator array at its own index: ``scatter`` holds those indices, one per read.
     """
 
     node: int
@@ -65,6 +67,7 @@ class Plan:
     how: str | None = None
     product: bool = False
     result_index: tuple[Index, ...] = ()
+    scatter: tuple[tuple[Index, ...], ...] = ()
     gemm: bool = False
     copies: bool = False
     consumers: list[int] = field(default_factory=list)
@@ -152,6 +155,20 @@ def _reduction_plan(graph: Graph, node: Node, held: set[int]) -> Plan:
     return Plan(node.id, "nest", reads, space, value_depth=None, how=how, result_index=result)
 
 
+def _scatter_plan(graph: Graph, node: Node, held: set[int]) -> Plan | None:
+    """Parts of one shape added into slices of zeros (the gradient of ``x[1:]`` and ``x[:-1]``): a nest
+    over that shape, each part added where its slice puts it, in the loop that computes the parts."""
+    parts = [graph.nodes[i] for i in node.inputs]
+    shape = parts[0].shape
+    if not canonical(shape) or any(p.shape != shape for p in parts):
+        return None
+    all_slices = node.params["slices"] if node.op == "unslice_sum" else (node.params["slices"],)
+    index = identity_index(shape)
+    targets = tuple(tuple(i * step + start for i, (start, _, step) in zip(index, slices)) for slices in all_slices)
+    reads = [Read(p.id, resolve(graph, p.id, index, held)) for p in parts]
+    return Plan(node.id, "nest", reads, canonical(shape), value_depth=None, how="sum", scatter=targets)
+
+
 def plan_nodes(graph: Graph, *, blas: bool) -> dict[int, Plan]:
     """A Plan for every node that computes something (not inputs, constants or views, unless a view
     must be copied)."""
@@ -173,6 +190,8 @@ def plan_nodes(graph: Graph, *, blas: bool) -> dict[int, Plan]:
             plan = _reduction_plan(graph, node, held)
         elif op.kind == "product":
             plan = _product_plan(graph, node, held, blas)
+        elif node.op in ("unslice", "unslice_sum") and (scatter := _scatter_plan(graph, node, held)) is not None:
+            plan = scatter
         else:  # structural: a loop of its own, reading its inputs whole
             plan = Plan(node.id, "statement", [Read(i, resolve(graph, i, identity_index(graph.nodes[i].shape), held))
                                                for i in node.inputs])

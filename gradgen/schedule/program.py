@@ -18,22 +18,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, Union
+from typing import Any, NamedTuple, Union
 
 from gradgen.ir.graph import ConstArray, Graph
 
 
-@dataclass(frozen=True, order=True)
-class Var:
-    """A loop variable. ``role`` tells the namer what it counts (elements by depth, tiles, repeats, parts)."""
+class Var(NamedTuple):
+    """A loop variable. ``role`` tells the namer what it counts (elements by depth, tiles, repeats, parts).
+    (Var and Local are NamedTuples: programs hash them millions of times.)"""
 
     id: int
     role: str = "i"
     depth: int = 0
 
 
-@dataclass(frozen=True, order=True)
-class Local:
+class Local(NamedTuple):
     """A value held in a local variable: node ``node``'s value or element (role ""), or a value made for it
     (role "j": an index read from it)."""
 
@@ -45,7 +44,7 @@ Symbol = Union[Var, Local]
 
 
 def _symbol_key(symbol: Symbol) -> tuple:
-    return (0, symbol.id, symbol.role) if isinstance(symbol, Var) else (1, symbol.node, symbol.role)
+    return (0, *symbol) if isinstance(symbol, Var) else (1, *symbol)
 
 
 @dataclass(frozen=True)
@@ -162,10 +161,13 @@ class Accumulate:
 
 @dataclass(frozen=True)
 class Fill:
-    """Every element of ``buffer`` set to ``value``."""
+    """Elements ``start`` to ``start + count`` of ``buffer`` (all from ``start`` when count is None) set to
+    ``value``."""
 
     buffer: int
     value: Literal
+    start: int = 0
+    count: int | None = None
 
 
 @dataclass(frozen=True)
@@ -373,6 +375,8 @@ class _Formatter:
         b = self.buffers[buffer_id]
         if b.kind == "slots":
             return "slots"
+        if b.kind == "output":
+            return f"out:{self.graph.output_names[b.position]}"
         base = self.graph.nodes[b.node].label() if b.node is not None else f"buffer{b.id}"
         return base + (".tile" if b.kind == "tile" else "")
 
@@ -380,10 +384,13 @@ class _Formatter:
         return self.local(s) if isinstance(s, Local) else f"{s.role}{s.id}"
 
     def index(self, index: Index) -> str:
-        parts = [self.symbol(s) if k == 1 else f"{k}*{self.symbol(s)}" for s, k in index.terms]
-        if index.offset or not parts:
-            parts.append(str(index.offset))
-        return " + ".join(parts)
+        text = ""
+        for s, k in index.terms:
+            term = self.symbol(s) if abs(k) == 1 else f"{abs(k)}*{self.symbol(s)}"
+            text += (" - " if k < 0 else " + ") + term if text else ("-" if k < 0 else "") + term
+        if index.offset or not text:
+            text += (" - " if index.offset < 0 else " + ") + str(abs(index.offset)) if text else str(index.offset)
+        return text
 
     def atom(self, a: Atom) -> str:
         if isinstance(a, Literal):
@@ -421,7 +428,8 @@ class _Formatter:
                 op = "+=" if s.how == "sum" else "max="
                 yield f"{pad}{self.atom(s.target)} {op} {self.expr(s.value)}"
             elif isinstance(s, Fill):
-                yield f"{pad}{self.buffer(s.buffer)}[:] = {s.value.value!r}"
+                stop = "" if s.count is None else s.start + s.count
+                yield f"{pad}{self.buffer(s.buffer)}[{s.start or ''}:{stop}] = {s.value.value!r}"
             elif isinstance(s, IndexValue):
                 yield (f"{pad}{self.local(s.target)} = index {self.expr(s.source)} into {s.bound} "
                        f"(else fail with argument {s.argument})")

@@ -23,13 +23,10 @@ import dataclasses
 
 from gradgen.schedule.program import (
     Accumulate,
-    Buffer,
+    Apply,
     Call,
     Index,
-    Init,
-    Let,
     Load,
-    Local,
     Loop,
     Program,
     Ref,
@@ -40,57 +37,55 @@ from gradgen.schedule.program import (
 )
 
 SLOTS_ABOVE = 2000
+
+
+def large(top_level_items: int) -> bool:
+    """Whether a program of this many top-level statements keeps its scalars in slots and is rolled."""
+    return top_level_items > SLOTS_ABOVE
 CHUNK = 400
 MIN_REPEATS = 4
 MAX_PERIOD = 4096
 #: How many earlier repeats of a statement are tried as the start of the next block.
-CANDIDATES = 3
+CANDIDATES = 16
 
 Unit = list[Stmt]
 
 
-def _slotted(program: Program) -> tuple[Program, list[Unit]]:
-    """Top-level scalars moved into slots; the top level as units (a loop with the stores of its sums)."""
-    slots = Buffer(len(program.buffers), "slots", 0, "float64")
-    slot_of: dict[Local, int] = {}
-
-    def atom(a: object) -> object:
-        if isinstance(a, Ref) and a.local in slot_of:
-            return Load(slots.id, Index(slot_of[a.local]))
-        return a
-
+def _units(program: Program) -> list[Unit]:
+    """The top level as units: each statement, a loop with the stores of its running values into slots."""
     units: list[Unit] = []
     for statement in program.body:
-        statement = rewrite(statement, atom)
-        if isinstance(statement, Let):
-            slot_of[statement.target] = len(slot_of)
-            units.append([Store(slots.id, Index(slot_of[statement.target]), statement.value)])
-            continue
-        unit: Unit = [statement]
-        if isinstance(statement, Loop):
-            for init in statement.inits:
-                if isinstance(init, Init):
-                    slot_of[init.target] = len(slot_of)
-                    unit.append(Store(slots.id, Index(slot_of[init.target]), Ref(init.target)))
-        units.append(unit)
-    # Slots are doubles: float32, int64 (indices) and mask scalars convert to and from them exactly.
-    slots = dataclasses.replace(slots, size=max(len(slot_of), 1))
-    return dataclasses.replace(program, buffers=program.buffers + (slots,)), units
+        if (isinstance(statement, Store) and isinstance(statement.value, Ref) and units
+                and isinstance(units[-1][0], Loop)):
+            units[-1].append(statement)
+        else:
+            units.append([statement])
+    return units
+
+
+def _atom_key(a: object, numbers: list[int]) -> object:
+    if isinstance(a, Load):
+        numbers.append(a.index.offset)
+        return ("load", a.buffer, a.index.terms)
+    return a
 
 
 def _template(statement: Stmt) -> tuple[object, tuple[int, ...]]:
     """(the statement with its numbers blanked, the numbers), or (a key matching nothing, ())."""
-    if not isinstance(statement, (Store, Accumulate)):
-        return ("unique", id(statement)), ()
     numbers: list[int] = []
-
-    def blank(index: Index) -> Index:
-        if index.terms:
-            numbers.append(-1)  # loop indices never occur at the top level; keep such a statement apart
-        numbers.append(index.offset)
-        return Index(0, index.terms)
-
-    return rewrite(statement, index=blank), tuple(numbers)
+    if isinstance(statement, Store):
+        head: tuple = ("store", statement.buffer, statement.index.terms)
+        numbers.append(statement.index.offset)
+    elif isinstance(statement, Accumulate) and isinstance(statement.target, Load):
+        head = ("add", statement.how, _atom_key(statement.target, numbers), statement.dtype)
+    else:
+        return ("unique", id(statement)), ()
+    value = statement.value
+    if isinstance(value, Apply):
+        body: object = (value.op, value.attrs, value.dtype, tuple(_atom_key(a, numbers) for a in value.args))
+    else:
+        body = _atom_key(value, numbers)
+    return (head, body), tuple(numbers)
 
 
 def _roll_run(block: list[Stmt], numbers: list[tuple[int, ...]], steps: list[tuple[int, ...]], repeats: int,
@@ -130,6 +125,8 @@ def roll(units: list[Unit]) -> list[Unit]:
             period = j - i
             if period > MAX_PERIOD or i + MIN_REPEATS * period > n:
                 break
+            if best is not None and period % best[0] == 0:  # a multiple of a run found covers no more
+                continue
             if ids[i:i + period] != ids[j:j + period]:
                 continue
             steps = [tuple(b - a for a, b in zip(numbers[i + t], numbers[j + t])) for t in range(period)]
@@ -154,12 +151,11 @@ def roll(units: list[Unit]) -> list[Unit]:
 
 
 def shrink(program: Program) -> Program:
-    """A program of more than ``SLOTS_ABOVE`` top-level statements with its scalars in slots, its
-    repeated statements rolled and what is left split into parts; a smaller one as it is."""
-    if len(program.body) <= SLOTS_ABOVE:
+    """A program with slots (more than ``SLOTS_ABOVE`` top-level statements planned: see ``large``) with
+    its repeated statements rolled and what is left split into parts; a smaller one as it is."""
+    if not any(b.kind == "slots" for b in program.buffers):
         return program
-    program, units = _slotted(program)
-    units = roll(units)
+    units = roll(_units(program))
     if sum(len(u) for u in units) <= CHUNK:
         return dataclasses.replace(program, body=tuple(s for u in units for s in u))
     parts: list[list[Stmt]] = [[]]

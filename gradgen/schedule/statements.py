@@ -11,9 +11,22 @@ from memory through its index map.
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
+
 from gradgen.ir.graph import ConstArray, Graph, Node
 from gradgen.ops.registry import OPS
-from gradgen.schedule.access import Access, canonical, element_vars, flat, identity_index, is_prefix, resolve
+from gradgen.schedule.access import (
+    Access,
+    canonical,
+    element_vars,
+    flat,
+    identity_index,
+    is_prefix,
+    resolve,
+    strides,
+)
 from gradgen.schedule.groups import LoopPlan
 from gradgen.schedule.materialize import Decisions, Recompute
 from gradgen.schedule.nests import Plan
@@ -42,6 +55,24 @@ from gradgen.schedule.structural import loop_nest, lower_structural
 Scope = set[int]
 
 
+def first_writer(node: Node, plan: Plan) -> int | None:
+    """The part of a scatter that touches each element it writes before any other part does, when there is
+    one: every part writes a contiguous block in the loop's own order (element = loop position + offset),
+    so the part with the largest offset gets to each element first. It stores instead of adding, and
+    only the elements it never writes need zeros first."""
+    if not plan.scatter:
+        return None
+    strides_of_space = strides(plan.space)
+    walk_in_order = tuple((v, s) for v, s in zip(element_vars(len(plan.space)), strides_of_space))
+    offsets = []
+    for target in plan.scatter:
+        index = flat(node.shape, target)
+        if index.terms != walk_in_order:
+            return None
+        offsets.append(index.offset)
+    return offsets.index(max(offsets))
+
+
 def _identity(how: str, dtype: str) -> Literal:
     return Literal(0 if how == "sum" else float("-inf"), dtype)
 
@@ -49,13 +80,14 @@ def _identity(how: str, dtype: str) -> Literal:
 class StatementBuilder:
     """Builds one Program; also the ``Reader`` that structural lowering reads operands through."""
 
-    def __init__(self, graph: Graph, plans: dict[int, Plan], decisions: Decisions):
+    def __init__(self, graph: Graph, plans: dict[int, Plan], decisions: Decisions, slots: bool = False):
         self.graph = graph
         self.plans = plans
         self.decisions = decisions
         self.buffers: list[Buffer] = []
         self.buffer_of: dict[int, int] = {}
         self._held = {n for n, plan in plans.items() if plan.copies}
+        self.first_writer: dict[int, int] = {}
         self.top: Scope = set()
         for position, node_id in enumerate(graph.inputs):
             node = graph.nodes[node_id]
@@ -70,6 +102,11 @@ class StatementBuilder:
                                                  register=False))
         for node_id, k in decisions.in_output.items():
             self.buffer_of[node_id] = self.outputs[k]
+        # In a large program every top-level scalar lives in a slot of one array (see ``roll``).
+        self.slots = Buffer(len(self.buffers), "slots", 0, "float64") if slots else None
+        if self.slots is not None:
+            self.buffers.append(self.slots)
+        self.slot_of: dict[int, int] = {}
 
     # --- buffers ----------------------------------------------------------------------------------------
     def _new_buffer(self, kind: str, node: Node, register: bool = True, **fields: object) -> int:
@@ -104,6 +141,8 @@ class StatementBuilder:
         node = self.graph.nodes[access.base]
         if node.op == "const" and not isinstance(node.params["value"], ConstArray):
             return Literal(node.params["value"], node.dtype)
+        if access.base in self.slot_of:
+            return Load(self.slots.id, Index(self.slot_of[access.base]))
         if access.base in scope and not access.flat:
             depth = len(canonical(node.shape))
             if is_prefix(node.shape, access.index, element_vars(depth)):
@@ -144,16 +183,38 @@ class StatementBuilder:
             return lower_structural(self, node)
         reduces_here = plan.how is not None and plan.value_depth is not None and plan.value_depth < plan.update_depth
         if not reduces_here and plan.value_depth is not None:  # an element, or a reduction of one element
+            if self.slots is not None and scope is self.top:
+                return [Store(self.slots.id, Index(self._slot(node_id)), self._value(plan, scope))]
             scope.add(node_id)
             out: list[Stmt] = [Let(Local(node_id), self._value(plan, scope), node.dtype, note)]
             if node_id in self.decisions.stored:
                 out.append(self._store(node))
+            return out
+        if plan.scatter:
+            first = self.first_writer.get(node_id)
+            out = []
+            for k in sorted(range(len(plan.reads)), key=lambda k: k != first):
+                at, value = flat(node.shape, plan.scatter[k]), self.operand(plan.reads[k].access, scope)
+                out.append(Store(self.buffer(node_id), at, value) if k == first else
+                           Accumulate(Load(self.buffer(node_id), at), "sum", value, node.dtype, note))
             return out
         if plan.value_depth is None:
             target: Ref | Load = Load(self.buffer(node_id), flat(node.shape, plan.result_index))
         else:
             target = Ref(Local(node_id))
         return [Accumulate(target, plan.how, self._value(plan, scope), node.dtype, note)]
+
+    def _fills(self, plan: Plan, identity: Literal) -> list[Fill]:
+        """The start of an accumulator array: all of it, or for a scatter whose parts write in the order of
+        the loop only the elements its first writer does not store (see ``first_writer``)."""
+        node = self.graph.nodes[plan.node]
+        first = first_writer(node, plan)
+        if first is None:
+            return [Fill(self.buffer(plan.node), identity)]
+        self.first_writer[plan.node] = first
+        start = flat(node.shape, plan.scatter[first]).offset
+        end = start + int(np.prod(plan.space))
+        return [Fill(self.buffer(plan.node), identity, a, b - a) for a, b in ((0, start), (end, node.size)) if b > a]
 
     def _loop(self, loop: LoopPlan, scope: Scope) -> list[Stmt]:
         depth = loop.depth
@@ -167,7 +228,7 @@ class StatementBuilder:
                 inits.append(Init(Local(n), plan.how, self.graph.nodes[n].dtype))
                 finished.append(n)
             elif plan.value_depth is None and depth == 0:
-                inits.append(Fill(self.buffer(n), _identity(plan.how, self.graph.nodes[n].dtype)))
+                inits += self._fills(plan, _identity(plan.how, self.graph.nodes[n].dtype))
         inner = set(scope)
         body = self.block(loop.items, inner)
         out: list[Stmt] = [Loop(Var(depth, "i", depth), loop.extent, tuple(body), tuple(inits),
@@ -176,7 +237,13 @@ class StatementBuilder:
             scope.add(n)
             if n in self.decisions.stored:
                 out.append(self._store(self.graph.nodes[n]))
+            if self.slots is not None and scope is self.top:
+                out.append(Store(self.slots.id, Index(self._slot(n)), Ref(Local(n))))
         return out
+
+    def _slot(self, node_id: int) -> int:
+        self.slot_of[node_id] = len(self.slot_of)
+        return self.slot_of[node_id]
 
     def block(self, items: list[int | LoopPlan | Recompute], scope: Scope) -> list[Stmt]:
         out: list[Stmt] = []
@@ -207,10 +274,13 @@ class StatementBuilder:
         body = self.block(items, self.top)
         for k in self.decisions.copied_outputs:
             body += self._copy_output(k)
+        if self.slots is not None:
+            self.buffers[self.slots.id] = dataclasses.replace(self.slots, size=max(len(self.slot_of), 1))
         return Program(self.graph, tuple(self.graph.inputs), tuple(self.outputs), tuple(self.buffers), tuple(body))
 
 
-def build_program(graph: Graph, plans: dict[int, Plan], items: list[int | LoopPlan], decisions: Decisions) -> Program:
-    """The program for ``graph`` as planned."""
-    return StatementBuilder(graph, plans, decisions).program(items)
+def build_program(graph: Graph, plans: dict[int, Plan], items: list[int | LoopPlan], decisions: Decisions,
+                  slots: bool = False) -> Program:
+    """The program for ``graph`` as planned; with ``slots``, top-level scalars live in the slots array."""
+    return StatementBuilder(graph, plans, decisions, slots).program(items)
 

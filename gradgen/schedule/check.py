@@ -1,0 +1,161 @@
+"""Invariants every scheduled program must satisfy; the tests run this after every schedule.
+
+Checked: every local is defined once in its scope before it is read; every
+loop variable in an index belongs to an enclosing loop; every index stays
+inside its buffer for all values of its loop variables (and of the index
+values read at run time, which the kernel checks); nothing writes an input or
+a constant; every output is written; workspace buffers lie inside the
+workspace, and two that share memory are never live at once.
+"""
+
+from __future__ import annotations
+
+from gradgen.errors import GraphError
+from gradgen.schedule.program import (
+    Accumulate,
+    Buffer,
+    Call,
+    Fill,
+    Gemm,
+    Index,
+    IndexValue,
+    Init,
+    Let,
+    Load,
+    Local,
+    Loop,
+    Program,
+    Ref,
+    Stmt,
+    Store,
+    Var,
+    buffers_used,
+    reads,
+)
+
+
+class ProgramError(GraphError):
+    """A program breaks an invariant of the schedule (a bug in gradgen, never the user's doing)."""
+
+
+class _Checker:
+    def __init__(self, program: Program):
+        self.program = program
+        self.buffers = {b.id: b for b in program.buffers}
+        self.bounds: dict[Var | Local, tuple[int, int]] = {}
+        self.tiles: dict[Var, tuple[Var, int]] = {}  # a loop over one tile -> (the tile loop's variable, tile size)
+        self.tile_starts: set[Var] = set()
+        self.steps: dict[Var, int] = {}
+
+    def fail(self, what: str) -> None:
+        raise ProgramError(f"program invariant broken: {what}")
+
+    def index(self, buffer_id: int, index: Index, where: str) -> None:
+        buffer = self.buffers.get(buffer_id)
+        if buffer is None:
+            self.fail(f"{where} uses buffer {buffer_id}, which the program does not have")
+        low = high = index.offset
+        terms = dict(index.terms)
+        for symbol, k in index.terms:
+            if symbol not in self.bounds:
+                self.fail(f"{where} indexes {buffer_id} with {symbol}, which no enclosing loop or check defines")
+            lo, hi = self.bounds[symbol]
+            tile = self.tiles.get(symbol)
+            if tile is not None and terms.get(tile[0]) == -k:  # element minus tile start: within one tile
+                lo, hi = 0, tile[1] - 1
+            elif symbol in self.tile_starts and any(self.tiles.get(v, (None,))[0] == symbol and c == -k
+                                                    for v, c in terms.items()):
+                continue
+            low, high = low + min(k * lo, k * hi), high + max(k * lo, k * hi)
+        if low < 0 or high >= buffer.size:
+            self.fail(f"{where}: index {low}..{high} leaves buffer {buffer_id} of {buffer.size} elements")
+
+    def atom(self, a: object, scope: set[Local], where: str) -> None:
+        if isinstance(a, Ref) and a.local not in scope:
+            self.fail(f"{where} reads {a.local} before it is defined in scope")
+        if isinstance(a, Load):
+            self.index(a.buffer, a.index, where)
+
+    def write(self, buffer_id: int, where: str) -> None:
+        buffer = self.buffers.get(buffer_id)
+        if buffer is not None and buffer.kind in ("input", "const"):
+            self.fail(f"{where} writes the {buffer.kind} buffer {buffer_id}")
+
+    def define(self, local: Local, scope: set[Local], mine: set[Local], where: str) -> None:
+        if local in mine:
+            self.fail(f"{where} defines {local} twice in one scope")
+        mine.add(local)
+        scope.add(local)
+
+    def block(self, statements: tuple[Stmt, ...], scope: set[Local], mine: set[Local]) -> None:
+        for s in statements:
+            where = type(s).__name__
+            if isinstance(s, Loop):
+                self.block(s.inits, scope, mine)
+                if s.within is not None:
+                    if s.within not in self.bounds:
+                        self.fail(f"a loop covers a tile of {s.within}, which no enclosing loop defines")
+                    self.tiles[s.var] = (s.within, self.steps[s.within])
+                if s.step != 1:
+                    self.tile_starts.add(s.var)
+                    self.steps[s.var] = s.step
+                self.bounds[s.var] = (0, s.extent - 1)
+                self.block(s.body, set(scope), set())
+                del self.bounds[s.var]
+                self.tiles.pop(s.var, None)
+                continue
+            for a in reads(s):
+                self.atom(a, scope, where)
+            if isinstance(s, (Let, Init)):
+                self.define(s.target, scope, mine, where)
+            elif isinstance(s, IndexValue):
+                self.define(s.target, scope, mine, where)
+                self.bounds[s.target] = (0, s.bound - 1)
+            elif isinstance(s, (Store, Fill)):
+                self.write(s.buffer, where)
+                if isinstance(s, Store):
+                    self.index(s.buffer, s.index, where)
+            elif isinstance(s, Accumulate) and isinstance(s.target, Load):
+                self.write(s.target.buffer, where)
+            elif isinstance(s, Gemm):
+                self.write(s.out, where)
+            elif isinstance(s, Call) and not 0 <= s.part < len(self.program.parts):
+                self.fail(f"a call of part {s.part}, which does not exist")
+
+    def workspace(self) -> None:
+        p = self.program
+        statements = list(p.body) + [s for part in p.parts for s in part]
+        live: dict[int, list[int]] = {}
+        for position, s in enumerate(statements):
+            for b in buffers_used((s,)):
+                live.setdefault(b, [position, position])[1] = position
+        work: list[Buffer] = [b for b in p.buffers if b.kind in ("work", "slots") and b.id in live]
+        for b in work:
+            if b.offset < 0 or b.offset + b.size > p.work_size:
+                self.fail(f"buffer {b.id} at {b.offset}..{b.offset + b.size} leaves the workspace of {p.work_size}")
+        for a in work:
+            for b in work:
+                if a.id < b.id and a.offset < b.offset + b.size and b.offset < a.offset + a.size:
+                    (a0, a1), (b0, b1) = live[a.id], live[b.id]
+                    if a0 <= b1 and b0 <= a1:
+                        self.fail(f"buffers {a.id} and {b.id} share workspace while both are live")
+
+    def run(self) -> None:
+        p = self.program
+        scope = {Local(i) for i in p.inputs if p.graph.nodes[i].shape == ()}
+        self.block(p.body, scope, set())
+        for part in p.parts:
+            self.block(part, set(scope), set())
+        written = set()
+        for s in p.body + tuple(x for part in p.parts for x in part):
+            written |= buffers_used((s,))
+        for b in p.outputs:
+            if b not in written:
+                self.fail(f"output buffer {b} is never written")
+        self.workspace()
+
+
+def check_program(program: Program) -> Program:
+    """Raise ProgramError if ``program`` breaks an invariant (see the module docstring); return it otherwise."""
+    _Checker(program).run()
+    return program
