@@ -40,11 +40,12 @@ def _max_vjp(g: Any, out: Any, x: Any, axes: tuple[int, ...], keepdims: bool) ->
 
 
 def _max_jvp(t: Any, out: Any, x: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
-    # The tangent of the maximum: the mean of t over the maximal entries (ties share).
+    # The tangent of the maximum: the mean of t over the maximal entries (ties share); 0 where
+    # no entry equals the maximum (it is NaN), as the VJP gives.
     is_max = x == broadcast_to(_kept(out, x, axes), x.shape)
     weight = cast(F.where(is_max, 1.0, 0.0), x.node.dtype)
     total = F.sum(weight * t, axis=axes, keepdims=keepdims)
-    return total / F.sum(weight, axis=axes, keepdims=keepdims)
+    return total / F.maximum(F.sum(weight, axis=axes, keepdims=keepdims), 1.0)
 
 
 define(Op("sum", _reduce_infer, lambda x, axes, keepdims: np.sum(x, axis=axes, keepdims=keepdims),
