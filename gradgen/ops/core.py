@@ -8,6 +8,7 @@ function body serves constants and symbols alike.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -71,13 +72,22 @@ def constant(builder: GraphBuilder, value: Any, dtype: str | None = None) -> Val
     dtype = dtype or _dtype_name(array.dtype)
     array = array.astype(dtype)
     if array.ndim == 0:
-        scalar = array.item()
-        if isinstance(scalar, float) and scalar == 0.0:
-            scalar = 0.0  # one zero: -0.0 and 0.0 would otherwise share a hash-consed node
-        payload: Any = scalar
-    else:
-        payload = ConstArray(array)
-    return Value(builder, builder.add("const", (), (("value", payload),), array.shape, dtype))
+        return Value(builder, scalar_node(builder, array.item(), dtype))
+    return Value(builder, builder.add("const", (), (("value", ConstArray(array)),), array.shape, dtype))
+
+
+def scalar_node(builder: GraphBuilder, value: Any, dtype: str) -> int:
+    """The node of the scalar constant ``value`` of ``dtype``.
+
+    -0.0 is spelled ``negative(0.0)``: -0.0 == 0.0 and both hash alike, so a
+    constant -0.0 would be merged into the hash-consed 0.0 and lose its sign
+    (``1 / -0.0`` is -inf, ``1 / 0.0`` inf).
+    """
+    payload: Any = {"bool": bool, "int64": int}.get(dtype, float)(value)
+    if isinstance(payload, float) and payload == 0.0 and math.copysign(1.0, payload) < 0.0:
+        zero = builder.add("const", (), (("value", 0.0),), (), dtype)
+        return builder.add("negative", (zero,), (), (), dtype)
+    return builder.add("const", (), (("value", payload),), (), dtype)
 
 
 
