@@ -70,6 +70,8 @@ def constant(builder: GraphBuilder, value: Any, dtype: str | None = None) -> Val
     if array.dtype.kind not in "fiub":
         raise InputError(f"cannot use {value!r} ({type(value).__name__}) as a number in a traced function")
     dtype = dtype or _dtype_name(array.dtype)
+    if dtype == "int64" and array.dtype.kind == "u" and array.size and int(array.max()) >= 2**63:
+        raise InputError(f"constant {value!r}: {int(array.max())} does not fit in int64")
     array = array.astype(dtype)
     if array.ndim == 0:
         return Value(builder, scalar_node(builder, array.item(), dtype))
