@@ -11,7 +11,17 @@ from gradgen.dsl.value import Value
 from gradgen.errors import GraphError, InputError, ShapeError
 from gradgen.ir.graph import ConstArray, Node
 from gradgen.ops import functions as F
-from gradgen.ops.core import apply, broadcast_to, builder_of, cast, constant, normalize_axes, result_dtype, zeros_like
+from gradgen.ops.core import (
+    apply,
+    as_ints,
+    broadcast_to,
+    builder_of,
+    cast,
+    constant,
+    normalize_axes,
+    result_dtype,
+    zeros_like,
+)
 from gradgen.ops.registry import Op, define
 
 
@@ -37,12 +47,9 @@ define(Op("const", _fixed, lambda value: np.asarray(_const_value(value)), None,
 
 # --- broadcast_to and its adjoint, sum_to ---------------------------------------------
 def _broadcast_infer(inputs: Sequence[Node], attrs: dict) -> tuple[tuple[int, ...], str]:
-    shape = attrs["shape"]
-    try:
-        if np.broadcast_shapes(inputs[0].shape, shape) != shape:
-            raise ValueError
-    except ValueError:
-        raise ShapeError(f"cannot broadcast shape {inputs[0].shape} to {shape}") from None
+    shape, own = attrs["shape"], inputs[0].shape
+    if len(own) > len(shape) or any(n not in (1, m) for n, m in zip(own[::-1], shape[::-1])):
+        raise ShapeError(f"cannot broadcast shape {own} to {shape}")
     return shape, inputs[0].dtype
 
 
@@ -81,10 +88,7 @@ def reshape(x: Any, shape: Any) -> Any:
     """``x`` with a new shape; one entry may be -1 (inferred), as in NumPy."""
     if not isinstance(x, Value):
         return np.reshape(x, shape)
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    if any(isinstance(s, Value) for s in shape):
-        raise InputError("reshape: the new shape must be made of ints, not symbolic values")
-    shape = tuple(int(s) for s in shape)
+    shape = as_ints(shape, "reshape: the new shape")
     if shape.count(-1) > 1:
         raise ShapeError(f"reshape: only one dimension may be -1, got {shape}")
     if -1 in shape:
@@ -112,7 +116,8 @@ def transpose(x: Any, axes: Sequence[int] | None = None) -> Any:
     """``x`` with its axes permuted (reversed when ``axes`` is None), as ``np.transpose``."""
     if not isinstance(x, Value):
         return np.transpose(x, axes)
-    axes = tuple(reversed(range(x.ndim))) if axes is None else tuple(int(a) % max(x.ndim, 1) for a in axes)
+    axes = tuple(reversed(range(x.ndim))) if axes is None else tuple(
+        a % max(x.ndim, 1) for a in as_ints(axes, "transpose: axes"))
     if sorted(axes) != list(range(x.ndim)):
         raise ShapeError(f"transpose: {axes} is not a permutation of the axes of shape {x.shape}")
     if axes == tuple(range(x.ndim)):
@@ -316,9 +321,20 @@ define(Op("concatenate", _concat_infer, lambda *xs, axis: np.concatenate(xs, axi
           jvp=_concat_jvp, reads_forward=False, doc="Join arrays along an existing axis."))
 
 
+def _some_arrays(arrays: Any, what: str) -> list[Any]:
+    """``arrays`` as a list of one array or more, or ShapeError/InputError saying what was expected."""
+    try:
+        arrays = list(arrays)
+    except TypeError:
+        raise InputError(f"{what}: expected a sequence of arrays, got {arrays!r}") from None
+    if not arrays:
+        raise ShapeError(f"{what}: needs at least one array, got none")
+    return arrays
+
+
 def concatenate(arrays: Sequence[Any], axis: int = 0) -> Any:
     """Join arrays along an existing axis, as ``np.concatenate``."""
-    arrays = list(arrays)
+    arrays = _some_arrays(arrays, "concatenate")
     builder = builder_of(arrays)
     if builder is None:
         return np.concatenate([np.asarray(a) for a in arrays], axis=axis)
@@ -334,7 +350,7 @@ def concatenate(arrays: Sequence[Any], axis: int = 0) -> Any:
 
 def stack(arrays: Sequence[Any], axis: int = 0) -> Any:
     """Join arrays along a new axis, as ``np.stack``."""
-    arrays = list(arrays)
+    arrays = _some_arrays(arrays, "stack")
     builder = builder_of(arrays)
     if builder is None:
         return np.stack([np.asarray(a) for a in arrays], axis=axis)

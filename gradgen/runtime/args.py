@@ -105,8 +105,8 @@ def to_scalar(value: Any, name: str, dtype: str, jit: bool) -> Any:
         try:
             return float(value)
         except OverflowError:
-            raise InputError(f"argument {name!r}: {value} is too large for a float64 (the largest is about "
-                             "1.8e308)") from None
+            raise InputError(f"argument {name!r}: an integer of {len(str(abs(int(value))))} digits is too large "
+                             "for a float64 (the largest is about 1.8e308)") from None
     if isinstance(value, (complex, np.complexfloating)):
         raise InputError(f"argument {name!r}: complex values are not supported")
     if isinstance(value, (np.ndarray, list, tuple)):
