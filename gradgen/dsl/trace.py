@@ -113,6 +113,9 @@ def trace(fn: Callable, specs: Mapping[str, Any] | None = None, **spec_kwargs: A
     for r in results:
         if isinstance(r, Value) and r.builder is not builder:
             raise GraphError("the function returned a value from another trace")
+        if isinstance(r, (list, tuple)) and any(isinstance(v, Value) for v in r):
+            raise GraphError(f"{getattr(fn, '__name__', 'fn')} returned a {type(r).__name__} holding gradgen values; "
+                             "return one value or a flat tuple of values (gg.stack joins values into one array)")
         try:
             outputs.append(constant(builder, r).id)
         except InputError:

@@ -198,8 +198,9 @@ def index_error(graph: Graph, values: Sequence[Any], error: IndexError) -> Input
 
 
 def _naming_index_sources(graph: Graph, node_id: int, error: IndexError) -> InputError:
-    """InputError naming the int64 inputs upstream of node ``node_id``'s integer operands."""
-    sources, stack, seen = [], [i for i in graph.nodes[node_id].inputs if graph.nodes[i].dtype == "int64"], set()
+    """InputError naming the int64 inputs upstream of the indices of node ``node_id``: its last
+    int64 operand (an indexing op takes its array first, its indices after it)."""
+    sources, stack, seen = [], [i for i in graph.nodes[node_id].inputs if graph.nodes[i].dtype == "int64"][-1:], set()
     while stack:
         node = graph.nodes[stack.pop()]
         if node.id in seen:

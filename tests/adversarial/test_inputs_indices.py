@@ -139,6 +139,16 @@ def test_python_index_errors_name_the_argument_among_several():
         kernel(np.arange(4.0), np.array([-5, 3]), np.array([1, 2]))
 
 
+def test_an_index_into_an_index_array_is_named_not_the_array_it_indexes():
+    kernel = gg.compile(lambda x, i, j: gg.sum(x[i[j]]), backend="python", x=gg.Array((4,)),
+                        i=gg.Array((3,), "int64"), j=gg.Array((2,), "int64"))
+    assert kernel(np.arange(4.0), np.array([3, 2, 1]), np.array([0, 2])) == 4.0
+    with pytest.raises(gg.InputError, match="argument 'j': .*index 3 is out of bounds for axis 0 with size 3"):
+        kernel(np.arange(4.0), np.array([3, 2, 1]), np.array([0, 3]))
+    with pytest.raises(gg.InputError, match="argument 'i' or 'j': .*index 9 is out of bounds for axis 0 with size 4"):
+        kernel(np.arange(4.0), np.array([9, 2, 1]), np.array([0, 2]))
+
+
 def test_constant_indices_out_of_range_are_shape_errors_at_trace_time():
     with pytest.raises(gg.ShapeError, match="index 3 is out of bounds for axis 0 of size 3"):
         gg.trace(lambda x: x[np.array([0, 3])], x=gg.Array((3,)))

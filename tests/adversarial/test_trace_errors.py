@@ -94,3 +94,9 @@ def test_a_result_too_large_to_exist_is_a_shape_error_naming_the_line():
         gg.trace(outer, a=gg.Array((2**32, 1)), b=gg.Array((1, 2**32)))
     with pytest.raises(gg.ShapeError, match=r"matmul: the result's shape \(4294967296, 4294967296\) has"):
         gg.trace(lambda a, b: gg.sum(a @ b), a=gg.Array((2**32, 1)), b=gg.Array((1, 2**32)))
+
+
+@pytest.mark.parametrize("fn", [lambda x: [x, x], lambda x: (x, [x * 2.0])], ids=["list", "nested"])
+def test_returning_a_list_of_values_says_to_return_a_tuple(fn):
+    with pytest.raises(gg.GraphError, match="holding gradgen values; return one value or a flat tuple of values"):
+        gg.trace(fn)
