@@ -91,10 +91,18 @@ def _range_error(name: str, value: Any) -> InputError:
                       f"[{INT64_MIN}, {INT64_MAX}]; it cannot index any array")
 
 
+def _number_dtype(value: Any) -> str:
+    """The float dtype a JIT kernel compiles for a scalar ``value`` (as ``spec_of`` reads it)."""
+    return "float32" if isinstance(value, np.float32) or getattr(value, "dtype", None) == np.float32 else "float64"
+
+
 def to_scalar(value: Any, name: str, dtype: str, jit: bool) -> Any:
     """``value`` as a Python float (or, for an int64 spec, an int in range), or InputError/OtherSignature."""
     if isinstance(value, (bool, np.bool_)):
         raise InputError(f"argument {name!r}: expected a number, got a bool")
+    if jit and dtype != "int64" and isinstance(value, (float, int, np.number, np.ndarray)) \
+            and _number_dtype(value) != dtype:
+        raise OtherSignature  # float32 after float64 (or back): a JIT kernel compiles that signature too
     if dtype == "int64" and isinstance(value, (float, np.floating)):
         raise InputError(f"argument {name!r}: expected an integer index (int64), got the float {value!r}")
     if isinstance(value, (int, np.integer)) and dtype == "int64":
@@ -112,7 +120,7 @@ def to_scalar(value: Any, name: str, dtype: str, jit: bool) -> Any:
     if isinstance(value, (np.ndarray, list, tuple)):
         array = np.asarray(value)
         if array.shape == ():
-            return to_scalar(array.item(), name, dtype, jit)
+            return to_scalar(array.item(), name, dtype, False)  # its dtype was checked above
         if jit and array.dtype.kind in "fiu":
             raise OtherSignature
         raise InputError(f"argument {name!r}: expected a scalar, got an array of shape {array.shape}")

@@ -122,8 +122,9 @@ def _entry_source(names: Sequence[str], specs: Sequence[Array], jit: bool, c_bac
         if spec.shape == () and spec.dtype == "int64":
             lines.append(f"        if type({a}) is not int or not {checks.INT64_MIN} <= {a} <= {checks.INT64_MAX}:")
             lines.append(f"            {a} = _to_scalar({a}, {name!r}, 'int64', {jit})")
-        elif spec.shape == ():
-            lines.append(f"        if type({a}) is not float:")
+        elif spec.shape == ():  # a JIT kernel for float32 scalars takes NumPy float32s; Python floats are float64
+            scalar_type = "_float32" if jit and spec.dtype == "float32" else "float"
+            lines.append(f"        if type({a}) is not {scalar_type}:")
             lines.append(f"            {a} = _to_scalar({a}, {name!r}, {spec.dtype!r}, {jit})")
         else:
             lines.append(f"        if type({a}) is not _ndarray or {a}.dtype is not _dtype_{k} "
@@ -275,6 +276,7 @@ class Kernel:
         namespace: dict[str, Any] = {
             "_bind": lambda a, k: checks.bind(self.names, a, k), "_to_scalar": checks.to_scalar,
             "_to_array": checks.to_array, "_OtherSignature": checks.OtherSignature, "_ndarray": np.ndarray,
+            "_float32": np.float32,
         }
         for k, spec in enumerate(specs):
             namespace[f"_dtype_{k}"] = np.dtype(spec.dtype)

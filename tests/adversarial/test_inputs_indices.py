@@ -206,3 +206,14 @@ def test_a_jit_kernel_compiles_float32_as_float32_whatever_came_first():
 def test_the_rule_is_in_the_docstring():
     doc = gg.value_and_grad.__doc__
     assert "integer array given for an" in doc and "int64 index input" in doc and "numbers" in doc
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_jit_kernel_gives_float32_scalars_float32_and_python_floats_float64_whatever_came_first(backend):
+    square = gg.value_and_grad(lambda x: x * x, backend=backend)
+    single, double = np.float32(0.1), 0.1
+    want_single, want_double = float(single * single), double * double
+    assert square(single)[0] == want_single
+    assert square(double)[0] == want_double  # not rounded through the float32 kernel compiled first
+    assert square(np.array(single))[0] == want_single and square(np.array(double))[0] == want_double
+    assert square(1)[0] == 1.0 and len(square._variants) == 2
