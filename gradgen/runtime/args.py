@@ -98,29 +98,48 @@ def _number_dtype(value: Any) -> str:
 
 def to_scalar(value: Any, name: str, dtype: str, jit: bool) -> Any:
     """``value`` as a Python float (or, for an int64 spec, an int in range), or InputError/OtherSignature."""
+    if type(value) is int and dtype == "float64":  # the common case first: kernel(2, 8, -2, 2)
+        return _as_float(value, name)
     if isinstance(value, (bool, np.bool_)):
         raise InputError(f"argument {name!r}: expected a number, got a bool")
-    if jit and dtype != "int64" and isinstance(value, (float, int, np.number, np.ndarray)) \
-            and _number_dtype(value) != dtype:
+    if dtype == "int64":
+        return _to_index(value, name)
+    if jit and (dtype == "float32" or isinstance(value, (np.float32, np.ndarray))) \
+            and isinstance(value, (float, int, np.number, np.ndarray)) and _number_dtype(value) != dtype:
         raise OtherSignature  # float32 after float64 (or back): a JIT kernel compiles that signature too
-    if dtype == "int64" and isinstance(value, (float, np.floating)):
+    if isinstance(value, (float, int, np.floating, np.integer)):
+        return _as_float(value, name)
+    return to_scalar(_scalar_of(value, name, jit), name, dtype, False)  # its dtype was checked above
+
+
+def _as_float(value: Any, name: str) -> float:
+    """A real number as a Python float, or InputError for an integer no float64 can hold."""
+    try:
+        return float(value)
+    except OverflowError:
+        raise InputError(f"argument {name!r}: an integer of {len(str(abs(int(value))))} digits is too large "
+                         "for a float64 (the largest is about 1.8e308)") from None
+
+
+def _to_index(value: Any, name: str) -> int:
+    """An int64 scalar index: an integer in the int64 range, else InputError naming the argument."""
+    if isinstance(value, (float, np.floating)):
         raise InputError(f"argument {name!r}: expected an integer index (int64), got the float {value!r}")
-    if isinstance(value, (int, np.integer)) and dtype == "int64":
+    if isinstance(value, (int, np.integer)):
         if not INT64_MIN <= int(value) <= INT64_MAX:
             raise _range_error(name, value)
         return int(value)
-    if isinstance(value, (float, int, np.floating, np.integer)):
-        try:
-            return float(value)
-        except OverflowError:
-            raise InputError(f"argument {name!r}: an integer of {len(str(abs(int(value))))} digits is too large "
-                             "for a float64 (the largest is about 1.8e308)") from None
+    return _to_index(_scalar_of(value, name, False), name)
+
+
+def _scalar_of(value: Any, name: str, jit: bool) -> Any:
+    """The one number a 0-d array (or nested list) holds, or InputError/OtherSignature for anything else."""
     if isinstance(value, (complex, np.complexfloating)):
         raise InputError(f"argument {name!r}: complex values are not supported")
     if isinstance(value, (np.ndarray, list, tuple)):
         array = np.asarray(value)
         if array.shape == ():
-            return to_scalar(array.item(), name, dtype, False)  # its dtype was checked above
+            return array.item()
         if jit and array.dtype.kind in "fiu":
             raise OtherSignature
         raise InputError(f"argument {name!r}: expected a scalar, got an array of shape {array.shape}")
