@@ -133,7 +133,7 @@ def _to_index(value: Any, name: str) -> int:
 
 
 def _scalar_of(value: Any, name: str, jit: bool) -> Any:
-    """The one number a 0-d array (or nested list) holds, or InputError/OtherSignature for anything else."""
+    """The one number a 0-d array holds, or InputError/OtherSignature for anything else (arrays, lists)."""
     if isinstance(value, (complex, np.complexfloating)):
         raise InputError(f"argument {name!r}: complex values are not supported")
     if isinstance(value, (np.ndarray, list, tuple)):
