@@ -42,11 +42,14 @@ def test_hash_consing_shares_common_subexpressions():
 
 def test_folding_and_identities():
     def f(x):
-        return (x * 1.0 + 0.0) * (2.0 * 3.0) - 0.0 + x ** 1.0
+        return (x * 1.0 + -0.0) * (2.0 * 3.0) - 0.0 + x ** 1.0
 
     graph = prepare(gg.trace(f), gradient=False)
     assert sorted(ops_of(graph)) == ["add", "const", "input", "multiply"]
     assert gg.compile(f)(2.0) == 14.0
+    # x + 0.0 is not x: -0.0 + 0.0 is 0.0, so 1 / (x + 0.0) at x = -0.0 is inf, not -inf.
+    assert "add" in ops_of(prepare(gg.trace(lambda x: x + 0.0), gradient=False))
+    assert gg.compile(lambda x: 1.0 / (x + 0.0), backend="python")(-0.0) == np.inf
 
 
 def test_negations_fold_into_constants_and_subtractions():

@@ -36,6 +36,9 @@ SCALAR_FAST: dict[str, Any] = {
     "exp": math.exp, "log": math.log, "log1p": math.log1p, "expm1": math.expm1, "sqrt": math.sqrt,
     "sin": math.sin, "cos": math.cos, "tanh": math.tanh, "pow": math.pow,
     "maximum": _maximum, "minimum": _minimum, "sign": _sign, "inf": math.inf, "nan": math.nan,
+    # What math raises where IEEE gives inf or nan, under a name no user's variable can take
+    # (generated names never start with an underscore), so a local called ValueError cannot shadow it.
+    "_MATH_ERRORS": (ArithmeticError, ValueError),
 }
 
 ARRAY: dict[str, Any] = {

@@ -49,6 +49,18 @@ def _literal(value: Any, dtype: str, scalar: bool) -> str:
     return f"({text})" if text.startswith("-") else text
 
 
+def _comment(text: str) -> str:
+    """``text`` on one line, fit for a comment: names may hold line breaks, NULs or other control characters."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
+
+
+def _docstring(text: str) -> str:
+    """A string literal of ``text``: triple-quoted when it reads that way unchanged, else its repr."""
+    if text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"""{text}"""'
+    return repr(text)
+
+
 def _result_expression(mode: str, outputs: Sequence[str], grad_keys: Sequence[str]) -> str:
     if mode == "forward":
         return outputs[0] if len(outputs) == 1 else "(" + ", ".join(outputs) + ",)"
@@ -112,8 +124,7 @@ def generate_python(graph: Graph, *, function_name: str, mode: str,
         args = [expr[i] for i in node.inputs]
         attrs = node.params
         code = spell(spelling, args, attrs)
-        comment = node.note or (node.op if scalar else f"{node.op} -> {node.shape} {node.dtype}")
-        comment = " ".join(comment.split())  # names may hold line breaks
+        comment = _comment(node.note or (node.op if scalar else f"{node.op} -> {node.shape} {node.dtype}"))
         body.append(f"{names[node.id]} = {code}  # {comment}")
         expr[node.id] = names[node.id]
 
@@ -128,7 +139,7 @@ def generate_python(graph: Graph, *, function_name: str, mode: str,
             # A gradient that is an existing value (dJ/db is d): give it its own name, so every
             # returned gradient has a dJ_d<input> line to read.
             what = f"the value of {names[node_id]}" if node.op != "const" else "a constant"
-            body.append(f"{alias} = {text}  # {alias} is {what}")
+            body.append(f"{alias} = {text}  # {_comment(f'{alias} is {what}')}")
             taken.add(alias)
             text = alias
         if not scalar:
@@ -143,12 +154,12 @@ def generate_python(graph: Graph, *, function_name: str, mode: str,
     params = ", ".join(names[i] for i in graph.inputs)
     lines = [f"def {function_name}({params}):"]
     if title:
-        lines.append(f'    """{title}"""')
+        lines.append(f"    {_docstring(title)}")
     if scalar:
         lines.append("    try:")
         lines += ["        " + line for line in body] or ["        pass"]
         lines += [
-            "    except (ArithmeticError, ValueError):",
+            "    except _MATH_ERRORS:  # ArithmeticError, ValueError",
             "        # math raised where IEEE arithmetic gives inf or nan (log(0), 1/0, overflow):",
             "        # run the NumPy version of this kernel instead.",
             f"        return _ieee_fallback({params})",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,15 +25,24 @@ class Array:
     dtype: str = "float64"
 
     def __init__(self, shape: Sequence[int] | int = (), dtype: Any = "float64"):
-        shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-        if any(not isinstance(n, (int, np.integer)) or n < 0 for n in shape):
-            raise InputError(f"Array spec: shape must be non-negative ints, got {shape!r}")
+        given = shape
+        try:
+            shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+        except TypeError:
+            shape = (given,)
+        if any(isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 0 for n in shape):
+            raise InputError(f"Array spec: shape must be non-negative ints (not bools), got {given!r}")
         try:
             name = np.dtype(dtype).name
         except TypeError:
             name = str(dtype)
         if name not in _DTYPES:
             raise InputError(f"Array spec: dtype must be float64, float32 or int64, got {dtype!r}")
+        size = math.prod(int(n) for n in shape)
+        if size * np.dtype(name).itemsize > np.iinfo(np.intp).max:
+            raise InputError(f"Array spec: shape {tuple(int(n) for n in shape)} has {size:,} elements of "
+                             f"{np.dtype(name).itemsize} bytes, more than one array can address "
+                             f"({np.iinfo(np.intp).max:,} bytes); use a smaller shape")
         object.__setattr__(self, "shape", tuple(int(n) for n in shape))
         object.__setattr__(self, "dtype", name)
 
@@ -65,6 +75,10 @@ def spec_of(value: Any, name: str) -> Array:
         return Array(array.shape, "int64") if array.ndim else Scalar()
     if kind == "b":
         return Array(array.shape, "float64")
+    if kind == "O" and isinstance(value, (list, tuple)):
+        raise InputError(f"argument {name!r}: expected numbers, but NumPy reads this {type(value).__name__} as "
+                         "objects (entries that are not numbers, ragged rows, or integers beyond int64 such as "
+                         "2**64)")
     raise InputError(f"argument {name!r}: expected a number or a numeric array, got "
                      f"{type(value).__name__}" + (f" of dtype {array.dtype}" if kind != "O" else ""))
 

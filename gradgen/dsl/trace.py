@@ -30,6 +30,13 @@ def parameter_names(fn: Callable) -> list[str]:
     return names
 
 
+def _call(fn: Callable, names: list[str], args: list[Value]) -> Any:
+    """``fn`` called with one value per parameter, keyword-only parameters by keyword."""
+    keyword_only = {p.name for p in inspect.signature(fn).parameters.values() if p.kind is p.KEYWORD_ONLY}
+    return fn(*[a for n, a in zip(names, args) if n not in keyword_only],
+              **{n: a for n, a in zip(names, args) if n in keyword_only})
+
+
 def resolve_specs(fn: Callable, specs: Mapping[str, Any] | None, spec_kwargs: Mapping[str, Any]) -> dict[str, Array]:
     """Merge ``specs`` and keyword specs into one spec per parameter (scalar by default)."""
     names = parameter_names(fn)
@@ -95,7 +102,7 @@ def trace(fn: Callable, specs: Mapping[str, Any] | None = None, **spec_kwargs: A
         node_id = builder.add("input", (), (("name", name),), spec.shape, spec.dtype)
         builder.set_name(node_id, name)
         args.append(Value(builder, node_id))
-    result = fn(*args)
+    result = _call(fn, list(resolved), args)
     for node_id, local in builder.local_names().items():
         if builder.nodes[node_id].op != "input":
             builder.set_name(node_id, local)
@@ -106,6 +113,9 @@ def trace(fn: Callable, specs: Mapping[str, Any] | None = None, **spec_kwargs: A
     for r in results:
         if isinstance(r, Value) and r.builder is not builder:
             raise GraphError("the function returned a value from another trace")
+        if isinstance(r, (list, tuple)) and any(isinstance(v, Value) for v in r):
+            raise GraphError(f"{getattr(fn, '__name__', 'fn')} returned a {type(r).__name__} holding gradgen values; "
+                             "return one value or a flat tuple of values (gg.stack joins values into one array)")
         try:
             outputs.append(constant(builder, r).id)
         except InputError:

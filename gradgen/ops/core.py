@@ -8,6 +8,7 @@ function body serves constants and symbols alike.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -69,16 +70,40 @@ def constant(builder: GraphBuilder, value: Any, dtype: str | None = None) -> Val
     if array.dtype.kind not in "fiub":
         raise InputError(f"cannot use {value!r} ({type(value).__name__}) as a number in a traced function")
     dtype = dtype or _dtype_name(array.dtype)
+    if dtype == "int64" and array.dtype.kind == "u" and array.size and int(array.max()) >= 2**63:
+        raise InputError(f"constant {value!r}: {int(array.max())} does not fit in int64")
     array = array.astype(dtype)
     if array.ndim == 0:
-        scalar = array.item()
-        if isinstance(scalar, float) and scalar == 0.0:
-            scalar = 0.0  # one zero: -0.0 and 0.0 would otherwise share a hash-consed node
-        payload: Any = scalar
-    else:
-        payload = ConstArray(array)
-    return Value(builder, builder.add("const", (), (("value", payload),), array.shape, dtype))
+        return Value(builder, scalar_node(builder, array.item(), dtype))
+    return Value(builder, builder.add("const", (), (("value", ConstArray(array)),), array.shape, dtype))
 
+
+def scalar_node(builder: GraphBuilder, value: Any, dtype: str) -> int:
+    """The node of the scalar constant ``value`` of ``dtype``.
+
+    -0.0 is spelled ``negative(0.0)``: -0.0 == 0.0 and both hash alike, so a
+    constant -0.0 would be merged into the hash-consed 0.0 and lose its sign
+    (``1 / -0.0`` is -inf, ``1 / 0.0`` inf).
+    """
+    payload: Any = {"bool": bool, "int64": int}.get(dtype, float)(value)
+    if isinstance(payload, float) and payload == 0.0 and math.copysign(1.0, payload) < 0.0:
+        zero = builder.add("const", (), (("value", 0.0),), (), dtype)
+        return builder.add("negative", (zero,), (), (), dtype)
+    return builder.add("const", (), (("value", payload),), (), dtype)
+
+
+
+#: The most bytes one array may take: NumPy's own limit (``np.empty`` refuses more).
+MAX_BYTES = int(np.iinfo(np.intp).max)
+
+
+def size_error(shape: Sequence[int], dtype: str) -> str | None:
+    """Why an array of ``shape`` and ``dtype`` cannot exist, or None if it can."""
+    size = math.prod(shape)
+    if size * np.dtype(dtype).itemsize <= MAX_BYTES:
+        return None
+    return (f"shape {tuple(shape)} has {size:,} elements of {np.dtype(dtype).itemsize} bytes, more than the "
+            f"{MAX_BYTES:,} bytes one array can address")
 
 
 def apply(name: str, *operands: Any, **attrs: Any) -> Any:
@@ -88,7 +113,11 @@ def apply(name: str, *operands: Any, **attrs: Any) -> Any:
         return get_op(name).evaluate(*[np.asarray(x) for x in operands], **attrs)
     ids = [constant(builder, x).id for x in operands]
     try:
-        return Value(builder, emit(builder, name, ids, **attrs))
+        node = builder.nodes[emit(builder, name, ids, **attrs)]
+        too_big = size_error(node.shape, node.dtype)
+        if too_big:
+            raise ShapeError(f"{name}: the result's {too_big}")
+        return Value(builder, node.id)
     except ShapeError as error:
         location = user_location()
         raise ShapeError(f"{error}" + (f"\n  at {location}" if location else "")) from None
@@ -123,16 +152,31 @@ def elementwise(name: str, *operands: Any, dtype: str | None = None, **attrs: An
     dtype = dtype or result_dtype(operands)
     values = [cast(constant(builder, x, dtype if not isinstance(x, Value) else None), dtype)
               for x in operands]
-    shapes = {v.shape for v in values}
-    try:
-        shape = shapes.pop() if len(shapes) == 1 else np.broadcast_shapes(*[v.shape for v in values])
-    except ValueError:
-        shapes = " and ".join(str(v.shape) for v in values)
-        location = user_location()
-        raise ShapeError(f"{name}: operands of shapes {shapes} do not broadcast together"
-                         + (f"\n  at {location}" if location else "")) from None
+    shape = broadcast_shapes(name, *[v.shape for v in values])
     values = [broadcast_to(v, shape) for v in values]
     return apply(name, *values, **attrs)
+
+
+def broadcast_shapes(what: str, *shapes: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape NumPy broadcasts ``shapes`` to, or ShapeError naming ``what`` and the shapes.
+
+    Worked out on the shapes alone: ``np.broadcast_shapes`` builds arrays and
+    fails on shapes too large to exist, which gradgen reports on its own.
+    """
+    result: list[int] = []
+    for dims in zip(*[(1,) * (max(map(len, shapes)) - len(s)) + tuple(s) for s in shapes]):
+        sizes = {n for n in dims if n != 1}
+        if len(sizes) > 1:
+            location = user_location()
+            raise ShapeError(f"{what}: operands of shapes {' and '.join(map(str, shapes))} do not broadcast "
+                             "together" + (f"\n  at {location}" if location else ""))
+        result.append(sizes.pop() if sizes else 1)
+    too_big = size_error(result, "float64")
+    if too_big:
+        location = user_location()
+        raise ShapeError(f"{what}: operands of shapes {' and '.join(map(str, shapes))} broadcast to a "
+                         f"{too_big}" + (f"\n  at {location}" if location else ""))
+    return tuple(result)
 
 
 def cast(x: Any, dtype: Any) -> Any:
@@ -145,9 +189,27 @@ def cast(x: Any, dtype: Any) -> Any:
     return apply("cast", x, dtype=dtype)
 
 
+def as_ints(values: Any, what: str) -> tuple[int, ...]:
+    """A shape or a list of axes (an int or a sequence of them) as a tuple of ints.
+
+    Bools, floats and symbolic values are refused, as NumPy refuses them.
+    """
+    items = (values,) if isinstance(values, (int, np.integer)) else values
+    try:
+        if isinstance(items, Value):
+            raise TypeError
+        items = tuple(items)
+    except TypeError:
+        raise InputError(f"{what}: expected an int or a tuple of ints, got {values!r}") from None
+    for item in items:
+        if isinstance(item, (bool, np.bool_)) or not isinstance(item, (int, np.integer)):
+            raise InputError(f"{what}: expected ints, got {item!r} in {values!r}")
+    return tuple(int(item) for item in items)
+
+
 def broadcast_to(x: Any, shape: Sequence[int]) -> Any:
     """``x`` broadcast to ``shape`` (NumPy rules)."""
-    shape = tuple(int(s) for s in shape)
+    shape = as_ints(shape, "broadcast_to: the shape")
     if not isinstance(x, Value):
         return np.broadcast_to(x, shape)
     if x.shape == shape:
@@ -159,11 +221,8 @@ def normalize_axes(axis: Any, ndim: int, what: str) -> tuple[int, ...]:
     """NumPy's ``axis`` argument (None, int or tuple) as sorted non-negative ints."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     out = []
-    for a in axes:
-        if isinstance(a, Value) or not isinstance(a, (int, np.integer)):
-            raise InputError(f"{what}: axis must be an int or a tuple of ints, got {a!r}")
+    for a in as_ints(axis, f"{what}: axis"):
         if not -ndim <= a < ndim:
             raise ShapeError(f"{what}: axis {a} is out of range for an array of {ndim} dimension(s)")
         out.append(int(a) % ndim)

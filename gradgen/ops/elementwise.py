@@ -103,33 +103,48 @@ divide = _float_op("divide", 2, np.divide, lambda g, out, a, b: (g / b, -g * out
                                                            None if t[1] is None else -t[1] * out / b),
                    cheap=True, sympy=lambda sp, n, a, b: a / b,
                    doc="a / b, elementwise with broadcasting (IEEE: x / 0 is ±inf or nan).")
+def _power_base_part(g: Any, a: Any, b: Any) -> Any:
+    """g * d(a ** b)/da = g * b * a ** (b - 1), and exactly 0 where b is 0, since a ** 0 is 1 for
+    every a (0 ** -1 is inf, so the formula alone gives 0 * inf = NaN at a = 0)."""
+    return F.where(b == 0.0, 0.0, g * b * a ** (b - 1.0))
+
+
+def _power_exponent_part(g: Any, out: Any, a: Any) -> Any:
+    """g * d(a ** b)/db = g * a ** b * log(a), with log(1) in place of log(0) (as JAX and autograd
+    do): 0 ** b is constant in b, so the slope at a = 0 is 0 (NaN where 0 ** b is inf, b < 0)."""
+    return g * out * F.log(F.where(a == 0.0, 1.0, a))
+
+
 power = _float_op("power", 2, np.power,
-                  lambda g, out, a, b: (g * b * a ** (b - 1.0), g * out * F.log(a)),
+                  lambda g, out, a, b: (_power_base_part(g, a, b), _power_exponent_part(g, out, a)),
                   _scalar_power, "{0} ** {1}",
                   c=_c_power, jvp=lambda t, out, a, b: F.add_tangents(
-                      None if t[0] is None else t[0] * b * a ** (b - 1.0),
-                      None if t[1] is None else t[1] * out * F.log(a)),
-                  sympy=lambda sp, n, a, b: sp.Pow(a, b), doc="a ** b, elementwise with broadcasting.")
+                      None if t[0] is None else _power_base_part(t[0], a, b),
+                      None if t[1] is None else _power_exponent_part(t[1], out, a)),
+                  sympy=lambda sp, n, a, b: sp.Pow(a, b),
+                  doc="a ** b, elementwise with broadcasting; d/db at a = 0 is 0.")
 
 
-def _split_weight(a: Any, b: Any) -> Any:
-    """1 where a wins, 0 where b wins, 0.5 at ties: maximum's share of the gradient (in a's dtype)."""
-    return F.cast(F.where(a == b, 0.5, F.where(a > b, 1.0, 0.0)), a.node.dtype)
+def _share(x: Any, other: Any, out: Any) -> Any:
+    """x's share of the gradient of maximum(x, other) or minimum(x, other) (in x's dtype): 1 where
+    x alone equals the result, 0.5 where both do (a tie), 0 where x does not, as where the result is NaN."""
+    return F.cast(F.where(x == out, F.where(other == out, 0.5, 1.0), 0.0), x.node.dtype)
 
 
-def _extremum(name: str, evaluate: Callable, winner: Callable[[Any, Any], Any], sympy: Callable) -> Callable:
-    """maximum or minimum: ``winner(a, b)`` is a's share of the gradient (1, 0, or 0.5 at ties)."""
+def _extremum(name: str, evaluate: Callable, sympy: Callable) -> Callable:
+    """maximum or minimum: each operand's share of the gradient is ``_share``."""
     return _float_op(
         name, 2, evaluate,
-        lambda g, out, a, b: (g * winner(a, b), g * (1.0 - winner(a, b))),
+        lambda g, out, a, b: (g * _share(a, b, out), g * _share(b, a, out)),
         f"{name}({{0}}, {{1}})", f"np.{name}({{0}}, {{1}})", c=f"gg_{name}{{f}}({{0}}, {{1}})",
-        jvp=lambda t, out, a, b: F.add_tangents(None if t[0] is None else t[0] * winner(a, b),
-                                                None if t[1] is None else t[1] * (1.0 - winner(a, b))),
-        cheap=True, sympy=sympy, doc=f"Elementwise {name}; NaN propagates; a tie splits the gradient evenly.")
+        jvp=lambda t, out, a, b: F.add_tangents(None if t[0] is None else t[0] * _share(a, b, out),
+                                                None if t[1] is None else t[1] * _share(b, a, out)),
+        cheap=True, sympy=sympy,
+        doc=f"Elementwise {name}; NaN propagates; a tie splits the gradient evenly, a NaN result passes none.")
 
 
-maximum = _extremum("maximum", np.maximum, _split_weight, lambda sp, n, a, b: sp.Max(a, b))
-minimum = _extremum("minimum", np.minimum, lambda a, b: _split_weight(b, a), lambda sp, n, a, b: sp.Min(a, b))
+maximum = _extremum("maximum", np.maximum, lambda sp, n, a, b: sp.Max(a, b))
+minimum = _extremum("minimum", np.minimum, lambda sp, n, a, b: sp.Min(a, b))
 
 # --- unary functions --------------------------------------------------------------
 negative = _float_op("negative", 1, np.negative, lambda g, out, x: (-g,), "-{0}", "-{0}",

@@ -12,7 +12,16 @@ import numpy as np
 
 from gradgen.dsl.value import Value
 from gradgen.errors import InputError
-from gradgen.ops.core import apply, broadcast_to, builder_of, cast, constant, elementwise, result_dtype
+from gradgen.ops.core import (
+    apply,
+    broadcast_shapes,
+    broadcast_to,
+    builder_of,
+    cast,
+    constant,
+    elementwise,
+    result_dtype,
+)
 
 
 def where(condition: Any, if_true: Any, if_false: Any) -> Any:
@@ -28,7 +37,7 @@ def where(condition: Any, if_true: Any, if_false: Any) -> Any:
     dtype = result_dtype([if_true, if_false])
     a, b = (cast(constant(builder, x, dtype if not isinstance(x, Value) else None), dtype)
             for x in (if_true, if_false))
-    shape = np.broadcast_shapes(mask.shape, a.shape, b.shape)
+    shape = broadcast_shapes("where", mask.shape, a.shape, b.shape)
     return apply("where", broadcast_to(mask, shape), broadcast_to(a, shape), broadcast_to(b, shape))
 
 
@@ -45,6 +54,9 @@ def name(value: Any, label: str) -> Any:
     if isinstance(value, Value):
         if not isinstance(label, str) or not label:
             raise InputError(f"gg.name: the name must be a non-empty string, got {label!r}")
+        if "\0" in label:
+            raise InputError(f"gg.name: the name {label!r} holds a NUL character, which no source file may; "
+                             "leave it out")
         value.builder.set_name(value.id, label, explicit=True)
     return value
 

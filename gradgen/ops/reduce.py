@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 
 from gradgen.dsl.value import Value
+from gradgen.errors import ShapeError
 from gradgen.ir.graph import FLOAT_DTYPES, Node
 from gradgen.ops import functions as F
-from gradgen.ops.core import apply, broadcast_to, cast, normalize_axes
+from gradgen.ops.core import apply, broadcast_to, cast, normalize_axes, user_location
 from gradgen.ops.registry import Op, define
 from gradgen.ops.shape import reshape
 
@@ -40,11 +41,12 @@ def _max_vjp(g: Any, out: Any, x: Any, axes: tuple[int, ...], keepdims: bool) ->
 
 
 def _max_jvp(t: Any, out: Any, x: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
-    # The tangent of the maximum: the mean of t over the maximal entries (ties share).
+    # The tangent of the maximum: the mean of t over the maximal entries (ties share); 0 where
+    # no entry equals the maximum (it is NaN), as the VJP gives.
     is_max = x == broadcast_to(_kept(out, x, axes), x.shape)
     weight = cast(F.where(is_max, 1.0, 0.0), x.node.dtype)
     total = F.sum(weight * t, axis=axes, keepdims=keepdims)
-    return total / F.sum(weight, axis=axes, keepdims=keepdims)
+    return total / F.maximum(F.sum(weight, axis=axes, keepdims=keepdims), 1.0)
 
 
 define(Op("sum", _reduce_infer, lambda x, axes, keepdims: np.sum(x, axis=axes, keepdims=keepdims),
@@ -73,13 +75,38 @@ def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001 
     return _reduce("sum", x, axis, keepdims)
 
 
+def _empty_axes(x: Any, axis: Any, what: str) -> list[int]:
+    """The axes among ``axis`` (as NumPy reads it) along which ``x`` has no entries."""
+    shape = np.shape(x) if not isinstance(x, Value) else x.shape
+    return [a for a in normalize_axes(axis, len(shape), what) if shape[a] == 0]
+
+
+def _require_entries(x: Any, axis: Any, what: str) -> None:
+    """ShapeError unless every reduced axis has entries: the max or min of nothing is undefined."""
+    empty = _empty_axes(x, axis, what)
+    if empty:
+        shape = np.shape(x) if not isinstance(x, Value) else x.shape
+        location = user_location()
+        raise ShapeError(f"{what}: axis {empty[0]} of shape {shape} has length 0, and the {what} of no entries is "
+                         "undefined (NumPy raises too); reduce over axes with entries, or use gg.logsumexp, "
+                         "which is -inf there" + (f"\n  at {location}" if location else ""))
+
+
 def max(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001 - NumPy's name
-    """Maximum over ``axis``, as ``np.max``; ties share the gradient evenly."""
+    """Maximum over ``axis``, as ``np.max``; ties share the gradient evenly.
+
+    A reduced axis of length 0 raises ShapeError (at trace time: shapes are static).
+    """
+    _require_entries(x, axis, "max")
     return _reduce("max", x, axis, keepdims)
 
 
 def min(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001 - NumPy's name
-    """Minimum over ``axis``, as ``np.min``; ties share the gradient evenly."""
+    """Minimum over ``axis``, as ``np.min``; ties share the gradient evenly.
+
+    A reduced axis of length 0 raises ShapeError (at trace time: shapes are static).
+    """
+    _require_entries(x, axis, "min")
     if not isinstance(x, Value):
         return np.min(np.asarray(x), axis=axis, keepdims=keepdims)
     return -max(-x, axis=axis, keepdims=keepdims)
@@ -94,9 +121,16 @@ def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
 
 
 def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    """log(sum(exp(x))) over ``axis`` without overflow: the max is taken out first."""
+    """log(sum(exp(x))) over ``axis`` without overflow: the max is taken out first.
+
+    Over an axis of length 0 it is log(0) = -inf, as in SciPy and JAX.
+    """
     if not isinstance(x, Value):
         x = np.asarray(x, dtype=float)
+    if _empty_axes(x, axis, "logsumexp"):
+        # No entries, so no max to take out: the sum of nothing is exactly 0, and this is -inf in the
+        # result's shape and dtype.
+        return sum(x, axis=axis, keepdims=keepdims) * 0.0 - np.inf
     peak = max(x, axis=axis, keepdims=True)
     # The shift cancels in value and gradient; a non-finite peak (all -inf) shifts by 0.
     peak = F.stop_gradient(F.where(F.abs(peak) < np.inf, peak, 0.0))

@@ -11,7 +11,17 @@ from gradgen.dsl.value import Value
 from gradgen.errors import GraphError, InputError, ShapeError
 from gradgen.ir.graph import ConstArray, Node
 from gradgen.ops import functions as F
-from gradgen.ops.core import apply, broadcast_to, builder_of, cast, constant, normalize_axes, result_dtype, zeros_like
+from gradgen.ops.core import (
+    apply,
+    as_ints,
+    broadcast_to,
+    builder_of,
+    cast,
+    constant,
+    normalize_axes,
+    result_dtype,
+    zeros_like,
+)
 from gradgen.ops.registry import Op, define
 
 
@@ -37,12 +47,9 @@ define(Op("const", _fixed, lambda value: np.asarray(_const_value(value)), None,
 
 # --- broadcast_to and its adjoint, sum_to ---------------------------------------------
 def _broadcast_infer(inputs: Sequence[Node], attrs: dict) -> tuple[tuple[int, ...], str]:
-    shape = attrs["shape"]
-    try:
-        if np.broadcast_shapes(inputs[0].shape, shape) != shape:
-            raise ValueError
-    except ValueError:
-        raise ShapeError(f"cannot broadcast shape {inputs[0].shape} to {shape}") from None
+    shape, own = attrs["shape"], inputs[0].shape
+    if len(own) > len(shape) or any(n not in (1, m) for n, m in zip(own[::-1], shape[::-1])):
+        raise ShapeError(f"cannot broadcast shape {own} to {shape}")
     return shape, inputs[0].dtype
 
 
@@ -81,10 +88,7 @@ def reshape(x: Any, shape: Any) -> Any:
     """``x`` with a new shape; one entry may be -1 (inferred), as in NumPy."""
     if not isinstance(x, Value):
         return np.reshape(x, shape)
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    if any(isinstance(s, Value) for s in shape):
-        raise InputError("reshape: the new shape must be made of ints, not symbolic values")
-    shape = tuple(int(s) for s in shape)
+    shape = as_ints(shape, "reshape: the new shape")
     if shape.count(-1) > 1:
         raise ShapeError(f"reshape: only one dimension may be -1, got {shape}")
     if -1 in shape:
@@ -112,7 +116,8 @@ def transpose(x: Any, axes: Sequence[int] | None = None) -> Any:
     """``x`` with its axes permuted (reversed when ``axes`` is None), as ``np.transpose``."""
     if not isinstance(x, Value):
         return np.transpose(x, axes)
-    axes = tuple(reversed(range(x.ndim))) if axes is None else tuple(int(a) % max(x.ndim, 1) for a in axes)
+    axes = tuple(reversed(range(x.ndim))) if axes is None else tuple(
+        a % max(x.ndim, 1) for a in as_ints(axes, "transpose: axes"))
     if sorted(axes) != list(range(x.ndim)):
         raise ShapeError(f"transpose: {axes} is not a permutation of the axes of shape {x.shape}")
     if axes == tuple(range(x.ndim)):
@@ -210,6 +215,7 @@ def _take_infer(inputs: Sequence[Node], attrs: dict) -> tuple[tuple[int, ...], s
 
 
 def scatter_add_array(g: np.ndarray, idx: np.ndarray, shape: tuple[int, ...], axis: int) -> np.ndarray:
+    idx = np.asarray(idx)  # an int64 scalar input arrives as a Python int
     full = np.zeros(shape, dtype=np.asarray(g).dtype)
     moved = np.moveaxis(full, axis, 0)
     g_moved = np.asarray(g).reshape(shape[:axis] + idx.shape + shape[axis + 1:])
@@ -315,9 +321,20 @@ define(Op("concatenate", _concat_infer, lambda *xs, axis: np.concatenate(xs, axi
           jvp=_concat_jvp, reads_forward=False, doc="Join arrays along an existing axis."))
 
 
+def _some_arrays(arrays: Any, what: str) -> list[Any]:
+    """``arrays`` as a list of one array or more, or ShapeError/InputError saying what was expected."""
+    try:
+        arrays = list(arrays)
+    except TypeError:
+        raise InputError(f"{what}: expected a sequence of arrays, got {arrays!r}") from None
+    if not arrays:
+        raise ShapeError(f"{what}: needs at least one array, got none")
+    return arrays
+
+
 def concatenate(arrays: Sequence[Any], axis: int = 0) -> Any:
     """Join arrays along an existing axis, as ``np.concatenate``."""
-    arrays = list(arrays)
+    arrays = _some_arrays(arrays, "concatenate")
     builder = builder_of(arrays)
     if builder is None:
         return np.concatenate([np.asarray(a) for a in arrays], axis=axis)
@@ -333,7 +350,7 @@ def concatenate(arrays: Sequence[Any], axis: int = 0) -> Any:
 
 def stack(arrays: Sequence[Any], axis: int = 0) -> Any:
     """Join arrays along a new axis, as ``np.stack``."""
-    arrays = list(arrays)
+    arrays = _some_arrays(arrays, "stack")
     builder = builder_of(arrays)
     if builder is None:
         return np.stack([np.asarray(a) for a in arrays], axis=axis)
@@ -347,39 +364,70 @@ def stack(arrays: Sequence[Any], axis: int = 0) -> Any:
 
 
 # --- NumPy basic indexing ---------------------------------------------------------------------
+def _take_array(x: Value, index: Any) -> Value:
+    """``x[idx]`` for an int64 index array along axis 0 (a constant one is checked against the axis now)."""
+    if x.ndim == 0:
+        raise ShapeError(f"cannot index the scalar {x!r} with an array")
+    if not isinstance(index, Value):
+        values = np.asarray(index)
+        if values.dtype.kind in "iu" and values.size:
+            n = x.shape[0]
+            for value in (int(values.min()), int(values.max())):
+                if not -n <= value < n:
+                    raise ShapeError(f"index {value} is out of bounds for axis 0 of size {n} (indexing {x!r})")
+    idx = constant(x.builder, index)
+    if idx.node.dtype != "int64":
+        raise InputError(f"indexing {x!r} needs int64 indices, got {idx.node.dtype}"
+                         " (boolean masks are not supported: use gg.where)")
+    return apply("take", x, idx, axis=0)
+
+
+def _check_index_item(x: Value, item: Any) -> None:
+    """InputError for an index item basic indexing cannot take."""
+    if isinstance(item, (bool, np.bool_)):
+        raise InputError(f"indexing {x!r} with the bool {item!r}: NumPy reads a bool as a mask, which gradgen "
+                         "does not support; use an int, or gg.where to select")
+    if isinstance(item, Value) and (item.ndim or item.node.dtype != "int64"):
+        hint = (" (integer scalars passed to a kernel are float64 numbers unless the spec says "
+                "gg.Scalar('int64'))" if item.node.dtype != "int64" and not item.ndim else
+                "; index with an int64 array alone, as x[idx]")
+        raise InputError(f"indexing {x!r}: a symbolic index inside x[...] must be an int64 scalar, got "
+                         f"{item!r}{hint}")
+    if isinstance(item, (np.ndarray, list)):
+        raise InputError(f"indexing {x!r}: an index array cannot be combined with other indices; index with it "
+                         "alone, as x[idx], or use gg.take_along_axis")
+
+
 def getitem(x: Value, index: Any) -> Value:
-    """``x[index]`` for NumPy basic indexing (ints, slices, None, ...) or an int64 index array."""
-    if isinstance(index, (Value, np.ndarray, list)):
-        idx = constant(x.builder, index)
-        if idx.node.dtype not in ("int64",):
-            raise InputError(f"indexing {x!r} needs int64 indices, got {idx.node.dtype}"
-                             " (boolean masks are not supported: use gg.where)")
-        if x.ndim == 0:
-            raise ShapeError("cannot index a scalar")
-        return apply("take", x, idx, axis=0)
+    """``x[index]``: NumPy basic indexing (ints, slices, None, ...) where an int64 scalar input may
+    stand in for an int (``X[i, :]``), or an int64 index array alone (``x[idx]``)."""
+    if isinstance(index, (np.ndarray, list)) or (isinstance(index, Value) and index.ndim):
+        return _take_array(x, index)
     index = index if isinstance(index, tuple) else (index,)
-    if any(isinstance(i, Value) for i in index):
-        raise InputError("index with an int64 array input as x[idx]; mixed symbolic indices are not supported")
+    for item in index:
+        _check_index_item(x, item)
     if sum(1 for i in index if i is Ellipsis) > 1:
         raise ShapeError("an index can only have one ellipsis (...)")
     used = sum(1 for i in index if i is not None and i is not Ellipsis)
     if used > x.ndim:
         raise ShapeError(f"too many indices for {x!r}: {used} for {x.ndim} dimension(s)")
-    if Ellipsis in index:
-        at = index.index(Ellipsis)
+    at = next((k for k, i in enumerate(index) if i is Ellipsis), None)  # `in` would compare symbols with ==
+    if at is not None:
         index = index[:at] + (slice(None),) * (x.ndim - used) + index[at + 1:]
     else:
         index = index + (slice(None),) * (x.ndim - used)
-    slices, final_shape, axis = [], [], 0
+    slices, final_shape, takes, axis = [], [], [], 0
     for item in index:
         if item is None:
             final_shape.append(1)
             continue
         n = x.shape[axis]
-        if isinstance(item, slice):
-            bounds = item.indices(n)
-            slices.append(bounds)
-            final_shape.append(len(range(*bounds)))
+        if isinstance(item, Value):  # an int64 scalar input: taken along its axis once the slices are cut
+            slices.append((0, n, 1))
+            takes.append((axis, item))
+        elif isinstance(item, slice):
+            slices.append(_slice_bounds(x, item, n))
+            final_shape.append(len(range(*slices[-1])))
         elif isinstance(item, (int, np.integer)):
             if not -n <= item < n:
                 raise ShapeError(f"index {item} is out of bounds for axis {axis} of size {n}")
@@ -390,4 +438,16 @@ def getitem(x: Value, index: Any) -> Value:
         axis += 1
     if any(s != (0, n, 1) for s, n in zip(slices, x.shape)):
         x = apply("slice", x, slices=tuple(slices))
+    for axis, i in reversed(takes):  # the last axis first, so the earlier axes keep their numbers
+        x = apply("take", x, i, axis=axis)
     return reshape(x, tuple(final_shape))
+
+
+def _slice_bounds(x: Value, item: slice, n: int) -> tuple[int, int, int]:
+    """``item.indices(n)``, with gradgen's errors for a zero step or bounds that are not ints."""
+    try:
+        return item.indices(n)
+    except ValueError:
+        raise ShapeError(f"indexing {x!r} with {item!r}: a slice step cannot be zero") from None
+    except TypeError:
+        raise InputError(f"indexing {x!r} with {item!r}: slice bounds and steps must be ints or None") from None

@@ -22,7 +22,7 @@ from gradgen.build.blas import find_blas, has_libmvec
 from gradgen.codegen.cabi import packed_entry
 from gradgen.codegen.pyhelpers import ARRAY, SCALAR_FAST
 from gradgen.codegen.python import PythonKernelSource, is_scalar_graph
-from gradgen.dsl.specs import Array, spec_of
+from gradgen.dsl.specs import Array
 from gradgen.dsl.trace import parameter_names, resolve_specs
 from gradgen.errors import CompileError, GradgenError, InputError
 from gradgen.ir.graph import Graph
@@ -99,11 +99,13 @@ def configured_threads() -> int:
         return os.cpu_count() or 1
 
 
-def _entry_source(names: Sequence[str], specs: Sequence[Array], jit: bool, c_backend: bool) -> str:
+def _entry_source(names: Sequence[str], specs: Sequence[Array], jit: bool, c_backend: bool,
+                  wrt: frozenset[str] = frozenset()) -> str:
     """Source of the checked entry: bind, check cheaply, convert only when needed, call.
 
     Arguments live in locals a0, a1, ... (the user's names appear only in
     messages), so no parameter name can shadow what the entry itself uses.
+    ``wrt`` names the arguments that are differentiated (integer arrays are refused there).
     """
     params = ", ".join(f"a{k}" for k in range(len(names)))
     lines = [
@@ -117,14 +119,17 @@ def _entry_source(names: Sequence[str], specs: Sequence[Array], jit: bool, c_bac
     for k, (name, spec) in enumerate(zip(names, specs)):
         a = f"a{k}"
         contiguous = f" or not {a}.flags.c_contiguous" if c_backend else ""
-        if spec.shape == ():
-            py_type = "int" if spec.dtype == "int64" else "float"
-            lines.append(f"        if type({a}) is not {py_type}:")
+        if spec.shape == () and spec.dtype == "int64":
+            lines.append(f"        if type({a}) is not int or not {checks.INT64_MIN} <= {a} <= {checks.INT64_MAX}:")
+            lines.append(f"            {a} = _to_scalar({a}, {name!r}, 'int64', {jit})")
+        elif spec.shape == ():  # a JIT kernel for float32 scalars takes NumPy float32s; Python floats are float64
+            scalar_type = "_float32" if jit and spec.dtype == "float32" else "float"
+            lines.append(f"        if type({a}) is not {scalar_type}:")
             lines.append(f"            {a} = _to_scalar({a}, {name!r}, {spec.dtype!r}, {jit})")
         else:
             lines.append(f"        if type({a}) is not _ndarray or {a}.dtype is not _dtype_{k} "
                          f"or {a}.shape != {spec.shape!r}{contiguous}:")
-            lines.append(f"            {a} = _to_array({a}, {name!r}, _spec_{k}, {jit})")
+            lines.append(f"            {a} = _to_array({a}, {name!r}, _spec_{k}, {jit}, {name in wrt})")
     lines += [
         "    except _OtherSignature:",
         "        return self._call_other_signature(args)",
@@ -136,7 +141,7 @@ def _entry_source(names: Sequence[str], specs: Sequence[Array], jit: bool, c_bac
             "    try:",
             f"        return kernel({params})",
             "    except IndexError as error:  # NumPy's, from an index input: the C backend says the same",
-            "        raise _InputError(f'an index is out of range for the array it indexes ({error})') from None",
+            f"        raise _name_index_error(_graph, ({params}{',' if len(names) == 1 else ''}), error) from None",
         ]
     return "\n".join(lines) + "\n"
 
@@ -156,6 +161,7 @@ class Kernel:
         _requested_backend(backend)  # fail early on a bad name
         self._variants: dict[tuple[Array, ...], Variant] = {}
         self._first: Variant | None = None
+        self._wrt_names = frozenset([wrt] if isinstance(wrt, str) else checks.names_in(wrt, "wrt"))
         if isinstance(fn_or_graph, Graph):
             self.names = list(fn_or_graph.input_names)
             self._jit = False
@@ -250,14 +256,14 @@ class Kernel:
         load_source(glue, namespace, kernel_name)
         function = namespace[kernel_name]
         namespace["kernel"] = function
-        load_source(_entry_source(self.names, specs, self._jit, True), namespace, "entry")
+        load_source(_entry_source(self.names, specs, self._jit, True, self._wrt_names), namespace, "entry")
         return Variant(specs, c.lowered, c_source.text, "c", function, namespace["entry"], c.program)
 
     def _entry_namespace(self, specs: tuple[Array, ...]) -> dict[str, Any]:
         namespace: dict[str, Any] = {
             "_bind": lambda a, k: checks.bind(self.names, a, k), "_to_scalar": checks.to_scalar,
             "_to_array": checks.to_array, "_OtherSignature": checks.OtherSignature, "_ndarray": np.ndarray,
-            "_InputError": InputError,
+            "_float32": np.float32,
         }
         for k, spec in enumerate(specs):
             namespace[f"_dtype_{k}"] = np.dtype(spec.dtype)
@@ -274,8 +280,8 @@ class Kernel:
             namespace["_ieee_fallback"] = twin[fallback.function_name]
         load_source(generated.text, namespace, generated.function_name)
         function = namespace[generated.function_name]
-        namespace["kernel"] = function
-        load_source(_entry_source(self.names, specs, self._jit, False), namespace, "entry")
+        namespace.update(kernel=function, _graph=graph, _name_index_error=checks.index_error)
+        load_source(_entry_source(self.names, specs, self._jit, False, self._wrt_names), namespace, "entry")
         return Variant(specs, graph, generated.text, "python", function, namespace["entry"])
 
     # --- calling -------------------------------------------------------------------------
@@ -285,7 +291,7 @@ class Kernel:
 
     def _call_other_signature(self, args: Sequence[Any]) -> Any:
         values = checks.bind(self.names, tuple(args), {})
-        specs = tuple(spec_of(v, n) for v, n in zip(values, self.names))
+        specs = tuple(checks.call_spec(v, n, n in self._wrt_names) for v, n in zip(values, self.names))
         variant = self._variants.get(specs)
         if variant is None:
             if not self._jit:
@@ -365,6 +371,13 @@ def value_and_grad(fn_or_graph: Callable | Graph, wrt: str | Sequence[str] | Non
 
     ``wrt`` names the inputs to differentiate (default: every float input);
     ``fn`` must return a scalar.
+
+    Integers follow one rule, whatever the kernel was called with before:
+    integer scalars (Python or NumPy) are numbers, converted to float64,
+    unless a spec says ``gg.Scalar("int64")``; an integer array given for an
+    argument in ``wrt`` raises InputError (gradients need floats, as in
+    JAX); without specs, any other integer array is an int64 index input,
+    never differentiated (with specs, the spec's dtype decides).
     """
     return Kernel(fn_or_graph, "value_and_grad", wrt=wrt, backend=backend, specs=specs, spec_kwargs=spec_kwargs)
 
