@@ -131,8 +131,15 @@ class StatementBuilder:
         return self._held
 
     def argument(self, node_id: int) -> int:
-        """The 1-based position of the input an index comes from (1 when it is computed)."""
-        base = resolve(self.graph, node_id, identity_index(self.graph.nodes[node_id].shape)).base
+        """The 1-based position of the input an index comes from, through views and gathers of it (1 when
+        it is computed otherwise)."""
+        base = node_id
+        while True:
+            base = resolve(self.graph, base, identity_index(self.graph.nodes[base].shape)).base
+            node = self.graph.nodes[base]
+            if node.op not in ("take", "take_along_axis"):
+                break
+            base = node.inputs[0]
         return self.graph.inputs.index(base) + 1 if base in self.graph.inputs else 1
 
     # --- operands ----------------------------------------------------------------------------------------
