@@ -47,6 +47,8 @@ ROW_TILE = 64
 PART_MIN_ELEMENTS = 65536
 #: At most this many parts (GG_MAX_PARTS in the runtime header: threads a call may start).
 MAX_PARTS = 64
+#: Running sums of long loops are taken in blocks of this many elements (see ``_blocked_sums``).
+SUM_BLOCK = 1024
 #: Running arrays (column sums) at most this long may be combined from parts.
 MAX_PART_SUMS = 64
 
@@ -86,7 +88,7 @@ def _collapse(loop: Loop) -> Loop:
 
 # --- tiles ------------------------------------------------------------------------------------------------
 def _defines(statement: Stmt) -> list[Local]:
-    if isinstance(statement, (Let, IndexValue)):
+    if isinstance(statement, (Let, IndexValue, Init)):
         return [statement.target]
     if isinstance(statement, Loop):
         return [s.target for s in statement.inits if isinstance(s, Init)]
@@ -181,6 +183,39 @@ def _simd(loop: Loop) -> Loop:
     return dataclasses.replace(loop, simd=tuple(sums))
 
 
+# --- blocked sums -----------------------------------------------------------------------------------------
+def _blocked_sums(loop: Loop) -> Loop:
+    """A long top-level loop with running sums, the sums taken block by block: each block of SUM_BLOCK
+    elements (or each tile) sums into a partial of its own, added to the running total after the block.
+    The rounding error of a sum of n terms then grows with n / SUM_BLOCK + SUM_BLOCK / lanes instead of
+    with n, and the block's loop still vectorizes."""
+    sums = [init for init in loop.inits if isinstance(init, Init) and init.how == "sum"]
+    if not sums or (loop.step == 1 and loop.extent <= SUM_BLOCK) or loop.var.role not in ("i", "r"):
+        return loop
+    partial = {init.target: Local(init.target.node, "block") for init in sums}
+
+    def rename(a: object) -> object:
+        return Ref(partial[a.local]) if isinstance(a, Ref) and a.local in partial else a
+
+    def renamed(statement: Stmt) -> Stmt:
+        statement = rewrite(statement, rename)
+        if isinstance(statement, Loop):
+            body = tuple(renamed(x) for x in statement.body)
+            simd = None if statement.simd is None else tuple(partial.get(t, t) for t in statement.simd)
+            return dataclasses.replace(statement, body=body, simd=simd)
+        return statement
+
+    starts = tuple(Init(partial[init.target], "sum", init.dtype) for init in sums)
+    totals = tuple(Accumulate(Ref(init.target), "sum", Ref(partial[init.target]), init.dtype) for init in sums)
+    if loop.step != 1:  # a tiled loop: each tile is a block
+        body = starts + tuple(renamed(x) for x in loop.body) + totals
+        return dataclasses.replace(loop, body=body)
+    block = Var(0, "r", 0)
+    inner = renamed(dataclasses.replace(loop, inits=(), within=block, members=(), note=""))
+    return dataclasses.replace(loop, var=block, step=SUM_BLOCK, body=starts + (inner,) + totals,
+                               simd=None, note=loop.note or f"sums taken in blocks of {SUM_BLOCK}")
+
+
 # --- parts ------------------------------------------------------------------------------------------------
 def _parts(loop: Loop, threads: int, buffers: dict[int, Buffer]) -> int:
     """How many threads share a top-level loop: one unless it is long and its running values combine."""
@@ -210,7 +245,7 @@ def _finish(statements: tuple[Stmt, ...], threads: int, buffers: list[Buffer], d
             s = _collapse(s)
             if _tiled(s):
                 s = _tile(s, buffers, dtypes)
-            s = _simd(s)
+            s = _blocked_sums(_simd(s))
             parts = _parts(s, threads, {b.id: b for b in buffers})
             if parts > 1:
                 s = dataclasses.replace(s, parts=parts)

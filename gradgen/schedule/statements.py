@@ -232,7 +232,8 @@ class StatementBuilder:
             if plan.how is None:
                 continue
             if plan.value_depth == depth and plan.update_depth > depth:
-                inits.append(Init(Local(n), plan.how, self.graph.nodes[n].dtype))
+                dtype = self.graph.nodes[n].dtype  # float32 values are summed in float64
+                inits.append(Init(Local(n), plan.how, "float64" if plan.how == "sum" and dtype == "float32" else dtype))
                 finished.append(n)
             elif plan.value_depth is None and depth == 0:
                 inits += self._fills(plan, _identity(plan.how, self.graph.nodes[n].dtype))

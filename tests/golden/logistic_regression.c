@@ -15,6 +15,8 @@ GG_KERNEL int gg_logistic_regression_value_and_grad(const double *restrict X_, c
         const long r1 = r0 + 64 < 100 ? r0 + 64 : 100;
         double t1_tile[64];
         double dJ_dz_tile[64];
+        double t27_block = 0.0;
+        double dJ_db_block = 0.0;
         for (long i = r0; i < r1; ++i) {
             double t1 = 0.0;
             #pragma omp simd reduction(+:t1)
@@ -23,7 +25,7 @@ GG_KERNEL int gg_logistic_regression_value_and_grad(const double *restrict X_, c
             }
             t1_tile[i - r0] = t1;
         }
-        #pragma omp simd reduction(+:t27, dJ_db_)
+        #pragma omp simd reduction(+:t27_block, dJ_db_block)
         for (long i = r0; i < r1; ++i) {
             const double t1 = t1_tile[i - r0];
             const double z_ = t1 + b_;  /* add */
@@ -48,7 +50,7 @@ GG_KERNEL int gg_logistic_regression_value_and_grad(const double *restrict X_, c
             const double t24 = -t23;  /* negative */
             const double t25 = t21 * t24;  /* multiply */
             const double t26 = t20 - t25;  /* subtract */
-            t27 += t26;  /* sum */
+            t27_block += t26;  /* sum */
             const double t33 = 0.01 * t21;  /* dJ/d(softplus) through (negative) */
             const double t34 = t33 * a_;  /* dJ/dz through (softplus) */
             const double t35 = 0.01 * t24;  /* dJ/dy through (subtract) */
@@ -59,7 +61,7 @@ GG_KERNEL int gg_logistic_regression_value_and_grad(const double *restrict X_, c
             const double t40 = (-0.01) * t19;  /* dJ/dy through (negative) */
             const double dJ_dz_ = t34 - t39;  /* dJ/dz */
             dJ_dz_tile[i - r0] = dJ_dz_;
-            dJ_db_ += dJ_dz_;  /* dJ/db through (broadcast_to) */
+            dJ_db_block += dJ_dz_;  /* dJ/db through (broadcast_to) */
             const double dJ_dy_ = t35 + t40;  /* dJ/dy */
             dJ_dy_out[i] = dJ_dy_;
         }
@@ -72,6 +74,8 @@ GG_KERNEL int gg_logistic_regression_value_and_grad(const double *restrict X_, c
                 dJ_dw_out[j] += X_[i * 3 + j] * dJ_dz_;  /* dJ/dw through (matmul) */
             }
         }
+        t27 += t27_block;
+        dJ_db_ += dJ_db_block;
     }
     const double J_ = t27 / 100.0;  /* divide */
     *J_out = J_;
