@@ -208,7 +208,9 @@ class Kernel:
         self._variants[specs] = variant
         if self._first is None:
             self._first = variant
-            self.unchecked = variant.function  # the hot-loop entry, without a wrapper call
+            # The hot-loop entry, without a wrapper call; GRADGEN_CHECK_UNCHECKED=1 checks it like a call.
+            checking = os.environ.get("GRADGEN_CHECK_UNCHECKED", "").strip() == "1"
+            self.unchecked = (lambda *args: variant.entry(self, *args)) if checking else variant.function
         return variant
 
     def _use_c(self, graph: Graph) -> bool:
@@ -302,9 +304,20 @@ class Kernel:
         return variant.entry(self, *values)
 
     def unchecked(self, *args: Any) -> Any:
-        """Call the kernel with positional arguments already of the right type, shape and
-        dtype, skipping every check: for hot loops. Returns what a checked call returns."""
-        return self._compiled().function(*args)
+        """Call the kernel skipping every check, for hot loops; returns what a checked call returns.
+
+        Unsafe by design. The precondition, which nothing checks: exactly the kernel's positional
+        arguments, in order; each scalar a Python float (an int for an int64 scalar); each array a
+        C-contiguous NumPy array of exactly its spec's shape and dtype (for the C backend, memory is read
+        as laid out: a short array or another dtype reads memory it does not own, or garbage). Set
+        ``GRADGEN_CHECK_UNCHECKED=1`` (read when the kernel first compiles) to check these calls as
+        ordinary ones while testing. A kernel that has not compiled a signature yet (a JIT kernel before
+        its first call) raises: which signature to run is what the checks decide.
+        """
+        if self._first is None:
+            raise InputError("kernel.unchecked: this kernel has not compiled any signature yet; call it once "
+                             "(checked), or give specs when creating it, before calling unchecked")
+        return self._first.function(*args)
 
     # --- reading -------------------------------------------------------------------------
     def _compiled(self) -> Variant:

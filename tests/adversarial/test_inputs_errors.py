@@ -39,3 +39,16 @@ def test_a_jit_kernel_names_a_list_numpy_cannot_read_as_numbers():
 def test_wrt_that_is_not_a_name_or_a_list_of_names_is_an_input_error():
     with pytest.raises(gg.InputError, match="wrt: expected a name or a list of names, got 3"):
         gg.value_and_grad(linear, wrt=3)
+
+
+def test_unchecked_before_any_signature_raises_and_can_be_checked_while_testing(monkeypatch):
+    jit = gg.value_and_grad(lambda x: gg.sum(x * x), backend="python")
+    with pytest.raises(gg.InputError, match="has not compiled any signature yet"):
+        jit.unchecked(np.ones(3))
+    monkeypatch.setenv("GRADGEN_CHECK_UNCHECKED", "1")
+    checked = gg.value_and_grad(lambda x: gg.sum(x * x), backend="python", x=gg.Array((3,)))
+    assert checked.unchecked(np.ones(3))[0] == 3.0
+    with pytest.raises(gg.InputError, match="shape"):
+        checked.unchecked(np.ones(2))
+    with pytest.raises(gg.InputError):
+        checked.unchecked(np.ones(3), np.ones(3))
