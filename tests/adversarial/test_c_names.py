@@ -25,7 +25,8 @@ pytestmark = pytest.mark.skipif(find_compiler() is None, reason="needs a C compi
 HEADER_NAMES = ["errno", "HUGE_VAL", "EOF", "NULL", "INT_MAX", "M_PI", "SIZE_MAX", "RAND_MAX", "Py_None",
                 "SIZEOF_LONG", "linux", "unix", "stdin", "stderr", "assert", "offsetof", "isnan", "signbit",
                 "INFINITY", "NAN", "st_atime", "major", "int", "double", "main", "exp", "sin", "gg_sigmoid",
-                "GG_KERNEL", "restrict", "INT64_C", "bool", "true", "i", "j", "r0", "s", "work"]
+                "GG_KERNEL", "restrict", "INT64_C", "bool", "true", "i", "j", "r0", "s", "work", "gg_x", "v_gg_x",
+                "sums", "t1"]
 
 
 def _named(names: list[str]):
