@@ -2,6 +2,7 @@
 
     gradgen source model.py:loss --wrt w,b              print the generated kernel
     gradgen source model.py:loss --backend c --spec X=100,8
+    gradgen program model.py:loss --spec X=100,8         the loop nests the C backend prints
     gradgen export model.py:loss out/ --name loss        write loss.h and loss.c
     gradgen table  model.py:loss w=2 b=8 x=-2 y=2        every node's value and dJ/dnode
     gradgen steps  model.py:loss w=2 b=8 x=-2 y=2        the chain rule, right to left
@@ -100,6 +101,8 @@ def _parser() -> argparse.ArgumentParser:
     source = command("source", "print the generated source (Python or C) of value and gradient")
     source.add_argument("--backend", choices=["python", "c"], default="python")
     source.add_argument("--forward", action="store_true", help="the forward function only, no gradient")
+    program = command("program", "print the loop-nest program the C backend prints from (the schedule)")
+    program.add_argument("--forward", action="store_true", help="the forward function only, no gradient")
     export = command("export", "write NAME.h and NAME.c, a standalone C99 value-and-gradient pair")
     export.add_argument("directory", help="where to write the files")
     export.add_argument("--name", required=True, help="the C function's name (and the files')")
@@ -114,11 +117,12 @@ def run(args: argparse.Namespace) -> int:
     import gradgen as gg
 
     fn = load_function(args.function)
-    if args.command == "source":
+    if args.command in ("source", "program"):
         specs = parse_specs(args.spec)
-        kernel = (gg.compile(fn, backend=args.backend, specs=specs) if args.forward
-                  else gg.value_and_grad(fn, wrt=_wrt(args.wrt), backend=args.backend, specs=specs))
-        print(kernel.source)
+        backend = getattr(args, "backend", "python")
+        kernel = (gg.compile(fn, backend=backend, specs=specs) if args.forward
+                  else gg.value_and_grad(fn, wrt=_wrt(args.wrt), backend=backend, specs=specs))
+        print(kernel.source if args.command == "source" else kernel.program)
         return 0
     if args.command == "export":
         header, source = gg.export_c(fn, args.directory, args.name, wrt=_wrt(args.wrt), **parse_specs(args.spec))

@@ -48,6 +48,12 @@ def test_source_c_with_array_specs_and_export(model, tmp_path, capsys):
     assert (tmp_path / "out" / "seed.h").exists() and (tmp_path / "out" / "seed.c").exists()
 
 
+def test_program_prints_the_loop_nests(model, capsys):
+    assert main(["program", f"{model}:mean_square", "--spec", "X=10,3", "--spec", "w=3"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("program: ") and "loop i0 < 10" in out and "buffer X: input 0" in out
+
+
 def test_table_steps_and_check_take_values(model, capsys):
     assert main(["table", f"{model}:loss", "w=2", "b=8", "x=-2", "y=2"]) == 0
     table = capsys.readouterr().out
