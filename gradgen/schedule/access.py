@@ -46,7 +46,17 @@ def element_vars(depth: int) -> tuple[Var, ...]:
 
 def identity_index(shape: Shape, variables: Sequence[Var] | None = None) -> tuple[Index, ...]:
     """The full index of an element of ``shape`` in a loop nest over its canonical shape."""
-    variables = element_vars(len(canonical(shape))) if variables is None else variables
+    if variables is None:
+        return _identity_index(shape)
+    return _index_over(shape, tuple(variables))
+
+
+@lru_cache(maxsize=4096)
+def _identity_index(shape: Shape) -> tuple[Index, ...]:
+    return _index_over(shape, element_vars(len(canonical(shape))))
+
+
+def _index_over(shape: Shape, variables: tuple[Var, ...]) -> tuple[Index, ...]:
     out, k = [], 0
     for n in shape:
         if n == 1:
@@ -133,9 +143,16 @@ def copied_views(graph: Graph) -> set[int]:
     return out
 
 
-def resolve(graph: Graph, node_id: int, index: Sequence[Index], held: set[int] | frozenset = frozenset()) -> Access:
+def resolve(graph: Graph, node_id: int, index: Sequence[Index], held: set[int] | frozenset = frozenset(),
+            memo: dict[int, Access] | None = None) -> Access:
     """Follow views from ``node_id`` (read at full ``index``) down to the node that holds the element;
-    views in ``held`` hold their own copy and end the walk."""
+    views in ``held`` hold their own copy and end the walk. Reads of scalars (an empty index, the most
+    common read of large graphs) are remembered in ``memo`` when one is given."""
+    if memo is not None and not index:
+        found = memo.get(node_id)
+        if found is None:
+            found = memo[node_id] = resolve(graph, node_id, (), held)
+        return found
     index = tuple(index)
     flat_mode = False
     node = graph.nodes[node_id]

@@ -71,10 +71,11 @@ class Plan:
     gemm: bool = False
     copies: bool = False
     consumers: list[int] = field(default_factory=list)
+    update_depth: int = field(init=False)
+    """How many loops the node's element is computed inside (the length of its space)."""
 
-    @property
-    def update_depth(self) -> int:
-        return len(self.space)
+    def __post_init__(self) -> None:
+        self.update_depth = len(self.space)
 
 
 def _layout(graph: Graph, access: Access, dims: list[Index]) -> list[int]:
@@ -173,6 +174,7 @@ def plan_nodes(graph: Graph, *, blas: bool) -> dict[int, Plan]:
     """A Plan for every node that computes something (not inputs, constants or views, unless a view
     must be copied)."""
     held = copied_views(graph)
+    memo: dict[int, Access] = {}
     plans: dict[int, Plan] = {}
     for node in graph.nodes:
         op = OPS[node.op]
@@ -184,7 +186,7 @@ def plan_nodes(graph: Graph, *, blas: bool) -> dict[int, Plan]:
                         value_depth=len(canonical(node.shape)), copies=True)
         elif op.kind == "elementwise":
             index = identity_index(node.shape)
-            plan = Plan(node.id, "nest", [Read(i, resolve(graph, i, index, held)) for i in node.inputs],
+            plan = Plan(node.id, "nest", [Read(i, resolve(graph, i, index, held, memo)) for i in node.inputs],
                         canonical(node.shape), value_depth=len(canonical(node.shape)))
         elif op.kind == "reduction":
             plan = _reduction_plan(graph, node, held)
@@ -193,8 +195,8 @@ def plan_nodes(graph: Graph, *, blas: bool) -> dict[int, Plan]:
         elif node.op in ("unslice", "unslice_sum") and (scatter := _scatter_plan(graph, node, held)) is not None:
             plan = scatter
         else:  # structural: a loop of its own, reading its inputs whole
-            plan = Plan(node.id, "statement", [Read(i, resolve(graph, i, identity_index(graph.nodes[i].shape), held))
-                                               for i in node.inputs])
+            plan = Plan(node.id, "statement", [Read(i, resolve(graph, i, identity_index(graph.nodes[i].shape), held,
+                                                                memo)) for i in node.inputs])
         if plan.where == "nest" and not plan.space:
             plan.where = "statement"
         plans[node.id] = plan

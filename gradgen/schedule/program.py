@@ -47,10 +47,9 @@ def _symbol_key(symbol: Symbol) -> tuple:
     return (0, *symbol) if isinstance(symbol, Var) else (1, *symbol)
 
 
-@dataclass(frozen=True)
-class Index:
+class Index(NamedTuple):
     """A flat element index: ``offset + sum(coefficient * symbol)``, symbols being loop variables or index
-    values read at run time (``Local``)."""
+    values read at run time (``Local``). ``+`` and ``*`` are index arithmetic, not a tuple's."""
 
     offset: int = 0
     terms: tuple[tuple[Symbol, int], ...] = ()
@@ -59,17 +58,25 @@ class Index:
     def of(symbol: Symbol, coefficient: int = 1) -> Index:
         return Index(0, ((symbol, coefficient),)) if coefficient else Index()
 
-    def __add__(self, other: Index | int) -> Index:
+    def __add__(self, other: Index | int) -> Index:  # type: ignore[override]
         if isinstance(other, int):
-            return Index(self.offset + other, self.terms)
+            return Index(self.offset + other, self.terms) if other else self
+        if not other.terms:
+            return Index(self.offset + other.offset, self.terms)
+        if not self.terms:
+            return Index(self.offset + other.offset, other.terms)
         merged: dict[Symbol, int] = dict(self.terms)
         for symbol, k in other.terms:
             merged[symbol] = merged.get(symbol, 0) + k
         terms = tuple(sorted(((s, k) for s, k in merged.items() if k), key=lambda t: _symbol_key(t[0])))
         return Index(self.offset + other.offset, terms)
 
-    def __mul__(self, k: int) -> Index:
+    def __mul__(self, k: int) -> Index:  # type: ignore[override]
+        if k == 1:
+            return self
         return Index(self.offset * k, tuple((s, c * k) for s, c in self.terms if c * k))
+
+    __rmul__ = __mul__
 
     def coefficient(self, symbol: Symbol) -> int:
         return dict(self.terms).get(symbol, 0)
@@ -84,21 +91,18 @@ class Index:
 
 
 # --- expressions ----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Literal:
+class Literal(NamedTuple):
     value: Any
     dtype: str
 
 
-@dataclass(frozen=True)
-class Ref:
+class Ref(NamedTuple):
     """The value of a local."""
 
     local: Local
 
 
-@dataclass(frozen=True)
-class Load:
+class Load(NamedTuple):
     """Element ``index`` of buffer ``buffer``."""
 
     buffer: int
@@ -108,8 +112,7 @@ class Load:
 Atom = Union[Literal, Ref, Load]
 
 
-@dataclass(frozen=True)
-class Apply:
+class Apply(NamedTuple):
     """Op ``op`` of the registry on atoms (its C spelling comes from the registry)."""
 
     op: str
@@ -122,8 +125,7 @@ Expr = Union[Atom, Apply]
 
 
 # --- statements -----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Let:
+class Let(NamedTuple):
     """``target = value``: a local defined once in its scope."""
 
     target: Local
@@ -132,8 +134,7 @@ class Let:
     note: str = ""
 
 
-@dataclass(frozen=True)
-class Init:
+class Init(NamedTuple):
     """A running value starting at the identity of ``how`` ("sum": 0, "max": -inf)."""
 
     target: Local
@@ -141,15 +142,13 @@ class Init:
     dtype: str
 
 
-@dataclass(frozen=True)
-class Store:
+class Store(NamedTuple):
     buffer: int
     index: Index
     value: Expr
 
 
-@dataclass(frozen=True)
-class Accumulate:
+class Accumulate(NamedTuple):
     """``target = target + value`` ("sum") or ``max(target, value)`` ("max")."""
 
     target: Ref | Load
@@ -333,11 +332,11 @@ def rewrite(stmt: Stmt, atom: Callable[[Atom], Atom] = lambda a: a,
         return on_atom(e)
 
     if isinstance(stmt, Let):
-        return replace(stmt, value=on_expr(stmt.value))
+        return stmt._replace(value=on_expr(stmt.value))
     if isinstance(stmt, Store):
-        return replace(stmt, index=index(stmt.index), value=on_expr(stmt.value))
+        return stmt._replace(index=index(stmt.index), value=on_expr(stmt.value))
     if isinstance(stmt, Accumulate):
-        return replace(stmt, target=on_atom(stmt.target), value=on_expr(stmt.value))
+        return stmt._replace(target=on_atom(stmt.target), value=on_expr(stmt.value))
     if isinstance(stmt, IndexValue):
         return replace(stmt, source=on_expr(stmt.source))
     if isinstance(stmt, Loop):

@@ -87,6 +87,7 @@ class StatementBuilder:
         self.buffers: list[Buffer] = []
         self.buffer_of: dict[int, int] = {}
         self._held = {n for n, plan in plans.items() if plan.copies}
+        self._memo: dict[int, Access] = {}  # scalar reads, resolved once
         self.first_writer: dict[int, int] = {}
         self.top: Scope = set()
         for position, node_id in enumerate(graph.inputs):
@@ -145,11 +146,12 @@ class StatementBuilder:
     # --- operands ----------------------------------------------------------------------------------------
     def operand(self, access: Access, scope: Scope) -> Atom:
         """The element ``access`` points to, from a local in ``scope`` when that local holds it, else memory."""
+        slot = self.slot_of.get(access.base)
+        if slot is not None:
+            return Load(self.slots.id, Index(slot))
         node = self.graph.nodes[access.base]
-        if node.op == "const" and not isinstance(node.params["value"], ConstArray):
-            return Literal(node.params["value"], node.dtype)
-        if access.base in self.slot_of:
-            return Load(self.slots.id, Index(self.slot_of[access.base]))
+        if node.op == "const" and not isinstance(node.attrs[0][1], ConstArray):  # attrs: (("value", v),)
+            return Literal(node.attrs[0][1], node.dtype)
         if access.base in scope and not access.flat:
             depth = len(canonical(node.shape))
             if is_prefix(node.shape, access.index, element_vars(depth)):
@@ -166,7 +168,7 @@ class StatementBuilder:
 
     def read(self, node_id: int, index: tuple[Index, ...]) -> Atom:
         """Element ``index`` of ``node_id``, for structural loops (top-level scalars are in scope)."""
-        return self.operand(resolve(self.graph, node_id, index, self._held), self.top)
+        return self.operand(resolve(self.graph, node_id, index, self._held, self._memo), self.top)
 
     def _value(self, plan: Plan, scope: Scope) -> Expr:
         """A node's element (or, for a reduction, the element it adds) from its reads."""
