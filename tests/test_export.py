@@ -100,3 +100,31 @@ int main(void) {
 def test_export_names_must_be_c_identifiers(tmp_path):
     with pytest.raises(gg.InputError, match="C identifier"):
         export_c(linear, tmp_path, "not a name")
+
+
+def test_exported_headers_answer_what_the_arguments_are(tmp_path):
+    specs = {"X": gg.Array((4, 2)), "y": gg.Array((4,)), "w": gg.Array((2,))}
+    export_c(logreg, tmp_path, "lr", wrt=["w", "b"], **specs)
+    header = (tmp_path / "lr.h").read_text()
+    assert "double *J_out" in header and "double *dJ_dw_out" in header  # outputs named after the results
+    values = _run(tmp_path, "lr", r"""
+#include <stdio.h>
+#include "lr.h"
+int main(void) {
+    printf("%d %d %zu\n", lr_n_in(), lr_n_out(), lr_work_size());
+    for (int i = 0; i < lr_n_in(); ++i) {
+        printf("%d", lr_ndim_in(i));
+        for (int d = 0; d < lr_ndim_in(i); ++d) printf(" %ld", lr_shape_in(i)[d]);
+        printf("\n");
+    }
+    printf("%d %d %d\n", lr_name_in(4) == 0, lr_ndim_out(-1), lr_ndim_out(2));
+    return 0;
+}
+""")
+    assert values == [4, 3, 0, 2, 4, 2, 1, 4, 1, 2, 0, 1, -1, 0]  # X, y, w, b; no 5th input; b a scalar
+    names = _run(tmp_path, "lr", r"""
+#include <stdio.h>
+#include "lr.h"
+int main(void) { printf("%d\n", (int)(lr_name_in(2)[0] == 'w' && lr_name_out(1)[3] == 'w')); return 0; }
+""")
+    assert names == [1]
