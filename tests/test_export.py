@@ -125,6 +125,6 @@ int main(void) {
     names = _run(tmp_path, "lr", r"""
 #include <stdio.h>
 #include "lr.h"
-int main(void) { printf("%d\n", (int)(lr_name_in(2)[0] == 'w' && lr_name_out(1)[3] == 'w')); return 0; }
+int main(void) { printf("%d\n", (int)(lr_name_in(2)[0] == 'w' && lr_name_out(1)[4] == 'w')); return 0; }
 """)
     assert names == [1]
