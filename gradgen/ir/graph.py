@@ -8,6 +8,7 @@ construction and no pass ever needs a recursive walk.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -67,7 +68,7 @@ class Node(NamedTuple):
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+        return math.prod(self.shape)
 
     def label(self) -> str:
         """The user's name if any, else ``%id``."""

@@ -97,12 +97,16 @@ def scalar_node(builder: GraphBuilder, value: Any, dtype: str) -> int:
 MAX_BYTES = int(np.iinfo(np.intp).max)
 
 
+_ITEMSIZE = {"float64": 8, "float32": 4, "int64": 8, "bool": 1}
+
+
 def size_error(shape: Sequence[int], dtype: str) -> str | None:
     """Why an array of ``shape`` and ``dtype`` cannot exist, or None if it can."""
     size = math.prod(shape)
-    if size * np.dtype(dtype).itemsize <= MAX_BYTES:
+    itemsize = _ITEMSIZE.get(dtype) or np.dtype(dtype).itemsize
+    if size * itemsize <= MAX_BYTES:
         return None
-    return (f"shape {tuple(shape)} has {size:,} elements of {np.dtype(dtype).itemsize} bytes, more than the "
+    return (f"shape {tuple(shape)} has {size:,} elements of {itemsize} bytes, more than the "
             f"{MAX_BYTES:,} bytes one array can address")
 
 

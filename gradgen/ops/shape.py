@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -72,7 +73,7 @@ define(Op("broadcast_to", _broadcast_infer, lambda x, shape: np.broadcast_to(x, 
 # --- reshape and transpose -------------------------------------------------------------
 def _reshape_infer(inputs: Sequence[Node], attrs: dict) -> tuple[tuple[int, ...], str]:
     shape = attrs["shape"]
-    if int(np.prod(shape, dtype=np.int64)) != inputs[0].size:
+    if math.prod(shape) != inputs[0].size:
         raise ShapeError(f"cannot reshape an array of shape {inputs[0].shape} (size {inputs[0].size}) "
                          f"into shape {shape}")
     return shape, inputs[0].dtype
@@ -92,7 +93,7 @@ def reshape(x: Any, shape: Any) -> Any:
     if shape.count(-1) > 1:
         raise ShapeError(f"reshape: only one dimension may be -1, got {shape}")
     if -1 in shape:
-        known = int(np.prod([s for s in shape if s != -1], dtype=np.int64))
+        known = math.prod(s for s in shape if s != -1)
         if known == 0 or x.size % known:
             raise ShapeError(f"cannot reshape an array of shape {x.shape} (size {x.size}) into shape {shape}")
         shape = tuple(x.size // known if s == -1 else s for s in shape)
