@@ -12,7 +12,7 @@ from bench.workloads import Inputs, Workload
 
 def prepare(workload: Workload, inputs: Inputs) -> Prepared:
     """Each input becomes a ``Value`` (an array a list of them); ops it lacks read "n/a"."""
-    if workload.kind == "batched":
+    if not workload.scalar_ops:
         raise NotApplicable("micrograd holds scalars, with no matrix product or reductions")
     from micrograd.engine import Value
 
