@@ -1,4 +1,4 @@
-"""The results as Markdown tables of medians, first-gradient (build) times and ratios."""
+"""The results as Markdown tables of medians, first-gradient (build) times and ratios, and their failures."""
 
 from __future__ import annotations
 

@@ -172,6 +172,12 @@ def test_peer_adapters_agree_or_say_why_not(workload, system):
         assert answer["status"] == ("ok" if workload.name in RUNS_ON[system] else "n/a"), answer
 
 
+def test_micrograd_says_a_graph_too_deep_for_its_recursive_backward_is_not_applicable():
+    pytest.importorskip("micrograd")
+    answer, _ = set_up(SYSTEMS["micrograd"], WORKLOADS["rk4"], 1_000)
+    assert answer["status"] == "n/a" and "recursion limit" in answer["detail"], answer
+
+
 def test_suite_measures_the_first_gradient_of_every_system_that_passed_at_every_size():
     """Fresh processes, one per system and size: the passing systems get a build time, shown beside the median."""
     names = ["floor", "gradgen-python", "gradgen-python unchecked", "python by hand", "numpy by hand"]
