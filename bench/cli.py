@@ -37,7 +37,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--systems", type=_names, help="comma-separated rows to run (default: all)")
     parser.add_argument("--workloads", type=_names, help="comma-separated workloads (default: all)")
     parser.add_argument("--sizes", type=_sizes, help="comma-separated sizes for the array and chain workloads")
-    parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer rounds: about 3 minutes")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer rounds: about 10 minutes")
     parser.add_argument("--timeout", type=float, help="seconds allowed per set-up (default 60, quick 15)")
     parser.add_argument("--rounds", type=int, help="timed rounds per workload size (default 11, quick 5)")
     parser.add_argument("--threads", type=int, default=1, help="threads per library; 0 leaves them unlimited")

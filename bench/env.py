@@ -20,6 +20,7 @@ PACKAGES = (
     "jax",
     "jaxlib",
     "torch",
+    "numba",
     "autograd",
     "casadi",
     "micrograd",

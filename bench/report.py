@@ -1,4 +1,4 @@
-"""The results as JSON and as Markdown tables of medians, ratios and first-gradient times."""
+"""The results as Markdown tables of medians, first-gradient (build) times and ratios, and their failures."""
 
 from __future__ import annotations
 
@@ -50,24 +50,33 @@ def _by_hand(outcomes: dict[str, dict[str, Any]]) -> float | None:
     return None
 
 
+def _first_gradient(cell: dict[str, Any], name: str) -> str:
+    """The system's time to first gradient in this cell, why there is none, or blank where it was not probed."""
+    outcome = cell.get("first_gradient", {}).get(name)
+    if outcome is None:
+        return ""
+    return seconds(outcome["setup_s"]) if outcome["status"] == "ok" else _status(outcome)
+
+
 def cell_table(cell: dict[str, Any]) -> list[str]:
-    """One workload size: a row per system, medians and ratios, or why there is no time."""
+    """One workload size: a row per system, medians, first gradient and ratios, or why there is no time."""
     outcomes = cell["systems"]
     floor, best_peer, by_hand = _best(outcomes, "floor"), _best(outcomes, "peer"), _by_hand(outcomes)
     lines = [
         f"### {WORKLOADS[cell['workload']].describe(cell['size'])}",
         "",
-        "| system | median | min – max | × floor | × best peer | × by hand | set-up |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| system | median | first gradient | min – max | × floor | × best peer | × by hand | set-up |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, outcome in outcomes.items():
         label = f"{name} ({outcome['note']})" if outcome.get("note") else name
         if "median" not in outcome:
-            lines.append(f"| {label} | {_status(outcome)} | | | | | |")
+            lines.append(f"| {label} | {_status(outcome)} | {_first_gradient(cell, name)} | | | | | |")
             continue
         median = outcome["median"]
         cells = [
             seconds(median),
+            _first_gradient(cell, name),
             f"{seconds(outcome['min'])} – {seconds(outcome['max'])}",
             _ratio(median, floor),
             _ratio(median, best_peer),
@@ -78,27 +87,34 @@ def cell_table(cell: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def first_gradient_table(cells: list[dict[str, Any]]) -> list[str]:
-    """The chain's time from nothing to the first checked gradient, a column per size."""
-    chains = [cell for cell in cells if "first_gradient" in cell]
-    if not chains:
-        return []
-    names = [name for name in SYSTEMS if any(name in cell["first_gradient"] for cell in chains)]
-    header = " | ".join(f"n = {cell['size']:,}" for cell in chains)
-    lines = [
-        "### chain: time to first gradient (fresh process, empty caches; trace, differentiate, generate, "
-        "build, first call; imports excluded)",
-        "",
-        f"| system | {header} |",
-        "|---|" + "---:|" * len(chains),
-    ]
-    for name in names:
-        row = []
-        for cell in chains:
-            outcome = cell["first_gradient"].get(name, {"status": "not measured"})
-            row.append(seconds(outcome["setup_s"]) if outcome["status"] == "ok" else _status(outcome))
-        lines.append(f"| {name} | " + " | ".join(row) + " |")
-    return [*lines, ""]
+def first_gradient_tables(cells: list[dict[str, Any]]) -> list[str]:
+    """For each workload measured at several sizes, the time to first gradient with a column per size.
+
+    A system not probed at a size (its set-up did not pass) shows why, from the timing.
+    """
+    lines: list[str] = []
+    for workload in dict.fromkeys(cell["workload"] for cell in cells):
+        sized = [cell for cell in cells if cell["workload"] == workload and cell.get("first_gradient")]
+        if len(sized) < 2:
+            continue
+        names = [name for name in SYSTEMS if any(name in cell["first_gradient"] for cell in sized)]
+        label = WORKLOADS[workload].size_label
+        header = " | ".join(f"{label} = {cell['size']:,}" for cell in sized)
+        lines += [
+            f"### {workload}: time to first gradient (fresh process, empty caches; trace, differentiate, generate, "
+            "build, first call; imports excluded)",
+            "",
+            f"| system | {header} |",
+            "|---|" + "---:|" * len(sized),
+        ]
+        for name in names:
+            row = [
+                _first_gradient(cell, name) or _status(cell["systems"].get(name, {"status": "not measured"}))
+                for cell in sized
+            ]
+            lines.append(f"| {name} | " + " | ".join(row) + " |")
+        lines.append("")
+    return lines
 
 
 def markdown(results: Results) -> str:
@@ -119,13 +135,15 @@ def markdown(results: Results) -> str:
         "",
         "Medians per value-and-gradient call, with min and max over the rounds; ratios to the floor, "
         "to the fastest peer (gradgen rows are not peers) and to the hand-written baseline (pure Python "
-        "where it applies, else NumPy); set-up is preparing plus the first call, imports excluded, "
-        "in the timing process.",
+        "where it applies, else NumPy); first gradient is the build time: from nothing to the first checked "
+        "gradient (trace, differentiate, generate, build, first call; imports excluded) in a fresh process "
+        "with empty build caches; set-up is preparing plus the first call, imports excluded, "
+        "in the timing process (whose caches may be warm).",
         "",
     ]
     for cell in results["cells"]:
         lines += cell_table(cell)
-    lines += first_gradient_table(results["cells"])
+    lines += first_gradient_tables(results["cells"])
     return "\n".join(lines)
 
 

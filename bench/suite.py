@@ -5,8 +5,9 @@ system is set up there in turn, each set-up limited to ``timeout`` seconds (a
 worker that overruns is killed and a new one restores the systems set up so
 far), and the systems that passed the check are then timed in rounds, each
 round calling every system once in a rotated order, so that slow drifts of a
-shared machine spread over all of them. For the chain, each system's time to
-first gradient is first measured in a fresh process of its own.
+shared machine spread over all of them. Then each system that passed is set up
+once more in a fresh process of its own with empty build caches, which gives its
+time to first gradient (its build time, beside the per-call time).
 """
 
 from __future__ import annotations
@@ -118,29 +119,25 @@ def installed(system: System) -> bool:
     return system.requires is None or find_spec(system.requires) is not None
 
 
-def first_gradients(
-    workload: Workload, size: int, systems: list[System], settings: Settings, known: dict[str, Outcome]
-) -> dict[str, Outcome]:
+EMPTY_CACHES = {
+    "BENCH_CACHE_DIR": "bench",
+    "GRADGEN_CACHE_DIR": "gradgen",
+    "TORCHINDUCTOR_CACHE_DIR": "torchinductor",
+}
+"""The build caches a first-gradient probe starts empty: variable -> its folder in the probe's temporary directory."""
+
+
+def first_gradients(workload: Workload, size: int, systems: list[System], settings: Settings) -> dict[str, Outcome]:
     """Each system's time from nothing to its first checked gradient, in fresh processes and caches.
 
-    ``known`` gives outcomes not to measure again.
+    Systems with ``first_gradient`` False are left out.
     """
     outcomes: dict[str, Outcome] = {}
     for system in systems:
         if not system.first_gradient:
             continue
-        if not installed(system):
-            outcomes[system.name] = {"status": "not installed", "detail": ""}
-            continue
-        if system.name in known:
-            outcomes[system.name] = dict(known[system.name])
-            continue
         with tempfile.TemporaryDirectory() as caches:
-            env = {
-                **os.environ,
-                "BENCH_CACHE_DIR": f"{caches}/bench",
-                "GRADGEN_CACHE_DIR": f"{caches}/gradgen",
-            }
+            env = {**os.environ, **{variable: f"{caches}/{folder}" for variable, folder in EMPTY_CACHES.items()}}
             argv = ["bench.first_gradient", system.name, workload.name, str(size)]
             outcomes[system.name] = run_isolated(argv, settings.timeout, env)
     return outcomes
@@ -226,18 +223,19 @@ def measure(
 def run_workload(workload: Workload, sizes: tuple[int, ...], systems: list[System], settings: Settings) -> list[dict]:
     """Every size of one workload, smallest first; a set-up that ran out of time is not tried at larger sizes.
 
-    For the chain, each system's first gradient is measured before its timing.
+    After the timing, the first gradient is measured for each system whose set-up passed there:
+    the others (n/a, unavailable, not installed, out of time, FAILED) would only say the same again.
     """
     cells = []
     timed_out: dict[str, Outcome] = {}
     for size in sorted(sizes):
         cell: dict[str, Any] = {"workload": workload.name, "kind": workload.kind, "size": size}
         print(f"-- {workload.describe(size)}", file=sys.stderr, flush=True)
-        if workload.kind == "chain":
-            cell["first_gradient"] = first_gradients(workload, size, systems, settings, known=timed_out)
-            _carry_timeouts(cell["first_gradient"], workload.describe(size), timed_out)
         cell["systems"] = measure(workload, size, systems, settings, known=timed_out)
-        _carry_timeouts(cell["systems"], workload.describe(size), timed_out)
+        passed = [system for system in systems if cell["systems"][system.name]["status"] == "ok"]
+        cell["first_gradient"] = first_gradients(workload, size, passed, settings)
+        for section in ("systems", "first_gradient"):
+            _carry_timeouts(cell[section], workload.describe(size), timed_out)
         cells.append(cell)
     return cells
 

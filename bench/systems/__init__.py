@@ -53,7 +53,9 @@ class System:
     requires: str | None = None
     """The module that must be importable, else the row reads "not installed"."""
     first_gradient: bool = True
-    """Measure time to first gradient on the chain (False for a second view of the same set-up)."""
+    """Measure time to first gradient (False for a second view of the same set-up)."""
+    preload: tuple[str, ...] = ()
+    """Further modules imported with ``requires`` before set-up is timed (set-up times leave out imports)."""
 
 
 class Ops:
@@ -93,9 +95,11 @@ def _collect() -> dict[str, System]:
         hips_autograd,
         jax_jit,
         micrograd_value,
+        numba_hand,
         numpy_hand,
         python_hand,
         sympy_lambdify,
+        torch_compiled,
         torch_eager,
     )
 
@@ -104,8 +108,10 @@ def _collect() -> dict[str, System]:
         gradgen_kernel,
         python_hand,
         numpy_hand,
+        numba_hand,
         jax_jit,
         torch_eager,
+        torch_compiled,
         hips_autograd,
         casadi_sx,
         sympy_lambdify,

@@ -1,11 +1,11 @@
 """CasADi: a Function returning the value and its gradient, and the same Function's C.
 
-Scalar workloads and the chain are SX graphs of scalars built from the
-workload's own ``define``. The array workloads are MX graphs of whole matrices
-(``mtimes``, elementwise ops, ``sum1``/``sum2``), written out here in CasADi's
-terms because MX does not broadcast a bias row over a batch. Their data are
-inputs of the Function, converted to ``DM`` once at set-up; the mlp's integer
-labels become a one-hot matrix there.
+The scalar workloads and the scalar chains (chain, rk4) are SX graphs of
+scalars built from the workload's own ``define``. The array workloads are MX
+graphs of whole matrices (``mtimes``, elementwise ops, ``sum1``/``sum2``),
+written out here in CasADi's terms because MX does not broadcast a bias row
+over a batch. Their data are inputs of the Function, converted to ``DM`` once
+at set-up; the mlp's integer labels become a one-hot matrix there.
 
 The C variant generates the Function's C source, builds it with the system
 compiler and loads it with ``casadi.external``; a failing build reads
@@ -75,7 +75,28 @@ def _mlp(ca: Any, W1: Any, b1: Any, W2: Any, b2: Any, X: Any, onehot: Any) -> An
     return -ca.sum1(ca.sum2(onehot * logp)) / rows
 
 
-MX_LOSSES: dict[str, Callable[..., Any]] = {"logreg": _logreg, "elementwise": _elementwise, "mlp": _mlp}
+def _vchain(ca: Any, h0: Any, w: Any) -> Any:
+    """``h = tanh(h * w[k])`` over the column ``h``, summing ``sum(h^2)`` after every step."""
+    h, loss = h0, 0
+    for k in range(w.numel()):
+        h = ca.tanh(h * w[k])
+        loss = loss + ca.sum1(h * h)
+    return loss
+
+
+def _shifted(ca: Any, x: Any) -> Any:
+    """The Rosenbrock sum over the column ``x``, from its two overlapping slices."""
+    head, tail = x[:-1], x[1:]
+    return ca.sum1(100 * (tail - head**2) ** 2 + (1 - head) ** 2)
+
+
+MX_LOSSES: dict[str, Callable[..., Any]] = {
+    "logreg": _logreg,
+    "elementwise": _elementwise,
+    "mlp": _mlp,
+    "vchain": _vchain,
+    "shifted": _shifted,
+}
 """The array workloads' losses over MX matrices (CasADi module first, then the inputs), by workload name."""
 
 
@@ -112,7 +133,7 @@ def _mx_function(workload: Workload, arguments: dict[str, Any]) -> Any:
 
 def _function(workload: Workload, inputs: Inputs) -> tuple[Any, list[Any]]:
     """The value-and-gradient Function and the arguments it is called with: MX for arrays, else SX."""
-    if workload.kind != "batched":
+    if workload.scalar_ops:
         return _sx_function(workload, inputs), list(inputs.values())
     import casadi as ca
 
@@ -133,7 +154,7 @@ def _prepared(function: Any, args: list[Any], workload: Workload, inputs: Inputs
 
 
 def _kind(workload: Workload) -> str:
-    return "MX" if workload.kind == "batched" else "SX"
+    return "SX" if workload.scalar_ops else "MX"
 
 
 def prepare_sx(workload: Workload, inputs: Inputs) -> Prepared:

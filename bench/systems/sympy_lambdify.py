@@ -37,8 +37,8 @@ def _diff(sp: Any, expr: Any, wrt: Any) -> Any:
 
 def _prepare(cse: bool) -> Callable[[Workload, Inputs], Prepared]:
     def prepare(workload: Workload, inputs: Inputs) -> Prepared:
-        if workload.kind == "batched":
-            raise NotApplicable("expressions of scalar symbols; a loss over arrays of data is not expressed")
+        if not workload.scalar_ops:
+            raise NotApplicable("expressions of scalar symbols; a loss over arrays is not expressed")
         import sympy as sp
 
         symbols = {name: _symbols(sp, name, value) for name, value in inputs.items()}

@@ -26,7 +26,14 @@ class Workload:
 
     name: str
     kind: str
-    """"scalar" (the seeds' graphs), "batched" (arrays of data) or "chain" (the long scalar chain)."""
+    """What the graph is made of, which decides the floor and which systems can express it:
+
+    - "scalar": the seeds' small graphs of scalars;
+    - "batched": a loss over arrays of data (reductions, broadcasting, slices);
+    - "chain": a loop of scalar steps unrolled into a deep graph (chain, rk4); an array
+      input is only a sequence of scalars, so systems of scalars (SymPy, micrograd, CasADi SX) can hold it;
+    - "array chain": a loop of small-array steps unrolled into a deep graph (vchain).
+    """
     sizes: tuple[int, ...]
     quick_sizes: tuple[int, ...]
     wrt: tuple[str, ...]
@@ -35,8 +42,13 @@ class Workload:
     """``define(gg)`` returns the loss, a plain function of the inputs using ``gg``'s ops."""
     numpy_by_hand: Callable[..., Result]
     python_by_hand: Callable[..., Result] | None = None
-    """Plain floats and ``math``, for the scalar workloads."""
+    """Plain floats, lists and ``math``, for the workloads a pure-Python user would write as loops."""
     size_label: str = "N"
+
+    @property
+    def scalar_ops(self) -> bool:
+        """Whether the loss uses only scalar arithmetic and functions, as systems of scalars need."""
+        return self.kind in ("scalar", "chain")
 
     def describe(self, size: int) -> str:
         """A heading for one size of this workload, e.g. ``logreg, N = 1,000``."""
@@ -46,9 +58,9 @@ class Workload:
 
 
 def _collect() -> dict[str, Workload]:
-    from bench.workloads import chain, elementwise, linear, logreg, mlp, relu2
+    from bench.workloads import chain, elementwise, linear, logreg, mlp, relu2, rk4, shifted, vchain
 
-    modules = (linear, relu2, logreg, elementwise, mlp, chain)
+    modules = (linear, relu2, logreg, elementwise, mlp, chain, vchain, rk4, shifted)
     return {module.WORKLOAD.name: module.WORKLOAD for module in modules}
 
 
