@@ -79,8 +79,8 @@ class Printer:
         for b in program.buffers:
             if b.kind == "output":
                 self.buffer_names[b.id] = names.output(program.graph.output_names[b.position], taken)
-            elif b.kind == "tile":
-                self.buffer_names[b.id] = names.derived(b.node, "tile")
+            elif b.kind == "tile" or b.role:
+                self.buffer_names[b.id] = names.derived(b.node, b.role or "tile")
             elif b.kind == "slots":
                 self.buffer_names[b.id] = "s"
             else:
@@ -299,7 +299,7 @@ def print_c(program: Program, *, function_name: str, title: str = "", standalone
             blas_prefix: str | None = None) -> CKernelSource:
     """``program`` as C99 source of one function (see ``CKernelSource`` for its ABI)."""
     names = CNames(program.graph, {b.node for b in program.buffers if b.kind in ("work", "input", "const")
-                                   and b.node is not None})
+                                   and b.node is not None and not b.role})
     printer = Printer(program, names, standalone=standalone, blas_prefix=blas_prefix)
     printer.function_name = function_name
     return kernel_source(program, printer, function_name=function_name, title=title, standalone=standalone,

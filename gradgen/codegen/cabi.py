@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 
 CTYPES = {"float64": "double", "float32": "float", "int64": "int64_t", "bool": "unsigned char"}
 
-#: A source longer than this many lines is built at -O1: compilers take super-linear time on long functions.
-LONG_SOURCE = 5000
+#: A program split into parts (long straight-line code), or a source longer than this many lines, is built at
+#: -O1: compilers take super-linear time on long functions. Loops of split bodies stay at -O2, to vectorize.
+LONG_SOURCE = 20000
 
 
 def comment(text: str) -> str:
@@ -128,7 +129,8 @@ def kernel_source(program: Program, printer: Printer, *, function_name: str, tit
     outputs = [(graph.output_names[k], graph.nodes[graph.outputs[k]].shape, graph.nodes[graph.outputs[k]].dtype)
                for k in range(len(graph.outputs))]
     return CKernelSource(text, signature + ";", function_name, inputs, outputs, program.work_size, names,
-                         long=text.count("\n") > LONG_SOURCE, uses_blas=uses_blas, uses_threads=threads)
+                         long=bool(program.parts) or text.count("\n") > LONG_SOURCE, uses_blas=uses_blas,
+                         uses_threads=threads)
 
 
 def packed_entry(c: CKernelSource) -> tuple[str, str]:

@@ -47,6 +47,8 @@ ROW_TILE = 64
 PART_MIN_ELEMENTS = 65536
 #: At most this many parts (GG_MAX_PARTS in the runtime header: threads a call may start).
 MAX_PARTS = 64
+#: Loops with longer bodies are split in pieces of this many statements (see ``_split_body``).
+MAX_BODY = 256
 #: Running sums of long loops are taken in blocks of this many elements (see ``_blocked_sums``).
 SUM_BLOCK = 1024
 #: Running arrays (column sums) at most this long may be combined from parts.
@@ -142,6 +144,39 @@ def _tiled(loop: Loop) -> bool:
             and all(s.extent <= ROW_PRODUCT_MAX_COLUMNS for s in inner)
             and not any(isinstance(s, (Loop, IndexValue)) for i in inner for s in walk(i.body))
             and not any(isinstance(s, IndexValue) for s in loop.body))
+
+
+# --- long bodies -------------------------------------------------------------------------------------------
+def _split_body(loop: Loop, buffers: list[Buffer], dtypes: dict[int, str]) -> list[Loop]:
+    """A top-level loop whose body is longer than MAX_BODY statements, as several loops over the same
+    elements, each of at most MAX_BODY statements; a value one piece computes and a later piece reads is
+    kept in a small array over the loop's elements (``spill``). Compilers neither vectorize nor allocate
+    registers well in one loop of thousands of statements (a 400-step recurrence over a 4-vector ran 13
+    times slower than a 100-step one); pieces of a few hundred statements they handle."""
+    if loop.var.role != "i" or len(loop.body) <= MAX_BODY or any(isinstance(s, Loop) for s in loop.body):
+        return [loop]
+    pieces = [list(loop.body[k:k + MAX_BODY]) for k in range(0, len(loop.body), MAX_BODY)]
+    defined_in = {local: k for k, piece in enumerate(pieces) for s in piece for local in _defines(s)}
+    read_later: list[set[Local]] = [set() for _ in pieces]  # what each piece reads from earlier ones
+    for k, piece in enumerate(pieces):
+        read_later[k] = {x for s in piece for x in _uses(s) if defined_in.get(x, k) < k}
+    spills: dict[Local, int] = {}
+    for local in sorted(set().union(*read_later)):
+        spills[local] = len(buffers)
+        buffers.append(Buffer(len(buffers), "work", loop.extent, dtypes[local.node], local.node, role="spill"))
+    at = Index.of(loop.var)
+    loops = []
+    for k, piece in enumerate(pieces):
+        body: list[Stmt] = [Let(x, Load(spills[x], at), dtypes[x.node]) for x in sorted(read_later[k])]
+        for s in piece:
+            body.append(s)
+            body += [Store(spills[x], at, Ref(x)) for x in _defines(s) if x in spills]
+        if k == 0:
+            loops.append(dataclasses.replace(loop, body=tuple(body)))
+        else:
+            loops.append(Loop(loop.var, loop.extent, tuple(body), note=f"the loop above, continued ({k + 1} of "
+                                                                        f"{len(pieces)})"))
+    return loops
 
 
 # --- simd -------------------------------------------------------------------------------------------------
@@ -240,16 +275,16 @@ def _parts(loop: Loop, threads: int, buffers: dict[int, Buffer]) -> int:
 def _finish(statements: tuple[Stmt, ...], threads: int, buffers: list[Buffer], dtypes: dict[int, str]
             ) -> tuple[Stmt, ...]:
     out: list[Stmt] = []
-    for s in statements:
-        if isinstance(s, Loop):
-            s = _collapse(s)
+    for statement in statements:
+        if not isinstance(statement, Loop):
+            out.append(statement)
+            continue
+        for s in _split_body(_collapse(statement), buffers, dtypes):
             if _tiled(s):
                 s = _tile(s, buffers, dtypes)
             s = _blocked_sums(_simd(s))
             parts = _parts(s, threads, {b.id: b for b in buffers})
-            if parts > 1:
-                s = dataclasses.replace(s, parts=parts)
-        out.append(s)
+            out.append(dataclasses.replace(s, parts=parts) if parts > 1 else s)
     return tuple(out)
 
 

@@ -257,6 +257,9 @@ class Buffer:
     offset: int = 0
     scalar: bool = False
     data: ConstArray | None = None
+    role: str = ""
+    """A buffer made for a node besides its own value's (``spill``: the node's elements kept for a later
+    piece of a split loop); the namer names it after the node and the role."""
 
 
 @dataclass(frozen=True)
@@ -377,7 +380,7 @@ class _Formatter:
         if b.kind == "output":
             return f"out:{self.graph.output_names[b.position]}"
         base = self.graph.nodes[b.node].label() if b.node is not None else f"buffer{b.id}"
-        return base + (".tile" if b.kind == "tile" else "")
+        return base + (".tile" if b.kind == "tile" else f".{b.role}" if b.role else "")
 
     def symbol(self, s: Symbol) -> str:
         return self.local(s) if isinstance(s, Local) else f"{s.role}{s.id}"
