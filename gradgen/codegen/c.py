@@ -134,7 +134,10 @@ class Printer:
         return [f"{CTYPES[s.dtype]} {self.symbol(s.target)} = {start};"]
 
     def print_Store(self, s: Store) -> list[str]:  # noqa: N802
-        return [f"{self.atom(Load(s.buffer, s.index))} = {self.expr(s.value)};"]
+        value = self.expr(s.value)
+        if isinstance(s.value, Apply) and s.value.dtype == "float32" and self.buffers[s.buffer].dtype != "float32":
+            value = f"(float)({value})"  # a float32 result kept in a double slot: rounded as float32 computes it
+        return [f"{self.atom(Load(s.buffer, s.index))} = {value};"]
 
     def print_Accumulate(self, s: Accumulate) -> list[str]:  # noqa: N802
         target, value = self.atom(s.target), self.expr(s.value)
@@ -226,7 +229,8 @@ class Printer:
                 private.append(f"for (long k = 0; k < {buffer.size}; ++k) {own}[k] = "
                                f"{literal(init.value.value, buffer.dtype)};")
                 target = self.buffer_names[init.buffer]
-                sums += [(f"{target}[{c}]", f"{own}[{c}]", "+") for c in range(buffer.size)]
+                how = "+" if init.how != "max" else f"gg_maximum{'f' if buffer.dtype == 'float32' else ''}"
+                sums += [(f"{target}[{c}]", f"{own}[{c}]", how) for c in range(buffer.size)]
         loop = self.loop(s, "begin", "end")
         for init in s.inits:
             self.private.pop(getattr(init, "buffer", None), None)

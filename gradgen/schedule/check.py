@@ -88,6 +88,15 @@ class _Checker:
         scope.add(local)
 
     def block(self, statements: tuple[Stmt, ...], scope: set[Local], mine: set[Local]) -> None:
+        checked: list[Local] = []  # index values defined in this scope: out of it, they are gone
+        try:
+            self._statements(statements, scope, mine, checked)
+        finally:
+            for local in checked:
+                self.bounds.pop(local, None)
+
+    def _statements(self, statements: tuple[Stmt, ...], scope: set[Local], mine: set[Local],
+                    checked: list[Local]) -> None:
         for s in statements:
             where = type(s).__name__
             if isinstance(s, Loop):
@@ -113,6 +122,7 @@ class _Checker:
             elif isinstance(s, IndexValue):
                 self.define(s.target, scope, mine, where)
                 self.bounds[s.target] = (0, s.bound - 1)
+                checked.append(s.target)
             elif isinstance(s, (Store, Fill)):
                 self.write(s.buffer, where)
                 if isinstance(s, Store):

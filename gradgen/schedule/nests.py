@@ -102,7 +102,7 @@ def _product_plan(graph: Graph, node: Node, held: set[int], blas: bool) -> Plan:
     b_dims = ["k", "n"] if len(b.shape) == 2 else ["k"]
 
     def probed(dims: list[str], shape: Shape) -> list[Index]:
-        return [probe[d] if size > 1 else Index() for d, size in zip(dims, shape)]
+        return [probe[d] if size != 1 else Index() for d, size in zip(dims, shape)]
 
     a_strides = dict(zip(a_dims, _layout(graph, resolve(graph, a.id, probed(a_dims, a.shape), held),
                                          probed(a_dims, a.shape))))
@@ -116,11 +116,11 @@ def _product_plan(graph: Graph, node: Node, held: set[int], blas: bool) -> Plan:
         order = ["k", "m", "n"]
     else:
         order = ["m", "n", "k"]  # dot products of rows of a and columns of b
-    order = [d for d in order if extents[d] > 1]
+    order = [d for d in order if extents[d] != 1]
     variables = dict(zip(order, element_vars(len(order))))
 
     def index(dims: list[str], shape: Shape) -> list[Index]:
-        return [Index.of(variables[d]) if d in variables and size > 1 else Index() for d, size in zip(dims, shape)]
+        return [Index.of(variables[d]) if d in variables and size != 1 else Index() for d, size in zip(dims, shape)]
 
     reads = [Read(a.id, resolve(graph, a.id, index(a_dims, a.shape), held)),
              Read(b.id, resolve(graph, b.id, index(b_dims, b.shape), held))]

@@ -161,12 +161,13 @@ class Accumulate(NamedTuple):
 @dataclass(frozen=True)
 class Fill:
     """Elements ``start`` to ``start + count`` of ``buffer`` (all from ``start`` when count is None) set to
-    ``value``."""
+    ``value``; ``how`` names the running reduction ("sum", "max") the buffer then takes, if any."""
 
     buffer: int
     value: Literal
     start: int = 0
     count: int | None = None
+    how: str | None = None
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from gradgen.schedule.program import (
     Apply,
     Call,
     Index,
+    IndexValue,
     Load,
     Loop,
     Program,
@@ -55,7 +56,9 @@ def _units(program: Program) -> list[Unit]:
     """The top level as units: each statement, a loop with the stores of its running values into slots."""
     units: list[Unit] = []
     for statement in program.body:
-        if (isinstance(statement, Store) and isinstance(statement.value, Ref) and units
+        if units and isinstance(units[-1][-1], IndexValue):  # an index check and the statement reading it
+            units[-1].append(statement)
+        elif (isinstance(statement, Store) and isinstance(statement.value, Ref) and units
                 and isinstance(units[-1][0], Loop)):
             units[-1].append(statement)
         else:

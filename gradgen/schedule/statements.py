@@ -219,11 +219,12 @@ class StatementBuilder:
         node = self.graph.nodes[plan.node]
         first = first_writer(node, plan)
         if first is None:
-            return [Fill(self.buffer(plan.node), identity)]
+            return [Fill(self.buffer(plan.node), identity, how=plan.how)]
         self.first_writer[plan.node] = first
         start = flat(node.shape, plan.scatter[first]).offset
         end = start + int(np.prod(plan.space))
-        return [Fill(self.buffer(plan.node), identity, a, b - a) for a, b in ((0, start), (end, node.size)) if b > a]
+        return [Fill(self.buffer(plan.node), identity, a, b - a, plan.how) for a, b in ((0, start), (end, node.size))
+                if b > a]
 
     def _loop(self, loop: LoopPlan, scope: Scope) -> list[Stmt]:
         depth = loop.depth
