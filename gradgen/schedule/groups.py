@@ -34,6 +34,10 @@ class LoopPlan:
     extent: int
     members: list[int]
     items: list[int | LoopPlan] = field(default_factory=list)
+    member_set: set[int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.member_set = set(self.members)
 
 
 Item = "int | LoopPlan"

@@ -127,8 +127,9 @@ def _tile(loop: Loop, buffers: list[Buffer], dtypes: dict[int, str]) -> Loop:
                     crossing[local] = buffer.id
     loops = []
     for k, step in enumerate(steps):
+        used = set().union(*(_uses(s) for s in step))
         body: list[Stmt] = [Let(local, Load(b, at), dtypes[local.node]) for local, b in crossing.items()
-                            if defined_in[local] < k and any(local in _uses(s) for s in step)]
+                            if defined_in[local] < k and local in used]
         for s in step:
             body.append(s)
             body += [Store(crossing[local], at, Ref(local)) for local in _defines(s) if local in crossing]
@@ -283,7 +284,7 @@ def _finish(statements: tuple[Stmt, ...], threads: int, buffers: list[Buffer], d
             if _tiled(s):
                 s = _tile(s, buffers, dtypes)
             s = _blocked_sums(_simd(s))
-            parts = _parts(s, threads, {b.id: b for b in buffers})
+            parts = _parts(s, threads, {b.id: b for b in buffers}) if threads > 1 else 1
             out.append(dataclasses.replace(s, parts=parts) if parts > 1 else s)
     return tuple(out)
 

@@ -96,10 +96,9 @@ def decide(graph: Graph, plans: dict[int, Plan], items: list[int | LoopPlan]) ->
                 fusable(graph, plans, reader, r) for r in reader.reads if r.access.base == b) for reader in cross):
             for reader in cross:
                 loop = paths[reader.node][depth - 1]
-                for n in chain:
-                    if (id(loop), n) not in inserted:
-                        inserted[(id(loop), n)] = True
-                        _insert_before(loop, reader.node, Recompute(n))
+                for n in chain:  # inputs first, each before this reader (moved up if a later reader had it)
+                    _place_before(loop, reader.node, Recompute(n), (id(loop), n) in inserted)
+                    inserted[(id(loop), n)] = True
         else:
             decisions.stored.add(b)
     return decisions
@@ -129,10 +128,18 @@ def _chain(graph: Graph, plans: dict[int, Plan], decisions: Decisions, base: Pla
     return order if visit(base) else None
 
 
-def _insert_before(loop: LoopPlan, node: int, item: Recompute) -> None:
-    """Put ``item`` in ``loop``'s body just before the statement or inner loop that updates ``node``."""
-    for k, existing in enumerate(loop.items):
-        if existing == node or (isinstance(existing, LoopPlan) and node in existing.members):
-            loop.items.insert(k, item)
+def _place_before(loop: LoopPlan, node: int, item: Recompute, present: bool) -> None:
+    """Put ``item`` in ``loop``'s body before the statement or inner loop that updates ``node``: inserted
+    just there, or, if it is ``present`` but later, moved there."""
+    def updates(existing: object) -> bool:
+        return existing == node or (isinstance(existing, LoopPlan) and node in existing.member_set)
+
+    at = next((k for k, existing in enumerate(loop.items) if updates(existing)), None)
+    if at is None:
+        raise AssertionError(f"node {node} is not in the loop it was planned in")
+    if present:
+        where = loop.items.index(item)
+        if where < at:
             return
-    raise AssertionError(f"node {node} is not in the loop it was planned in")
+        del loop.items[where]
+    loop.items.insert(at, item)
