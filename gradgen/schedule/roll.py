@@ -47,7 +47,7 @@ CHUNK = 400
 MIN_REPEATS = 4
 MAX_PERIOD = 4096
 #: How many earlier repeats of a statement are tried as the start of the next block.
-CANDIDATES = 16
+CANDIDATES = 64
 
 Unit = list[Stmt]
 
@@ -128,12 +128,13 @@ def roll(units: list[Unit]) -> list[Unit]:
             period = j - i
             if period > MAX_PERIOD or i + MIN_REPEATS * period > n:
                 break
-            if best is not None and period % best[0] == 0:  # a multiple of a run found covers no more
-                continue
             if ids[i:i + period] != ids[j:j + period]:
                 continue
             steps = [tuple(b - a for a, b in zip(numbers[i + t], numbers[j + t])) for t in range(period)]
             repeats = 2
+            if best is not None and period % best[0] == 0:
+                # A run of period p repeats with period k * p over the same stretch: start past it.
+                repeats = max(2, best[0] * best[1] // period)
             while i + (repeats + 1) * period <= n and ids[i:i + period] == ids[i + repeats * period:
                                                                                 i + (repeats + 1) * period] \
                     and all(tuple(b - a for a, b in zip(numbers[i + (repeats - 1) * period + t],
