@@ -92,7 +92,9 @@ def decide(graph: Graph, plans: dict[int, Plan], items: list[int | LoopPlan]) ->
         if not cross:
             continue
         chain = _chain(graph, plans, decisions, base)
-        if chain is not None and all(reader.where == "nest" and any(
+        # Recomputing replaces the store only when every read of ``b`` by those readers is at their own
+        # element: one reversed or transposed read (``c[::-1] * c``) needs ``b`` in memory all the same.
+        if chain is not None and all(reader.where == "nest" and all(
                 fusable(graph, plans, reader, r) for r in reader.reads if r.access.base == b) for reader in cross):
             for reader in cross:
                 loop = paths[reader.node][depth - 1]
