@@ -4,8 +4,9 @@ standalone header with its query functions.
 A kernel is ``int NAME(inputs..., outputs..., work)``: scalar inputs by
 value, arrays as pointers to C-contiguous data, each output as a pointer to
 caller-owned memory (named after the output: ``J_out``, ``dJ_dw_out``), and
-``work`` pointing to ``work_size`` doubles. It returns 0, or k > 0 when the
-k-th argument (1-based) holds an index out of range. It keeps no state, so
+``work`` pointing to ``work_size`` doubles. It returns 0, or k in 1..n when
+the k-th of its n inputs holds an index out of range, or n + 1 when an index
+the kernel computes otherwise is out of range. It keeps no state, so
 threads may call it at once with their own buffers.
 """
 
@@ -31,6 +32,21 @@ LONG_SOURCE = 20000
 def comment(text: str) -> str:
     """``text`` safe inside a C comment: no ``*/``, no line breaks."""
     return " ".join(str(text).replace("*/", "* /").replace("/*", "/ *").split())
+
+
+def c_string(text: str) -> str:
+    """``text`` as a C string literal that reads back byte for byte (UTF-8): quotes, backslashes and
+    ``?`` (trigraphs) escaped, anything outside printable ASCII as three-digit octal escapes."""
+    out = []
+    for byte in str(text).encode("utf-8"):
+        char = chr(byte)
+        if char in '"\\?':
+            out.append("\\" + char)
+        elif 32 <= byte < 127:
+            out.append(char)
+        else:
+            out.append(f"\\{byte:03o}")
+    return '"' + "".join(out) + '"'
 
 
 @dataclass
@@ -134,9 +150,11 @@ def kernel_source(program: Program, printer: Printer, *, function_name: str, tit
 
 
 def packed_entry(c: CKernelSource) -> tuple[str, str]:
-    """C source and declaration of ``<name>_packed``: the kernel with every scalar output
-    written into one array of doubles, so the glue allocates and passes one buffer for all.
-    Arrays come in as ``void *``, so the glue passes ``ffi.from_buffer(array)`` without
+    """C source and declaration of ``<name>_packed``: the kernel with every float scalar output
+    written into one array of doubles, so the glue allocates and passes one buffer for all
+    (a float32 is exact in a double). An int64 or bool scalar output comes back through a
+    cell of its own type, as an array output does: an int64 beyond 2**53 does not survive a
+    double. Arrays come in as ``void *``, so the glue passes ``ffi.from_buffer(array)`` without
     naming a type, the cheapest form (about 0.1 µs less per array)."""
     params, args, locals_, copies = [], [], [], []
     for k, (_, shape, dtype) in enumerate(c.inputs):
@@ -147,8 +165,8 @@ def packed_entry(c: CKernelSource) -> tuple[str, str]:
         if shape == () and dtype == "float64":
             args.append(f"scalars + {slot}")
             slot += 1
-        elif shape == ():  # another type: through a local of its own type
-            locals_.append(f"    {CTYPES[dtype]} s{k} = 0;")
+        elif shape == () and dtype == "float32":  # through a local of its own type
+            locals_.append(f"    float s{k} = 0;")
             copies.append(f"    scalars[{slot}] = (double)s{k};")
             args.append(f"&s{k}")
             slot += 1
@@ -168,7 +186,7 @@ def packed_entry(c: CKernelSource) -> tuple[str, str]:
 
 
 def _describe(items: list[tuple[str, Shape, str]], names: list[str]) -> list[str]:
-    return [f" *   {n} ({label}): {CTYPES[d]}" + (f" array of shape {s}, C order" if s else " scalar")
+    return [f" *   {n} ({comment(label)}): {CTYPES[d]}" + (f" array of shape {s}, C order" if s else " scalar")
             for (label, s, d), n in zip(items, names)]
 
 
@@ -176,7 +194,7 @@ def _queries(c: CKernelSource, name: str) -> list[str]:
     """CasADi-style query functions: how many inputs and outputs, their names, shapes and the workspace."""
     lines: list[str] = []
     for side, items in (("in", c.inputs), ("out", c.outputs)):
-        labels = ", ".join(f'"{comment(label)}"' for label, _, _ in items) or "0"
+        labels = ", ".join(c_string(label) for label, _, _ in items) or "0"
         shapes = [", ".join(map(str, s)) or "0" for _, s, _ in items]
         ndims = ", ".join(str(len(s)) for _, s, _ in items) or "0"
         lines += [f"int {name}_n_{side}(void)", "{", f"    return {len(items)};", "}", "",
@@ -207,7 +225,8 @@ def standalone_pair(c: CKernelSource, name: str, runtime: str) -> tuple[str, str
         *_describe(c.inputs, c.parameters[:n_in]), " * outputs (caller-owned memory):",
         *_describe(c.outputs, c.parameters[n_in:-1]),
         f" * work: {name}_work_size() doubles of scratch space (may be NULL when that is 0).",
-        " * Returns 0, or k > 0 when argument k (1-based) holds an index out of range.",
+        " * Returns 0, or k in 1..n_in when argument k (1-based) holds an index out of range, or n_in + 1",
+        " * when an index the kernel computes (from several arguments, or from floats) is out of range.",
         " * No global state: threads may call it at once with their own buffers.",
         f" * {name}_n_in/_n_out, _name_in/_name_out(i), _ndim_in/_ndim_out(i) and _shape_in/_shape_out(i)",
         " * describe the arguments (NULL or -1 for an i out of range).", " */",

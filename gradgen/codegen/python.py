@@ -21,6 +21,8 @@ from gradgen.ops.registry import OPS, spell
 
 #: Ops whose NumPy result may share memory with an input: outputs made by
 #: them are copied so the caller always owns what it gets.
+#: Scalar outputs come back as Python numbers of their kind, from either backend.
+_PYTHON_SCALAR = {"float64": "float", "float32": "float", "int64": "int", "bool": "bool"}
 _VIEW_OPS = {"input", "const", "broadcast_to", "reshape", "transpose", "slice", "stop_gradient", "cast"}
 
 
@@ -144,7 +146,7 @@ def generate_python(graph: Graph, *, function_name: str, mode: str,
             text = alias
         if not scalar:
             if node.shape == ():
-                text = f"float({text})" if node.dtype in ("float64", "float32") else text
+                text = f"{_PYTHON_SCALAR[node.dtype]}({text})"
             elif node.op in _VIEW_OPS or node_id in aliases or node_id in seen:
                 text = f"np.array({text}, dtype=np.{node.dtype})"
         seen.add(node_id)

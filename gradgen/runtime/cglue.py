@@ -17,6 +17,8 @@ import numpy as np
 from gradgen.codegen.cabi import CKernelSource
 from gradgen.errors import InputError
 
+_FLOATS = ("float64", "float32")  # scalar outputs that come back through the packed array of doubles
+
 
 def glue_source(c: CKernelSource, *, function_name: str, mode: str, grad_keys: Sequence[str],
                 names: Sequence[str], title: str) -> str:
@@ -27,14 +29,18 @@ def glue_source(c: CKernelSource, *, function_name: str, mode: str, grad_keys: S
     args = []
     for name, (_, shape, _) in zip(params, c.inputs):
         args.append(name if shape == () else f"_buf({name})")
-    scalar_outputs = [k for k, (_, shape, _) in enumerate(c.outputs) if shape == ()]
+    scalar_outputs = [k for k, (_, shape, dtype) in enumerate(c.outputs) if shape == () and dtype in _FLOATS]
     if scalar_outputs:
         names_of = ", ".join(repr(c.outputs[k][0]) for k in scalar_outputs)
         lines.append(f"    _scalars = _new(_scalars_type)  # {names_of}")
     results = []
     for k, (out_name, shape, dtype) in enumerate(c.outputs):
-        if shape == ():
+        if k in scalar_outputs:
             results.append(f"_scalars[{scalar_outputs.index(k)}]")
+        elif shape == ():  # an int64 or bool: a cell of its own type, read back as a Python int or bool
+            lines.append(f"    _out{k} = _new(_{dtype}_cell)  # {out_name!r}")
+            args.append(f"_out{k}")
+            results.append(f"_out{k}[0]" if dtype == "int64" else f"bool(_out{k}[0])")
         else:
             lines.append(f"    _out{k} = _empty({shape!r}, _np.{dtype})  # {out_name!r}")
             args.append(f"_buf(_out{k})")
@@ -62,11 +68,14 @@ def glue_source(c: CKernelSource, *, function_name: str, mode: str, grad_keys: S
 def glue_namespace(ffi: Any, lib: Any, c: CKernelSource, names: Sequence[str]) -> dict[str, Any]:
     """The names the glue source refers to."""
     work_size = c.work_size
-    scalar_count = sum(1 for _, shape, _ in c.outputs if shape == ())
+    scalar_count = sum(1 for _, shape, dtype in c.outputs if shape == () and dtype in _FLOATS)
     scalars_type = ffi.typeof(f"double[{scalar_count}]") if scalar_count else None
 
     def index_error(status: int) -> None:
-        raise InputError(f"argument {names[status - 1]!r}: an index is out of range for the array it indexes")
+        inside = status > len(names)  # one past the inputs: an index the kernel computes
+        what = "an index computed in the kernel" if inside else f"argument {names[status - 1]!r}: an index"
+        raise InputError(f"{what} is out of range for the array it indexes; indices must lie in [-n, n) for an axis "
+                         "of length n")
 
     per_thread = threading.local()
 
@@ -80,4 +89,5 @@ def glue_namespace(ffi: Any, lib: Any, c: CKernelSource, names: Sequence[str]) -
             return per_thread.pointer
 
     return {"_buf": ffi.from_buffer, "_new": ffi.new, "_empty": np.empty, "_np": np, "_lib": lib,
-            "_NULL": ffi.NULL, "_index_error": index_error, "_workspace": workspace, "_scalars_type": scalars_type}
+            "_NULL": ffi.NULL, "_index_error": index_error, "_workspace": workspace, "_scalars_type": scalars_type,
+            "_int64_cell": ffi.typeof("int64_t[1]"), "_bool_cell": ffi.typeof("unsigned char[1]")}
