@@ -34,6 +34,22 @@ C_KEYWORDS = {
     "_Complex", "_Imaginary", "main",
 }
 
+_MATH_FUNCTIONS = """acos asin atan atan2 cos sin tan acosh asinh atanh cosh sinh tanh exp exp2 expm1 exp10 frexp
+    ilogb ldexp log log10 log1p log2 logb modf scalbn scalbln cbrt fabs hypot pow sqrt erf erfc lgamma tgamma ceil
+    floor nearbyint rint lrint llrint round lround llround trunc fmod remainder remquo copysign nan nextafter
+    nexttoward fdim fmax fmin fma j0 j1 jn y0 y1 yn gamma drem finite significand sincos pow10 scalb""".split()
+
+#: What the pair's own headers (``<math.h>``, ``<stdint.h>``, ``<stddef.h>``) declare or define, as C99 and
+#: glibc spell it: an exported function of one of these names would be a macro call or a redeclaration.
+HEADER_NAMES = frozenset(
+    [f + suffix for f in _MATH_FUNCTIONS for suffix in ("", "f", "l")] + """INFINITY NAN HUGE_VAL HUGE_VALF
+    HUGE_VALL MATH_ERRNO MATH_ERREXCEPT math_errhandling fpclassify isfinite isinf isnan isnormal signbit isgreater
+    isgreaterequal isless islessequal islessgreater isunordered signgam NULL offsetof SIZE_MAX""".split())
+
+#: Families of names those headers reserve: ``int32_t``/``double_t`` (and every POSIX ``_t``), ``INT64_C``,
+#: ``UINT_LEAST8_MAX``, ``PTRDIFF_MIN``, ``FP_NAN``, ``M_PI``.
+HEADER_PATTERNS = re.compile(r".*_t|U?INT\w*_(MIN|MAX|C)|(PTRDIFF|SIG_ATOMIC|WCHAR|WINT)_(MIN|MAX)|FP_\w+|M_\w+")
+
 
 def _runtime_helpers() -> str:
     """The runtime header's text, copied into the .c so the pair stands alone."""
@@ -53,10 +69,12 @@ def check_export_name(name: str) -> None:
         raise InputError(f"export_c: name must be a C identifier of letters, digits and _ that starts with a "
                          f"letter and does not end with _, got {name!r}")
     clash = (name in C_KEYWORDS or name in C_OWN or keyword.iskeyword(name) or name.lower().startswith("gg_")
-             or re.fullmatch(r"t\d+", name) or name in _called_names())
+             or re.fullmatch(r"t\d+", name) or name in _called_names() or name in HEADER_NAMES
+             or HEADER_PATTERNS.fullmatch(name))
     if clash:
-        raise InputError(f"export_c: the name {name!r} is taken (a C keyword, a C library or gradgen runtime "
-                         f"function, or a name generated code uses); choose another, e.g. {name + '_kernel'!r}")
+        raise InputError(f"export_c: the name {name!r} is taken (a C keyword, a name <math.h>, <stdint.h> or "
+                         f"<stddef.h> defines, a gradgen runtime function, or a name generated code uses); "
+                         f"choose another, e.g. {name + '_kernel'!r}")
 
 
 def export_c(fn_or_kernel: Callable | Kernel | Graph, directory: str | os.PathLike, name: str,

@@ -132,8 +132,9 @@ class StatementBuilder:
         return self._held
 
     def argument(self, node_id: int) -> int:
-        """The 1-based position of the input an index comes from, through views and gathers of it (1 when
-        it is computed otherwise)."""
+        """The status a kernel returns when the index ``node_id`` is out of range: the 1-based position of the
+        input it comes from, through views and gathers of it; one past the last input when it is computed
+        otherwise (``cast(y, "int64")``)."""
         base = node_id
         while True:
             base = resolve(self.graph, base, identity_index(self.graph.nodes[base].shape)).base
@@ -141,7 +142,8 @@ class StatementBuilder:
             if node.op not in ("take", "take_along_axis"):
                 break
             base = node.inputs[0]
-        return self.graph.inputs.index(base) + 1 if base in self.graph.inputs else 1
+        inputs = self.graph.inputs
+        return inputs.index(base) + 1 if base in inputs else len(inputs) + 1
 
     # --- operands ----------------------------------------------------------------------------------------
     def operand(self, access: Access, scope: Scope) -> Atom:
