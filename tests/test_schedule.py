@@ -46,6 +46,10 @@ def _top_loops(program: Program) -> list[Loop]:
     return [s for s in program.body if isinstance(s, Loop)]
 
 
+def _count_tanh(body) -> int:
+    return sum(1 for s in walk(body) if isinstance(s, Let) and isinstance(s.value, Apply) and s.value.op == "tanh")
+
+
 # --- what is decided -----------------------------------------------------------------------------------
 def vector_chain(n: int):
     def chain(h0, w):
@@ -62,7 +66,7 @@ def test_a_whole_vector_chain_is_one_loop_with_nothing_stored():
     _, program = _program(vector_chain(20), h0=gg.Array((4,)), w=gg.Array((20,)))
     (loop,) = _top_loops(program)
     assert loop.extent == 4 and program.work_size == 0
-    assert sum(1 for s in walk(loop.body) if isinstance(s, Let) and isinstance(s.value, Apply) and s.value.op == "tanh") == 20
+    assert _count_tanh(loop.body) == 20
 
 
 def test_a_long_loop_body_is_split_in_pieces_that_keep_little_in_memory():
@@ -76,7 +80,7 @@ def test_a_long_loop_body_is_split_in_pieces_that_keep_little_in_memory():
     spills = [b for b in program.buffers if b.role == "spill"]
     assert all(len(loop.body) <= MAX_BODY + len(spills) * 2 for loop in loops)
     assert all(b.size == 4 for b in spills) and program.work_size <= 4 * len(spills)
-    assert sum(1 for s in walk(program.body) if isinstance(s, Let) and isinstance(s.value, Apply) and s.value.op == "tanh") == 100
+    assert _count_tanh(program.body) == 100
 
 
 def _logreg(X, y, w, b):
