@@ -52,13 +52,14 @@ def resolve_specs(fn: Callable, specs: Mapping[str, Any] | None, spec_kwargs: Ma
     return {n: as_spec(given[n], n) if n in given else Array(()) for n in names}
 
 
-class _TracingBuilder(GraphBuilder):
+class TracingBuilder(GraphBuilder):
     """A builder that, on the first node the traced function adds, finds that
     function's frame on the stack, so its local variable names can be read
-    once it returns (a finished frame keeps its locals)."""
+    once it returns (a finished frame keeps its locals). A loop's body is
+    traced by one with a ``parent`` (see GraphBuilder)."""
 
-    def __init__(self, code: Any):
-        super().__init__()
+    def __init__(self, code: Any, parent: GraphBuilder | None = None, *, open: bool = False):
+        super().__init__(parent=parent, open=open)
         self._code = code
         self.frame: FrameType | None = None
 
@@ -96,7 +97,7 @@ def trace(fn: Callable, specs: Mapping[str, Any] | None = None, **spec_kwargs: A
     if isinstance(fn, Graph):
         return fn
     resolved = resolve_specs(fn, specs, spec_kwargs)
-    builder = _TracingBuilder(getattr(fn, "__code__", None))
+    builder = TracingBuilder(getattr(fn, "__code__", None))
     args = []
     for name, spec in resolved.items():
         node_id = builder.add("input", (), (("name", name),), spec.shape, spec.dtype)

@@ -12,15 +12,58 @@ Rewriter = Callable[["GraphBuilder", str, tuple, tuple, Shape, str], Optional[in
 
 
 class GraphBuilder:
-    """Builds one graph. Identical nodes (same op, inputs, attrs) are shared."""
+    """Builds one graph. Identical nodes (same op, inputs, attrs) are shared.
 
-    def __init__(self, rewriter: Rewriter | None = None):
+    The builder of a loop's body has a ``parent``, the builder of the graph around the loop: a value
+    of an enclosing graph used in the body is *captured*, becoming an input of the body (and, when the
+    loop node is made, an input of the loop). A body whose loop was started on concrete numbers has no
+    parent yet and adopts the graph of the first symbolic value it meets (``open``).
+    """
+
+    def __init__(self, rewriter: Rewriter | None = None, parent: GraphBuilder | None = None, *,
+                 open: bool = False):
         self.nodes: list[Node] = []
         self.rewriter = rewriter
         self._memo: dict[tuple, int] = {}
         self.names: dict[int, str] = {}
         self.notes: dict[int, str] = {}
         self._explicit_names: set[int] = set()
+        self.parent = parent
+        self.open = open
+        self.captured: list[tuple[GraphBuilder, int]] = []  # (enclosing builder, node id), in input order
+        self._captured_ids: dict[tuple[int, int], int] = {}
+
+    def encloses(self, other: GraphBuilder) -> bool:
+        """True when ``other`` is the builder of a loop body inside this graph (at any depth)."""
+        builder = other.parent
+        while builder is not None:
+            if builder is self:
+                return True
+            builder = builder.parent
+        return False
+
+    def capture(self, builder: GraphBuilder, node_id: int, label: str) -> int:
+        """The body input standing for node ``node_id`` of the enclosing ``builder`` (added on first use)."""
+        key = (id(builder), node_id)
+        found = self._captured_ids.get(key)
+        if found is not None:
+            return found
+        if self.open and (self.parent is None or self.parent.encloses(builder)):
+            self.parent = builder  # the innermost enclosing graph seen so far
+        elif not builder.encloses(self):
+            from gradgen.errors import GraphError
+
+            raise GraphError(f"{label} belongs to another traced function; values cannot cross traces")
+        node = builder.nodes[node_id]
+        taken = {n.attrs[0][1] for n in self.nodes if n.op == "input"}
+        name, k = builder.names.get(node_id) or f"captured{len(self.captured)}", 2
+        while name in taken:
+            name, k = f"{builder.names.get(node_id) or 'captured'}_{k}", k + 1
+        new = self.add("input", (), (("name", name),), node.shape, node.dtype)
+        self.set_name(new, name)
+        self.captured.append((builder, node_id))
+        self._captured_ids[key] = new
+        return new
 
     def add(self, op: str, inputs: tuple[int, ...], attrs: tuple[tuple[str, Any], ...],
             shape: Shape, dtype: str) -> int:

@@ -39,14 +39,17 @@ def user_location() -> str:
 
 
 def builder_of(operands: Sequence[Any]) -> GraphBuilder | None:
-    """The graph the symbolic operands belong to (None if all are concrete)."""
+    """The graph the symbolic operands belong to (None if all are concrete): the innermost one when
+    some come from a loop's body and others from the graphs around it (those are captured)."""
     builder = None
     for x in operands:
-        if isinstance(x, Value):
-            if builder is None:
-                builder = x.builder
-            elif x.builder is not builder:
-                raise GraphError(f"{x!r} belongs to another traced function; values cannot cross traces")
+        if not isinstance(x, Value) or x.builder is builder:
+            continue
+        inner = x.builder
+        if builder is None or builder.encloses(inner) or (inner.open and not inner.encloses(builder)):
+            builder = inner  # deeper than the graph found so far
+        elif not (inner.encloses(builder) or builder.open):
+            raise GraphError(f"{x!r} belongs to another traced function; values cannot cross traces")
     return builder
 
 
@@ -63,7 +66,9 @@ def _dtype_name(dtype: np.dtype) -> str:
 def constant(builder: GraphBuilder, value: Any, dtype: str | None = None) -> Value:
     """A ``const`` node holding ``value`` (a number or an array)."""
     if isinstance(value, Value):
-        return value
+        if value.builder is builder:
+            return value
+        return Value(builder, builder.capture(value.builder, value.id, repr(value)))
     array = np.asarray(value)
     if array.dtype.kind == "c":
         raise InputError(f"complex constant {value!r} is not supported")
@@ -97,13 +102,13 @@ def scalar_node(builder: GraphBuilder, value: Any, dtype: str) -> int:
 MAX_BYTES = int(np.iinfo(np.intp).max)
 
 
-_ITEMSIZE = {"float64": 8, "float32": 4, "int64": 8, "bool": 1}
+_ITEMSIZE = {"float64": 8, "float32": 4, "int64": 8, "bool": 1, "tuple": 0}  # a loop node's tuple holds none
 
 
 def size_error(shape: Sequence[int], dtype: str) -> str | None:
     """Why an array of ``shape`` and ``dtype`` cannot exist, or None if it can."""
     size = math.prod(shape)
-    itemsize = _ITEMSIZE.get(dtype) or np.dtype(dtype).itemsize
+    itemsize = _ITEMSIZE[dtype] if dtype in _ITEMSIZE else np.dtype(dtype).itemsize
     if size * itemsize <= MAX_BYTES:
         return None
     return (f"shape {tuple(shape)} has {size:,} elements of {itemsize} bytes, more than the "

@@ -376,7 +376,7 @@ def _take_array(x: Value, index: Any) -> Value:
             for value in (int(values.min()), int(values.max())):
                 if not -n <= value < n:
                     raise ShapeError(f"index {value} is out of bounds for axis 0 of size {n} (indexing {x!r})")
-    idx = constant(x.builder, index)
+    idx = constant(builder_of([x, index]), index)
     if idx.node.dtype != "int64":
         raise InputError(f"indexing {x!r} needs int64 indices, got {idx.node.dtype}"
                          " (boolean masks are not supported: use gg.where)")
