@@ -15,6 +15,7 @@
 """
 
 from gradgen.build import clear_cache
+from gradgen.dsl.loops import fori_loop, scan
 from gradgen.dsl.specs import Array, Scalar
 from gradgen.dsl.trace import trace
 from gradgen.dsl.value import Value
@@ -74,8 +75,8 @@ __all__ = [
  "Array", "BackpropSteps", "BackpropTable", "CompileError", "DotGraph", "GradCheck", "GradgenError", "Graph",
  "GraphError", "GraphvizError", "InputError", "Kernel", "Scalar", "ShapeError", "TracingError", "Value",
  "abs", "backprop_steps", "backprop_table", "broadcast_to", "cast", "check_grad", "clear_cache", "compile",
- "concatenate", "cos", "exp", "expm1", "export_c", "grad", "log", "log1p", "log_softmax", "logsumexp",
- "matmul", "max", "maximum", "mean", "min", "minimum", "name", "relu", "reshape", "sigmoid", "sign", "sin",
+ "concatenate", "cos", "exp", "expm1", "export_c", "fori_loop", "grad", "log", "log1p", "log_softmax", "logsumexp",
+ "matmul", "max", "maximum", "mean", "min", "minimum", "name", "relu", "reshape", "scan", "sigmoid", "sign", "sin",
  "softmax", "softplus", "sqrt", "stack", "stop_gradient", "sum", "take_along_axis", "tanh", "to_dot", "trace",
  "transpose", "value_and_grad", "where",
 ]

@@ -28,6 +28,7 @@ from gradgen.codegen.python import is_scalar_graph
 from gradgen.ir.check import check_graph
 from gradgen.ir.graph import FLOAT_DTYPES, Graph, Node
 from gradgen.ops.core import apply, constant
+from gradgen.ops.loops import result_types
 from gradgen.ops.registry import OPS
 from gradgen.passes.autodiff import differentiate
 from gradgen.passes.pipeline import prepare
@@ -217,6 +218,11 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
             ex(lambda x: x.sum(axis=-1), x=real(2, 3))),
     "max": (ex(lambda x: gg.max(x), x=distinct(2, 3)), ex(lambda x: gg.max(x, axis=1), x=distinct(3, 4)),
             ex(lambda x: gg.max(x, axis=(0, 2), keepdims=True), x=distinct(2, 3, 2))),
+    # loops
+    "scan": (ex(lambda h, w: gg.scan(lambda c, wk: (gg.tanh(c * wk), None), h, w)[0], h=real(3), w=real(4, 3)),
+             ex(lambda h, w: gg.scan(lambda c, wk: (c * 0.5 + wk, gg.sin(c) * h), h, w, reverse=True)[1],
+                h=real(2), w=real(3, 2))),
+    "loop_output": (ex(lambda x: gg.scan(lambda c, _: (c * 0.5 + x, gg.exp(c)), x, length=3)[1], x=real(2)),),
     "matmul": (ex(lambda a, b: a @ b, a=real(2, 3), b=real(3, 4)), ex(lambda a, b: a @ b, a=real(3), b=real(3, 2)),
                ex(lambda a, b: a @ b, a=real(2, 3), b=real(3)), ex(lambda a, b: a @ b, a=real(3), b=real(3))),
 }
@@ -353,7 +359,8 @@ def test_every_op_has_its_facets(name):
     if op.elementwise:
         assert op.py is not None, f"{name}: elementwise but no scalar (math) spelling"
         assert op.c is not None, f"{name}: elementwise but no C spelling (loops are the C emitter's, not expressions)"
-    assert op.np is not None, f"{name}: no NumPy spelling"
+    if op.kind != "loop":  # a loop is laid out by the generators, as statements around its body
+        assert op.np is not None, f"{name}: no NumPy spelling"
 
 
 @pytest.mark.parametrize("name", sorted(OPS))
@@ -379,6 +386,10 @@ def test_shape_rule_matches_evaluation(name, example):
     values = example.draw(_rng(name, "shape"))
     interpreted = evaluate(graph, values)
     for node in graph.nodes:
+        if node.dtype == "tuple":  # a loop: each of its results has the type the shape rule of its part gives
+            types = result_types(node.params["body"], node.params["carries"], node.params["length"])
+            assert [(r.shape, r.dtype.name) for r in interpreted[node.id]] == types, f"{node}: loop results"
+            continue
         assert interpreted[node.id].shape == node.shape, f"{node}: interpreter shape {interpreted[node.id].shape}"
         if node.op in LEAVES:
             continue
@@ -495,7 +506,10 @@ def _varying(graph: Graph) -> set[int]:
     return found
 
 
-JVP_CASES = [case for case in CASES if OPS[case.values[0]].jvp is not None]
+#: Loops have a tuple of results, which the pairing of one output cannot hold: tests/test_loops.py checks
+#: their JVP and VJP against JAX and against the unrolled loop.
+JVP_CASES = [case for case in CASES if OPS[case.values[0]].jvp is not None
+             and OPS[case.values[0]].kind not in ("loop", "part")]
 
 
 @pytest.mark.parametrize("name, example", JVP_CASES)

@@ -16,14 +16,15 @@ import numpy as np
 
 from gradgen.codegen.naming import assign_names, identifier
 from gradgen.codegen.pyhelpers import RESERVED
-from gradgen.ir.graph import ConstArray, Graph, Node
+from gradgen.ir.graph import TUPLE, ConstArray, Graph, Node
 from gradgen.ops.registry import OPS, spell
 
 #: Ops whose NumPy result may share memory with an input: outputs made by
 #: them are copied so the caller always owns what it gets.
 #: Scalar outputs come back as Python numbers of their kind, from either backend.
 _PYTHON_SCALAR = {"float64": "float", "float32": "float", "int64": "int", "bool": "bool"}
-_VIEW_OPS = {"input", "const", "broadcast_to", "reshape", "transpose", "slice", "stop_gradient", "cast"}
+_VIEW_OPS = {"input", "const", "broadcast_to", "reshape", "transpose", "slice", "stop_gradient", "cast",
+             "loop_output"}
 
 
 @dataclass
@@ -38,8 +39,8 @@ class PythonKernelSource:
 
 def is_scalar_graph(graph: Graph) -> bool:
     """True when every node is a float64/int/bool scalar: plain-float code applies."""
-    return all(n.shape == () and n.dtype != "float32" and not isinstance(n.params.get("value"), ConstArray)
-               for n in graph.nodes)
+    return all(n.shape == () and n.dtype not in ("float32", TUPLE)
+               and not isinstance(n.params.get("value"), ConstArray) for n in graph.nodes)
 
 
 def _literal(value: Any, dtype: str, scalar: bool) -> str:
@@ -93,6 +94,88 @@ def _broadcast_aliases(graph: Graph) -> dict[int, int]:
     return aliases
 
 
+class _Emitter:
+    """Statements for the nodes of a graph, and of the bodies of its loops, into one function."""
+
+    def __init__(self, scalar: bool, taken: set[str]):
+        self.scalar = scalar
+        self.taken = taken  # every name used so far: a loop's body is written inline
+        self.constants: dict[str, np.ndarray] = {}
+        self.aliases: dict[int, int] = {}  # of the top-level graph
+
+    def graph(self, graph: Graph, names: list[str]) -> tuple[list[str], list[str]]:
+        """(the expression of each node, the statements computing them)."""
+        aliases = {} if self.scalar else _broadcast_aliases(graph)
+        if not self.aliases:
+            self.aliases = aliases
+        expr: list[str] = [""] * len(graph.nodes)
+        body: list[str] = []
+        loops: dict[int, list[str]] = {}
+        for node in graph.nodes:
+            if node.op == "input":
+                expr[node.id] = names[node.id]
+            elif node.op == "const":
+                value = node.params["value"]
+                if isinstance(value, ConstArray):
+                    self.constants[f"_const_{names[node.id]}"] = value.array
+                    expr[node.id] = f"_const_{names[node.id]}"
+                else:
+                    expr[node.id] = _literal(value, node.dtype, self.scalar)
+            elif node.id in aliases:
+                expr[node.id] = expr[aliases[node.id]]
+            elif OPS[node.op].kind == "loop":
+                loops[node.id] = self.loop(node, [expr[i] for i in node.inputs], body)
+            elif OPS[node.op].kind == "part":
+                expr[node.id] = loops[node.inputs[0]][node.params["index"]]
+            else:
+                op = OPS[node.op]
+                code = spell(op.py if self.scalar else op.np, [expr[i] for i in node.inputs], node.params)
+                what = node.op if self.scalar else f"{node.op} -> {node.shape} {node.dtype}"
+                comment = _comment(node.note or what)
+                body.append(f"{names[node.id]} = {code}  # {comment}")
+                expr[node.id] = names[node.id]
+        return expr, body
+
+    def claim(self, base: str) -> str:
+        name, k = identifier(base, self.taken), 2
+        while name in self.taken:
+            name, k = f"{identifier(base, self.taken)}_{k}", k + 1
+        self.taken.add(name)
+        return name
+
+    def loop(self, node: Node, args: list[str], out: list[str]) -> list[str]:
+        """Append the statements of a loop node to ``out``; return the names of its results."""
+        params = node.params
+        body, carries, xs, length = params["body"], params["carries"], params["xs"], params["length"]
+        names = assign_names(body, self.taken)
+        self.taken |= set(names)
+        inputs = [names[i] for i in body.inputs]
+        step = self.claim("step")
+        steps = f"range({length - 1}, -1, -1)" if params["reverse"] else f"range({length})"
+        scanning = ", ".join(args[carries:carries + xs]) or "nothing"
+        out.append(f"# loop of {length} steps{' from the last' if params['reverse'] else ''}: carries "
+                   f"{', '.join(inputs[:carries]) or 'none'}, scanning {scanning}")
+        for name, arg in zip(inputs[carries + xs:], args[carries + xs:]):
+            out.append(f"{name} = {arg}  # read by the loop's body")
+        if carries:
+            out.append(f"{', '.join(inputs[:carries])}, = {', '.join(args[:carries])},")
+        stacked = []
+        for k in range(carries, len(body.outputs)):
+            y = body.nodes[body.outputs[k]]
+            stacked.append(self.claim(f"{body.output_names[k]}_steps"))
+            out.append(f"{stacked[-1]} = np.empty({(length,) + y.shape!r}, dtype=np.{y.dtype})")
+        expr, statements = self.graph(body, names)
+        scanned = zip(inputs[carries:carries + xs], args[carries:carries + xs])
+        inner = [f"{name} = {arg}[{step}]" for name, arg in scanned]
+        inner += statements
+        inner += [f"{name}[{step}] = {expr[i]}" for name, i in zip(stacked, body.outputs[carries:])]
+        if carries:  # after the ys: a y may be the carry the step started from
+            inner.append(f"{', '.join(inputs[:carries])}, = {', '.join(expr[i] for i in body.outputs[:carries])},")
+        out.append(f"for {step} in {steps}:")
+        out += ["    " + line for line in inner] or ["    pass"]
+        return inputs[:carries] + stacked
+
+
 def generate_python(graph: Graph, *, function_name: str, mode: str,
                     grad_keys: Sequence[str] = (), title: str = "", numpy: bool = False) -> PythonKernelSource:
     """Emit ``graph`` as the source of one Python function.
@@ -102,37 +185,13 @@ def generate_python(graph: Graph, *, function_name: str, mode: str,
     """
     scalar = is_scalar_graph(graph) and not numpy
     names = assign_names(graph, RESERVED | {function_name})
-    aliases = {} if scalar else _broadcast_aliases(graph)
-    constants: dict[str, np.ndarray] = {}
-    expr: list[str] = [""] * len(graph.nodes)
-    body: list[str] = []
-    for node in graph.nodes:
-        if node.op == "input":
-            expr[node.id] = names[node.id]
-            continue
-        if node.op == "const":
-            value = node.params["value"]
-            if isinstance(value, ConstArray):
-                constants[f"_const_{names[node.id]}"] = value.array
-                expr[node.id] = f"_const_{names[node.id]}"
-            else:
-                expr[node.id] = _literal(value, node.dtype, scalar)
-            continue
-        if node.id in aliases:
-            expr[node.id] = expr[aliases[node.id]]
-            continue
-        op = OPS[node.op]
-        spelling = op.py if scalar else op.np
-        args = [expr[i] for i in node.inputs]
-        attrs = node.params
-        code = spell(spelling, args, attrs)
-        comment = _comment(node.note or (node.op if scalar else f"{node.op} -> {node.shape} {node.dtype}"))
-        body.append(f"{names[node.id]} = {code}  # {comment}")
-        expr[node.id] = names[node.id]
+    emitter = _Emitter(scalar, set(names) | RESERVED | {function_name})
+    expr, body = emitter.graph(graph, names)
+    constants, aliases = emitter.constants, emitter.aliases
 
     outputs = []
     seen: set[int] = set()
-    taken = set(names)
+    taken = set(emitter.taken)
     for node_id, out_name in zip(graph.outputs, graph.output_names):
         node = graph.nodes[node_id]
         text = expr[node_id]

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from gradgen.inspect.values import format_number, format_table, trace_at
-from gradgen.ir.graph import FLOAT_DTYPES, Graph
+from gradgen.ir.graph import FLOAT_DTYPES, TUPLE, Graph
 from gradgen.ir.printer import format_node
+from gradgen.ops.registry import OPS
 from gradgen.passes.autodiff import differentiate
 from gradgen.runtime.interpret import evaluate
 
@@ -66,6 +67,8 @@ def backprop_table(fn: Callable | Graph, **values: Any) -> BackpropTable:
         varies[node.id] = node.op == "input" or any(varies[i] for i in node.inputs)
         if not varies[node.id]:
             continue
+        if node.dtype == TUPLE:  # a loop is one row per result: its loop_output nodes
+            continue
         label = node.label()
         if node.id == graph.outputs[0]:
             grad: Any = 1.0
@@ -73,7 +76,11 @@ def backprop_table(fn: Callable | Graph, **values: Any) -> BackpropTable:
             grad = by_name.get(f"d{out_name}_d{label}")
         else:
             grad = None
-        expression = format_node(graph, node).split(" = ", 1)[1].split(" : ")[0]
+        if OPS[node.op].kind == "part":  # a loop's result: the loop's first line, and which result
+            loop = format_node(graph, graph.nodes[node.inputs[0]]).split("\n")[0]
+            expression = loop.split(" = ", 1)[1].split(" : ")[0] + f"[{node.params['index']}]"
+        else:
+            expression = format_node(graph, node).split(" = ", 1)[1].split(" : ")[0]
         rows.append(BackpropRow(label, node.op, expression, _plain(forward[node.id]),
                                 None if grad is None else _plain(grad)))
     return BackpropTable(out_name, tuple(rows))

@@ -21,7 +21,7 @@ from gradgen.dsl.trace import trace
 from gradgen.errors import GradgenError
 from gradgen.inspect.backprop import backprop_table
 from gradgen.inspect.values import format_number, trace_at
-from gradgen.ir.graph import FLOAT_DTYPES, ConstArray, Graph, Node
+from gradgen.ir.graph import FLOAT_DTYPES, TUPLE, ConstArray, Graph, Node
 from gradgen.ir.printer import format_node
 from gradgen.runtime.interpret import evaluate
 
@@ -151,7 +151,7 @@ def _annotate(graph: Graph, arrays: Mapping[str, Any], values: Mapping[str, Any]
     backprop_table gives both when the graph has one scalar float output; for
     other graphs (several outputs, an array output) only forward values are shown.
     """
-    ids = [node.id for node, v in zip(graph.nodes, _varying(graph)) if v]
+    ids = [node.id for node, v in zip(graph.nodes, _varying(graph)) if v and node.dtype != TUPLE]
     out = graph.nodes[graph.outputs[0]] if len(graph.outputs) == 1 else None
     if out is not None and out.shape == () and out.dtype in FLOAT_DTYPES:
         rows = backprop_table(graph, **values).rows
@@ -177,6 +177,9 @@ def _expression(graph: Graph, node: Node) -> str:
     if node.op == "const":
         value = node.params.get("value")
         return "const " + format_number(value.array if isinstance(value, ConstArray) else value)
+    if node.dtype == TUPLE:  # a loop: its body, one step, below it
+        first, *body = format_node(graph, node).split("\n")
+        return first.split(" = ", 1)[1].rpartition(" : ")[0] + "\n" + "\n".join(line.strip() for line in body)
     text = format_node(graph, node).split(" = ", 1)[1]
     expr = text.rpartition(" : ")[0]
     if node.shape != ():

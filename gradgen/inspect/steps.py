@@ -21,6 +21,7 @@ from gradgen.ir.builder import GraphBuilder
 from gradgen.ir.graph import FLOAT_DTYPES, Graph, Node
 from gradgen.ops.registry import OPS, emit
 from gradgen.passes.autodiff import differentiate, float_inputs
+from gradgen.passes.unroll import unroll_loops
 from gradgen.runtime.interpret import evaluate
 
 
@@ -102,8 +103,10 @@ def _edge(node: Node, values: list[Any], grad: Any) -> tuple[list[Any], list[Any
 
 
 def backprop_steps(fn: Callable | Graph, **values: Any) -> BackpropSteps:
-    """The chain rule of ``fn`` at ``values``, edge by edge from the output back to the inputs."""
+    """The chain rule of ``fn`` at ``values``, edge by edge from the output back to the inputs
+    (loops written out step by step, so each step's edges appear)."""
     graph, arrays = trace_at(fn, values)
+    graph = unroll_loops(graph)
     table = {row.name: row for row in backprop_table(graph, **values)}
     forward_values = evaluate(graph, arrays)
     steps = []

@@ -33,6 +33,7 @@ from gradgen.dsl.trace import trace
 from gradgen.errors import GraphError, InputError
 from gradgen.ir.graph import ConstArray, Graph, Node
 from gradgen.ops.registry import OPS
+from gradgen.passes.unroll import unroll_loops
 
 #: How a node name or several are given to :meth:`SympyView.diff`.
 NodeNames = Union[str, Sequence[str]]
@@ -189,10 +190,11 @@ def sympy_view(fn_or_graph: Callable | Graph, specs: Mapping[str, Any] | None = 
 
     Inputs become SymPy symbols of the same names, real by default (gradgen
     values are real numbers; ``real=False`` gives plain ``sympy.Symbol(name)``).
-    ``stop_gradient`` and ``cast`` are the identity; scalar graphs only.
+    ``stop_gradient`` and ``cast`` are the identity; loops are written out step by step; scalar
+    graphs only.
     """
     graph = fn_or_graph if isinstance(fn_or_graph, Graph) else trace(fn_or_graph, specs, **spec_kwargs)
-    return SympyView(graph, real=real)
+    return SympyView(unroll_loops(graph), real=real)  # an expression has no loop: each step written out
 
 
 # --------------------------------------------------------------------------- SymPy -> graph

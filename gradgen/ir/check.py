@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gradgen.errors import GraphError
-from gradgen.ir.graph import DTYPES, Graph
+from gradgen.ir.graph import DTYPES, TUPLE, Graph
 
 
 def check_graph(graph: Graph) -> Graph:
@@ -11,7 +11,9 @@ def check_graph(graph: Graph) -> Graph:
 
     Checked: ids equal positions, inputs refer to earlier nodes (so the order
     is topological), every op is registered and its shape rule reproduces the
-    stored shape and dtype, input names are unique, outputs exist.
+    stored shape and dtype, input names are unique, outputs exist; the bodies
+    of loops are graphs that pass the same checks, and only loop nodes have
+    the dtype of a tuple.
     """
     from gradgen.ops.registry import OPS, infer
 
@@ -22,8 +24,16 @@ def check_graph(graph: Graph) -> Graph:
             raise GraphError(f"{where}: id {node.id} does not match its position")
         if node.op not in OPS:
             raise GraphError(f"{where}: unknown op {node.op!r}")
-        if node.dtype not in DTYPES:
+        if node.dtype not in DTYPES and not (node.dtype == TUPLE and OPS[node.op].kind == "loop"):
             raise GraphError(f"{where}: unknown dtype {node.dtype!r}")
+        for key, value in node.attrs:
+            if isinstance(value, Graph):  # a loop's body
+                try:
+                    check_graph(value)
+                except GraphError as error:
+                    raise GraphError(f"{where}, in its {key}: {error}") from None
+        if OPS[node.op].kind == "part" and graph.nodes[node.inputs[0]].dtype != TUPLE:
+            raise GraphError(f"{where}: reads {graph.nodes[node.inputs[0]].label()}, which is not a loop")
         for i in node.inputs:
             if not 0 <= i < index:
                 raise GraphError(f"{where}: input {i} is not an earlier node")

@@ -19,6 +19,8 @@ Shape = tuple[int, ...]
 #: The dtypes a node can have. ``bool`` is the dtype of comparison masks.
 FLOAT_DTYPES = ("float64", "float32")
 DTYPES = FLOAT_DTYPES + ("int64", "bool")
+#: The dtype of a loop node, whose value is the tuple of its results (``loop_output`` reads each).
+TUPLE = "tuple"
 
 
 class ConstArray:

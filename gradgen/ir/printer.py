@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gradgen.ir.graph import Graph, Node
+from gradgen.ir.graph import TUPLE, Graph, Node
 
 
 def _format_attr(value: object) -> str:
@@ -26,11 +26,20 @@ def _inline(graph: Graph, node: Node) -> str:
 
 
 def format_node(graph: Graph, node: Node) -> str:
-    """``name = op(in1, in2; attr=value) : shape dtype``."""
+    """``name = op(in1, in2; attr=value) : shape dtype``; a loop's body follows, indented."""
     args = [_inline(graph, graph.nodes[i]) for i in node.inputs]
-    args += [f"{k}={_format_attr(v)}" for k, v in node.attrs if not (node.op == "input" and k == "name")]
+    args += [f"{k}={_format_attr(v)}" for k, v in node.attrs
+             if not (node.op == "input" and k == "name") and not isinstance(v, Graph)]
     shape = "scalar" if node.shape == () else str(node.shape)
-    return f"{node.label()} = {node.op}({', '.join(args)}) : {shape} {node.dtype}"
+    line = f"{node.label()} = {node.op}({', '.join(args)}) : {shape} {node.dtype}"
+    if node.dtype == TUPLE:
+        line += " of " + ", ".join(node.params["body"].output_names)
+    for key, value in node.attrs:
+        if isinstance(value, Graph):
+            header = f"    {key}({', '.join(value.input_names)}):"
+            line += "\n" + header + "".join("\n        " + text for text in format_graph(value).split("\n")
+                                            if not text.endswith("= input() : " + text.split(" : ")[-1]))
+    return line
 
 
 def format_graph(graph: Graph) -> str:

@@ -70,6 +70,7 @@ def add_tangents(a: Any, b: Any) -> Any:
     return a + b
 
 
+from gradgen.ops import loops  # noqa: E402, F401 - registers scan and loop_output
 from gradgen.ops.elementwise import (  # noqa: E402
     abs,
     add,

@@ -23,7 +23,7 @@ Spelling = Union[str, Callable[[Sequence[str], dict], str], None]
 
 
 #: The kinds of op the schedule tells apart (see ``Op.kind``).
-KINDS = ("elementwise", "reduction", "view", "product", "structural", "leaf")
+KINDS = ("elementwise", "reduction", "view", "product", "structural", "leaf", "loop", "part")
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,10 @@ class Op:
       "reduction" (sum or max over axes), "view" (an index map onto its input,
       no computation: broadcast_to, reshape, transpose, slice,
       stop_gradient), "product" (matmul), "structural" (a loop of its own:
-      scatters, gathers, concatenation) or "leaf" (input, const).
+      scatters, gathers, concatenation), "leaf" (input, const), "loop" (a
+      node running a body graph per step, its value the tuple of its results;
+      its ``vjp`` takes one cotangent or None per result) or "part" (one
+      result of a loop).
     - ``cheap``: one element costs about as much as loading it, so a later
       loop may compute it again instead of reading it from memory.
     - ``sympy``: ``(sympy module, node, *argument expressions) -> expression``,

@@ -18,9 +18,10 @@ from collections.abc import Sequence
 from gradgen.dsl.value import Value
 from gradgen.errors import GraphError, InputError
 from gradgen.ir.builder import GraphBuilder
-from gradgen.ir.graph import FLOAT_DTYPES, Graph, Node
+from gradgen.ir.graph import FLOAT_DTYPES, TUPLE, Graph, Node
 from gradgen.ops import functions as F
-from gradgen.ops.registry import OPS
+from gradgen.ops.loops import saving_carries
+from gradgen.ops.registry import OPS, emit
 from gradgen.ops.shape import add_n
 from gradgen.passes.rebuild import replay
 from gradgen.passes.simplify import filled, simplify_rewriter
@@ -69,8 +70,21 @@ def differentiate(graph: Graph, wrt: str | Sequence[str] | None = None, *, every
     wrt_names = resolve_wrt(graph, wrt)
     out_name = graph.output_names[0]
 
+    # Only nodes that depend on a differentiated input need a cotangent.
+    sources = set(graph.inputs) if every_node else {graph.input_node(n).id for n in wrt_names}
+    needed = [False] * len(graph.nodes)
+    for node in graph.nodes:
+        needed[node.id] = node.dtype in FLOAT_DTYPES + (TUPLE,) and (
+            node.id in sources or any(needed[i] for i in node.inputs))
+
+    def save_carries(builder: GraphBuilder, node: Node, mapping: list[int]) -> int | None:
+        """A loop to differentiate through also stacks the carry each step starts from."""
+        if OPS[node.op].kind != "loop" or not needed[node.id]:
+            return None
+        return emit(builder, node.op, [mapping[i] for i in node.inputs], **saving_carries(node))
+
     builder = GraphBuilder(simplify_rewriter if simplify else None)
-    new_id = replay(graph, builder)
+    new_id = replay(graph, builder, save_carries)
     first_backward = len(builder.nodes)  # notes go on backward nodes only
 
     def note(node_id: int, text: str) -> None:
@@ -80,13 +94,6 @@ def differentiate(graph: Graph, wrt: str | Sequence[str] | None = None, *, every
     def value(old: int) -> Value:
         return Value(builder, new_id[old])
 
-    # Only nodes that depend on a differentiated input need a cotangent.
-    sources = set(graph.inputs) if every_node else {graph.input_node(n).id for n in wrt_names}
-    needed = [False] * len(graph.nodes)
-    for node in graph.nodes:
-        needed[node.id] = node.dtype in FLOAT_DTYPES and (
-            node.id in sources or any(needed[i] for i in node.inputs))
-
     contributions: dict[int, list[Value]] = {out_id: [Value(builder, filled(builder, 1.0, (), out_node.dtype))]}
     guarded: set[int] = set()
     grads: dict[int, Value] = {}
@@ -94,15 +101,21 @@ def differentiate(graph: Graph, wrt: str | Sequence[str] | None = None, *, every
         parts = contributions.pop(node.id, None)
         if not parts:
             continue
-        g = add_n(parts)
+        op = OPS[node.op]
         label = _describe(node)
-        if node.name and g.id >= first_backward:
-            builder.set_name(g.id, f"d{out_name}_d{node.name}")
-        note(g.id, f"d{out_name}/d{label}")
-        grads[node.id] = g
+        if op.kind == "loop":  # one cotangent (or None) per result of the loop, from its loop_output nodes
+            by_result: dict[int, list[Value]] = {}
+            for part in parts:
+                by_result.setdefault(part.index, []).append(part.value)
+            g = [add_n(by_result[k]) if k in by_result else None for k in range(len(node.params["body"].outputs))]
+        else:
+            g = add_n(parts)
+            if node.name and g.id >= first_backward:
+                builder.set_name(g.id, f"d{out_name}_d{node.name}")
+            note(g.id, f"d{out_name}/d{label}")
+            grads[node.id] = g
         if node.op in ("input", "const") or not any(needed[i] for i in node.inputs):
             continue
-        op = OPS[node.op]
         if op.vjp is None:
             raise GraphError(f"op {node.op!r} (node {label}) has no gradient rule")
         results = op.vjp(g, value(node.id), *[value(i) for i in node.inputs], **node.params)
@@ -112,7 +125,8 @@ def differentiate(graph: Graph, wrt: str | Sequence[str] | None = None, *, every
                 continue
             if guard:
                 part = F.where(g == 0.0, 0.0, part)
-            note(part.id, f"d{out_name}/d{_describe(graph.nodes[i])} through {label}")
+            if isinstance(part, Value):
+                note(part.id, f"d{out_name}/d{_describe(graph.nodes[i])} through {label}")
             contributions.setdefault(i, []).append(part)
             if op.selects or node.id in guarded:
                 guarded.add(i)

@@ -9,6 +9,7 @@ from gradgen.ir.graph import Graph
 from gradgen.passes.autodiff import differentiate
 from gradgen.passes.dce import eliminate_dead_code
 from gradgen.passes.numerics import stabilize
+from gradgen.passes.rebuild import inside_loops
 
 
 def prepare(graph: Graph, *, gradient: bool, wrt: str | Sequence[str] | None = None,
@@ -17,13 +18,14 @@ def prepare(graph: Graph, *, gradient: bool, wrt: str | Sequence[str] | None = N
 
     Both stabilize and differentiate build through the simplifying rewriter,
     so the result is folded and CSE'd without a separate simplify pass.
+    Stabilizing and pruning reach into the bodies of loops too.
 
     With ``check``, the IR checker runs after every pass (the tests use it).
     """
-    passes = [stabilize]
+    passes = [inside_loops(stabilize)]
     if gradient:
         passes.append(lambda g: differentiate(g, wrt))
-    passes.append(eliminate_dead_code)
+    passes.append(inside_loops(eliminate_dead_code))
     for run in passes:
         graph = run(graph)
         if check:

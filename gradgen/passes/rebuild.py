@@ -40,3 +40,25 @@ def rewrite(graph: Graph, rewriter: Rewriter | None) -> Graph:
     builder = GraphBuilder(rewriter)
     mapping = replay(graph, builder)
     return builder.finish(tuple(mapping[i] for i in graph.outputs), graph.output_names)
+
+
+def inside_loops(run: Callable[[Graph], Graph]) -> Callable[[Graph], Graph]:
+    """The pass ``run`` applied to the body of every loop (inner loops first), then to the graph itself:
+    how stabilizing and dead-code elimination reach into loops. ``run`` must keep a body's inputs and
+    outputs."""
+
+    def apply(graph: Graph) -> Graph:
+        if not any(isinstance(value, Graph) for node in graph.nodes for _, value in node.attrs):
+            return run(graph)
+
+        def expand(builder: GraphBuilder, node: Node, mapping: list[int]) -> int | None:
+            bodies = {key: apply(value) for key, value in node.attrs if isinstance(value, Graph)}
+            if not bodies:
+                return None
+            return emit(builder, node.op, [mapping[i] for i in node.inputs], **{**node.params, **bodies})
+
+        builder = GraphBuilder()
+        mapping = replay(graph, builder, expand)
+        return run(builder.finish(tuple(mapping[i] for i in graph.outputs), graph.output_names))
+
+    return apply

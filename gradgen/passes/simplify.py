@@ -75,7 +75,7 @@ def _uniform(array: np.ndarray) -> bool:
 def _fold(builder: GraphBuilder, op: str, inputs: tuple, attrs: tuple, shape: Shape, dtype: str) -> int | None:
     nodes = [builder.nodes[i] for i in inputs]
     # broadcast_to stays: a scalar constant broadcast reads better than a stored array.
-    if (op == "broadcast_to" or not nodes or any(n.op != "const" for n in nodes)
+    if (op == "broadcast_to" or OPS[op].kind in ("loop", "part") or not nodes or any(n.op != "const" for n in nodes)
             or int(np.prod(shape, dtype=np.int64)) > _FOLD_LIMIT):
         return None
     args = [OPS["const"].evaluate(**n.params) for n in nodes]

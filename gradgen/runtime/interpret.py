@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from gradgen.errors import InputError
-from gradgen.ir.graph import Graph
+from gradgen.ir.graph import TUPLE, Graph
 from gradgen.ops.registry import OPS
 
 
@@ -23,7 +23,6 @@ def evaluate(graph: Graph, inputs: Mapping[str, Any]) -> list[Any]:
                     raise InputError(f"no value given for input {name!r}")
                 values.append(np.asarray(inputs[name], dtype=node.dtype))
             else:
-                op = OPS[node.op]
-                values.append(np.asarray(op.evaluate(*[values[i] for i in node.inputs], **node.params),
-                                         dtype=node.dtype))
+                result = OPS[node.op].evaluate(*[values[i] for i in node.inputs], **node.params)
+                values.append(result if node.dtype == TUPLE else np.asarray(result, dtype=node.dtype))
     return values

@@ -1,0 +1,165 @@
+"""Loops as one node: ``scan`` runs a body graph once per step, ``loop_output`` reads one of its results.
+
+A ``scan`` node's inputs are the initial carries, the arrays scanned along
+axis 0 (``xs``) and the values of enclosing graphs the body reads
+(captured), in this order; its ``body`` is a Graph whose inputs are one
+carry, one slice of each ``xs`` and the captured values, and whose outputs
+are the next carry and this step's ``y`` values. The node's value is the
+tuple (final carries..., stacked ys...); it has the dtype ``TUPLE`` and
+only ``loop_output`` nodes read it, each one result.
+
+Reverse mode: the forward loop also stacks the carry each step starts from
+(``saved``), and the VJP is a second ``scan`` running the other way whose
+body recomputes the step from its saved carry and applies the step's VJP,
+accumulating the cotangents of the captured values in its carry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from gradgen.dsl.value import Value
+from gradgen.errors import ShapeError
+from gradgen.ir.graph import FLOAT_DTYPES, TUPLE, Graph, Node, Shape
+from gradgen.ops.core import apply, zeros_like
+from gradgen.ops.registry import Op, define
+
+
+def result_types(body: Graph, carries: int, length: int) -> list[tuple[Shape, str]]:
+    """Shape and dtype of each result of a loop: the carries, then each y stacked over ``length`` steps."""
+    types = []
+    for k, node_id in enumerate(body.outputs):
+        node = body.nodes[node_id]
+        types.append((node.shape, node.dtype) if k < carries else ((length,) + node.shape, node.dtype))
+    return types
+
+
+def _scan_infer(inputs: Sequence[Node], attrs: dict) -> tuple[Shape, str]:
+    body, carries, xs, length = attrs["body"], attrs["carries"], attrs["xs"], attrs["length"]
+    params = [body.nodes[i] for i in body.inputs]
+    if len(params) != len(inputs):
+        raise ShapeError(f"scan: the body takes {len(params)} inputs, the loop gives {len(inputs)}")
+    for k, (given, param) in enumerate(zip(inputs, params)):
+        shape = given.shape[1:] if carries <= k < carries + xs else given.shape
+        if carries <= k < carries + xs and given.shape[:1] != (length,):
+            raise ShapeError(f"scan: xs entry {param.params['name']!r} has shape {given.shape}; the loop "
+                             f"runs {length} steps, so its axis 0 must have length {length}")
+        if (shape, given.dtype) != (param.shape, param.dtype):
+            raise ShapeError(f"scan: input {param.params['name']!r} is {shape} {given.dtype} but the body "
+                             f"takes {param.shape} {param.dtype}")
+    return (), TUPLE
+
+
+def run_scan(*values: Any, body: Graph, carries: int, xs: int, length: int, reverse: bool) -> tuple:
+    """The loop, evaluated with NumPy: (final carries..., stacked ys...)."""
+    from gradgen.runtime.interpret import evaluate
+
+    names = body.input_names
+    carry = [np.asarray(v) for v in values[:carries]]
+    scanned, captured = values[carries:carries + xs], list(values[carries + xs:])
+    types = result_types(body, carries, length)
+    ys = [np.empty(shape, dtype) for shape, dtype in types[carries:]]
+    for t in (range(length - 1, -1, -1) if reverse else range(length)):
+        step = evaluate(body, dict(zip(names, carry + [np.asarray(x)[t] for x in scanned] + captured)))
+        results = [step[i] for i in body.outputs]
+        carry = results[:carries]
+        for y, value in zip(ys, results[carries:]):
+            y[t] = value
+    return tuple(carry) + tuple(ys)
+
+
+def _output_infer(inputs: Sequence[Node], attrs: dict) -> tuple[Shape, str]:
+    (loop,) = inputs
+    params = loop.params
+    types = result_types(params["body"], params["carries"], params["length"])
+    if not 0 <= attrs["index"] < len(types):
+        raise ShapeError(f"loop_output: the loop has {len(types)} results, not {attrs['index'] + 1}")
+    return types[attrs["index"]]
+
+
+def _scan_vjp(cotangents: list[Value | None], out: Value, *inputs: Value, body: Graph, carries: int, xs: int,
+              length: int, reverse: bool) -> list[Value | None]:
+    """Cotangents of the inputs of a loop whose forward node ``out`` also stacks its saved carries."""
+    from gradgen.passes.loop_grad import step_vjp_body
+
+    float_carries = [k for k in range(carries) if inputs[k].node.dtype in FLOAT_DTYPES]
+    captured = inputs[carries + xs:]
+    float_captured = [k for k, z in enumerate(captured) if z.node.dtype in FLOAT_DTYPES]
+    with_ct = [k for k, ct in enumerate(cotangents[carries:len(body.outputs)]) if ct is not None
+               and body.nodes[body.outputs[carries + k]].dtype in FLOAT_DTYPES]
+    back_body = step_vjp_body(body, carries, xs, float_carries, float_captured, with_ct)
+    saved = [part(out, len(body.outputs) + k) for k in range(carries)]
+    init = [cotangents[k] if cotangents[k] is not None else zeros_like(part(out, k)) for k in float_carries]
+    init += [zeros_like(captured[k]) for k in float_captured]
+    scanned = saved + list(inputs[carries:carries + xs]) + [cotangents[carries + k] for k in with_ct]
+    back = apply("scan", *init, *scanned, *captured, body=back_body, carries=len(init), xs=len(scanned),
+                 length=length, reverse=not reverse)
+    results: list[Value | None] = [None] * len(inputs)
+    for j, k in enumerate(float_carries):
+        results[k] = part(back, j)
+    for j, k in enumerate(float_captured):
+        results[carries + xs + k] = part(back, len(float_carries) + j)
+    float_xs = [k for k in range(xs) if inputs[carries + k].node.dtype in FLOAT_DTYPES]
+    for j, k in enumerate(float_xs):
+        results[carries + k] = part(back, len(init) + j)
+    return results
+
+
+def _scan_jvp(tangents: list[Value | None], out: Value, *inputs: Value, body: Graph, carries: int, xs: int,
+              length: int, reverse: bool) -> list[Value | None]:
+    """The tangent of each result of the loop (None where it is zero): a loop carrying the tangents of
+    the float carries beside them, its body pushing tangents through each op's JVP."""
+    from gradgen.passes.loop_grad import step_jvp_body
+
+    float_carries = [k for k in range(carries) if inputs[k].node.dtype in FLOAT_DTYPES]
+    moving_xs = [k for k in range(xs) if tangents[carries + k] is not None]
+    moving_captured = [k for k in range(len(inputs) - carries - xs) if tangents[carries + xs + k] is not None]
+    twin = step_jvp_body(body, carries, xs, float_carries, moving_xs, moving_captured)
+    init = list(inputs[:carries]) + [tangents[k] if tangents[k] is not None else zeros_like(inputs[k])
+                                     for k in float_carries]
+    scanned = list(inputs[carries:carries + xs]) + [tangents[carries + k] for k in moving_xs]
+    captured = list(inputs[carries + xs:]) + [tangents[carries + xs + k] for k in moving_captured]
+    loop = apply("scan", *init, *scanned, *captured, body=twin, carries=len(init), xs=len(scanned), length=length,
+                 reverse=reverse)
+    ys = len(body.outputs) - carries
+    float_ys = [k for k in range(ys) if body.nodes[body.outputs[carries + k]].dtype in FLOAT_DTYPES]
+    results: list[Value | None] = [None] * len(body.outputs)
+    for j, k in enumerate(float_carries):
+        results[k] = part(loop, carries + j)
+    for j, k in enumerate(float_ys):
+        results[carries + k] = part(loop, len(init) + ys + j)
+    return results
+
+
+class ResultCotangent(NamedTuple):
+    """The cotangent of one result of a loop, as ``loop_output``'s VJP hands it to the loop node
+    (autodiff gathers them by result and calls the loop's VJP with one per result)."""
+
+    index: int
+    value: Value
+
+
+def part(loop: Value, index: int) -> Value:
+    """Result ``index`` of a loop node."""
+    return apply("loop_output", loop, index=index)
+
+
+def saving_carries(node: Node) -> dict[str, Any]:
+    """The attrs of ``node``'s loop made to also stack, as extra ys, the carry each step starts from."""
+    params = node.params
+    body, carries = params["body"], params["carries"]
+    extended = Graph(body.nodes, body.inputs, body.outputs + body.inputs[:carries],
+                     body.output_names + tuple(f"saved_{n}" for n in body.input_names[:carries]))
+    return {**params, "body": extended}
+
+
+define(Op("scan", _scan_infer, run_scan, _scan_vjp, None, None, jvp=_scan_jvp, kind="loop",
+          doc="A loop over a body graph: carries threaded through the steps, xs scanned along axis 0, "
+              "ys stacked."))
+define(Op("loop_output", _output_infer, lambda loop, index: loop[index],
+          lambda g, out, loop, index: [ResultCotangent(index, g)], None, "{0}[{index}]",
+          jvp=lambda t, out, loop, index: t[0][index] if t[0] is not None else None, kind="part",
+          reads_forward=False, doc="One result of a loop node."))
