@@ -198,10 +198,10 @@ def _rnn_by_hand(h0, W, U, xs):
     return value, {"h0": dh, "W": dW, "U": dU, "xs": dxs}
 
 
-@pytest.mark.parametrize("backend, steps", [("python", 10_000), ("c", 50)])
+@pytest.mark.parametrize("backend, steps", [("python", 1), ("c", 1), ("python", 10_000), ("c", 10_000)])
 def test_long_loops_match_the_adjoint_written_by_hand(backend, steps):
-    """10,000 steps on the Python backend, a loop of the generated body; 50 in C, where loops are
-    still unrolled (longer C loops wait for the schedule's loop node)."""
+    """One step and 10,000: the Python backend runs a Python loop over the generated body, the C
+    backend a C loop calling the body's function, whatever the length."""
     values = _rnn_values(5, steps=steps)
     kernel = gg.value_and_grad(rnn_scan, backend=backend, specs={k: gg.Array(np.shape(v)) for k, v in values.items()})
     value, grads = kernel(**values)
@@ -346,3 +346,66 @@ def test_views_show_a_loop_as_one_node_and_expand_its_steps():
     import sympy
     a, b = sympy.symbols("a b", real=True)
     assert sympy.simplify(expr - ((a * b + 1) * b + 1)) == 0
+
+
+# --- C: a loop, whatever its length ----------------------------------------------------------------------
+def _rnn_kernel(steps: int, backend: str = "c") -> gg.Kernel:
+    return gg.value_and_grad(rnn_scan, backend=backend, h0=gg.Array((3,)), W=gg.Array((3, 3)), U=gg.Array((3,)),
+                             xs=gg.Array((steps,)))
+
+
+def test_the_c_of_a_loop_does_not_grow_with_its_length():
+    short, long = _rnn_kernel(10), _rnn_kernel(100_000)
+    assert abs(len(long.source.splitlines()) - len(short.source.splitlines())) <= 8
+    assert long.source.count("static int gg_rnn_scan_value_and_grad_body") == 2  # forward and reverse bodies
+    text = str(long.program)
+    assert "= body 0(h, xs[step0], W, U)" in text and "body 1, a program:" in text
+
+
+def test_an_exported_loop_builds_alone_and_agrees(tmp_path):
+    import shutil
+    import subprocess
+
+    values = _rnn_values(10, steps=7)
+    kernel = _rnn_kernel(7)
+    gg.export_c(kernel, tmp_path, "rnn")
+    (tmp_path / "main.c").write_text(r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include "rnn.h"
+int main(void) {
+    double h0[3], W[9], U[3], xs[7], J, dh0[3], dW[9], dU[3], dxs[7];
+    for (int k = 0; k < 3; ++k) scanf("%lf", &h0[k]);
+    for (int k = 0; k < 9; ++k) scanf("%lf", &W[k]);
+    for (int k = 0; k < 3; ++k) scanf("%lf", &U[k]);
+    for (int k = 0; k < 7; ++k) scanf("%lf", &xs[k]);
+    double *work = malloc(sizeof(double) * (rnn_work_size() + 1));
+    int status = rnn(h0, W, U, xs, &J, dh0, dW, dU, dxs, work);
+    printf("%d %.17g", status, J);
+    for (int k = 0; k < 9; ++k) printf(" %.17g", dW[k]);
+    printf("\n");
+    free(work);
+    return 0;
+}
+""")
+    cc = shutil.which("cc") or shutil.which("gcc")
+    flags = ["-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror"]
+    subprocess.run([cc, *flags, "-o", str(tmp_path / "main"), str(tmp_path / "main.c"), str(tmp_path / "rnn.c"),
+                    "-lm"], check=True, capture_output=True)
+    stdin = " ".join(repr(float(v)) for v in np.concatenate([np.ravel(values[k]) for k in RNN]))
+    out = subprocess.run([str(tmp_path / "main")], input=stdin, capture_output=True, text=True, check=True).stdout
+    status, value, *dW = out.split()
+    expected_value, expected = _rnn_by_hand(**values)
+    assert status == "0" and float(value) == pytest.approx(expected_value, rel=1e-13)
+    np.testing.assert_allclose(np.array(dW, dtype=float).reshape(3, 3), expected["W"], rtol=1e-12)
+
+
+def test_an_index_out_of_range_inside_a_loop_names_the_argument():
+    def f(x, idx):
+        return gg.scan(lambda c, i: (c + x[i], None), 0.0, idx)[0]
+
+    for backend in BACKENDS:
+        kernel = gg.compile(f, backend=backend, x=gg.Array((4,)), idx=gg.Array((3,), "int64"))
+        assert kernel(np.arange(4.0), np.array([0, 3, -1])) == 6.0
+        with pytest.raises(gg.InputError, match="argument 'idx'"):
+            kernel(np.arange(4.0), np.array([0, 4, 1]))

@@ -34,6 +34,7 @@ from gradgen.schedule.program import (
     Loop,
     Program,
     Ref,
+    RunBody,
     Stmt,
     Store,
     Var,
@@ -173,6 +174,28 @@ class Printer:
                 f"{gemm}(CblasRowMajor, {ta}, {tb}, {s.m}, {s.n}, {s.k}, 1, {pa}, {lda}, {pb}, {ldb}, 0, {out}, "
                 f"{s.n});"]
 
+    def print_RunBody(self, s: RunBody) -> list[str]:  # noqa: N802
+        args = [self.buffer_names[a] if isinstance(a, int) else self.atom(a) for a in s.arguments]
+        args += [self.buffer_names[b] for b in s.results]
+        args.append(self.buffer_names[s.work] if s.work is not None else "0")
+        lines = ["{", f"    const int status = {self.body_name(s.body)}({', '.join(args)});"]
+        if all(k == s.computed for k in s.statuses):
+            lines.append(f"    if (status) return {s.computed};  /* an index out of range in the body */")
+        else:  # the body's argument k holds a bad index: blame the kernel's argument it came from
+            lines.append(f"    static const int blame[{len(s.statuses)}] = {{{', '.join(map(str, s.statuses))}}};")
+            lines.append(f"    if (status) return status <= {len(s.statuses)} ? blame[status - 1] : {s.computed};")
+        return lines + ["}"]
+
+    def body_name(self, body: int) -> str:
+        return f"{self.function_name}_body{body}"
+
+    def body_printer(self, body: int) -> Printer:
+        """The printer of the body of a loop (a function of its own, named after this one)."""
+        program = self.program.bodies[body]
+        printer = Printer(program, names_for(program), standalone=self.standalone, blas_prefix=None)
+        printer.function_name = self.body_name(body)
+        return printer
+
     def print_Call(self, s: Call) -> list[str]:  # noqa: N802
         return [f"if ((rc = {self.part_name(s.part)}({', '.join(self.call_arguments)}))) return rc;"]
 
@@ -299,12 +322,16 @@ class Printer:
         return f"{self.function_name}_part{part}"
 
 
+def names_for(program: Program) -> CNames:
+    """The namer of a program's C: its graph's names, knowing which nodes have arrays of their own."""
+    return CNames(program.graph, {b.node for b in program.buffers if b.kind in ("work", "input", "const")
+                                  and b.node is not None and not b.role})
+
+
 def print_c(program: Program, *, function_name: str, title: str = "", standalone: bool = False,
             blas_prefix: str | None = None) -> CKernelSource:
     """``program`` as C99 source of one function (see ``CKernelSource`` for its ABI)."""
-    names = CNames(program.graph, {b.node for b in program.buffers if b.kind in ("work", "input", "const")
-                                   and b.node is not None and not b.role})
-    printer = Printer(program, names, standalone=standalone, blas_prefix=blas_prefix)
+    printer = Printer(program, names_for(program), standalone=standalone, blas_prefix=blas_prefix)
     printer.function_name = function_name
     return kernel_source(program, printer, function_name=function_name, title=title, standalone=standalone,
                          fingerprint=_fingerprint(program.graph))

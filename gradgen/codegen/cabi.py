@@ -107,6 +107,42 @@ def _used_buffers(body: tuple, kinds: tuple[str, ...], printer: Printer) -> list
     return [printer.buffers[b] for b in sorted(buffers_used(body)) if printer.buffers[b].kind in kinds]
 
 
+def _function(program: Program, printer: Printer, signature: str, declarations: list[str], names: list[str],
+              standalone: bool, constants: list[str] = ()) -> list[str]:
+    """A program's function: its parts first (functions of their own), then the function itself."""
+    lines: list[str] = []
+    used = [f"(void){n};" for n in names] if standalone else []
+    for k, part in enumerate(program.parts):
+        lines += [f"static int {printer.part_name(k)}({', '.join(declarations)})", "{"]
+        body = [_pointer(b, printer.buffer_names[b.id]) for b in _used_buffers(part, ("work", "slots"), printer)]
+        body += used + printer.statements(part)
+        lines += ["    " + line for line in body] + ["    return 0;", "}", ""]
+    body = list(constants)
+    body += [_pointer(b, printer.buffer_names[b.id]) for b in _used_buffers(program.body, ("work", "slots"), printer)]
+    if program.parts:
+        body.insert(0, "int rc;")
+    body += used + printer.statements(program.body)
+    lines += printer.functions  # the functions of loops shared by threads, printed with the body
+    lines.append(signature)
+    return lines + ["{"] + ["    " + line for line in body] + ["    (void)work;", "    return 0;", "}", ""]
+
+
+def _body_function(printer: Printer, standalone: bool) -> list[str]:
+    """The function of a loop's body (its own loops' bodies first): the kernel's ABI, ``static``, its
+    constants inside it."""
+    program = printer.program
+    declarations, names = _parameters(program, printer)
+    printer.call_arguments = names
+    lines: list[str] = []
+    for k in range(len(program.bodies)):
+        lines += _body_function(printer.body_printer(k), standalone)
+    constants = [_constant(b, printer.buffer_names[b.id]) for b in program.buffers if b.kind == "const"]
+    lines.append(f"/* One step of a loop: {comment(', '.join(program.graph.input_names))} -> "
+                 f"{comment(', '.join(program.graph.output_names))}. */")
+    return lines + _function(program, printer, f"static int {printer.function_name}({', '.join(declarations)})",
+                             declarations, names, standalone, constants)
+
+
 def kernel_source(program: Program, printer: Printer, *, function_name: str, title: str, standalone: bool,
                   fingerprint: str) -> CKernelSource:
     """The whole C source of ``program``: includes, constants, the kernel function (and its parts)."""
@@ -126,19 +162,10 @@ def kernel_source(program: Program, printer: Printer, *, function_name: str, tit
         lines.append("#define GG_USE_THREADS 1")
     lines += ['#include "gradgen_runtime.h"', ""]
     lines += [_constant(b, printer.buffer_names[b.id]) for b in program.buffers if b.kind == "const"]
-    used = [f"(void){n};" for n in names] if standalone else []
-    for k, part in enumerate(program.parts):
-        lines += [f"static int {printer.part_name(k)}({', '.join(declarations)})", "{"]
-        body = [_pointer(b, printer.buffer_names[b.id]) for b in _used_buffers(part, ("work", "slots"), printer)]
-        body += used + printer.statements(part)
-        lines += ["    " + line for line in body] + ["    return 0;", "}", ""]
-    body = [_pointer(b, printer.buffer_names[b.id]) for b in _used_buffers(program.body, ("work", "slots"), printer)]
-    if program.parts:
-        body.insert(0, "int rc;")
-    body += used + printer.statements(program.body)
-    lines += printer.functions  # the functions of loops shared by threads, printed with the body
-    lines.append(("GG_KERNEL " if not program.parts else "") + signature)
-    lines += ["{"] + ["    " + line for line in body] + ["    (void)work;", "    return 0;", "}", ""]
+    for k in range(len(program.bodies)):
+        lines += _body_function(printer.body_printer(k), standalone)
+    lines += _function(program, printer, ("GG_KERNEL " if not program.parts else "") + signature, declarations,
+                       names, standalone)
     text = "\n".join(lines)
     graph = program.graph
     inputs = [(graph.nodes[i].params["name"], graph.nodes[i].shape, graph.nodes[i].dtype) for i in program.inputs]

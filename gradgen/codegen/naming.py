@@ -52,7 +52,7 @@ def assign_names(graph: Graph, reserved: set[str], prefix: str = "t") -> list[st
 #: and the locals of split and threaded kernels. None has an underscore, so none can be a user's name
 #: (those end with one) or a name made from one (``<name>_<role>``); generated node names are ``t<k>``.
 C_OWN = ("i", "j", "k", "l", "p", "q", "r0", "r1", "m", "s", "work", "rc", "begin", "end", "part", "parts",
-         "arg", "sums", "status")
+         "arg", "sums", "status", "step", "blame")
 LOOP_INDICES = ("i", "j", "k", "l", "p", "q")
 
 

@@ -20,9 +20,8 @@ from gradgen.ir.builder import GraphBuilder
 from gradgen.ir.graph import Graph, Node
 from gradgen.ops import functions as F
 from gradgen.passes.dce import eliminate_dead_code
-from gradgen.passes.rebuild import replay
+from gradgen.passes.rebuild import inside_loops, replay
 from gradgen.passes.simplify import simplify_rewriter
-from gradgen.passes.unroll import unroll_loops
 
 
 def _expand(op: str, z: Value) -> Value:
@@ -34,10 +33,12 @@ def _expand(op: str, z: Value) -> Value:
 
 
 def lower_for_c(graph: Graph) -> Graph:
-    """``graph`` with its loops unrolled (the C schedule has no loop node yet), and sigmoid and
-    softplus written out where two or more of them read the same z (or -z), so that they share
-    work; a lone one stays a single call."""
-    graph = unroll_loops(graph)
+    """``graph`` (and the bodies of its loops) with sigmoid and softplus written out where two or
+    more of them read the same z (or -z), so that they share work; a lone one stays a single call."""
+    return inside_loops(_share_exp)(graph)
+
+
+def _share_exp(graph: Graph) -> Graph:
 
     def base(node: Node) -> int:
         arg = graph.nodes[node.inputs[0]]

@@ -26,6 +26,7 @@ from gradgen.schedule.program import (
     Loop,
     Program,
     Ref,
+    RunBody,
     Stmt,
     Store,
     Var,
@@ -133,6 +134,28 @@ class _Checker:
                 self.write(s.out, where)
             elif isinstance(s, Call) and not 0 <= s.part < len(self.program.parts):
                 self.fail(f"a call of part {s.part}, which does not exist")
+            elif isinstance(s, RunBody):
+                self.run_body(s)
+
+    def run_body(self, s: RunBody) -> None:
+        """A step of a loop: the body exists, and every buffer it is given holds what the body takes."""
+        if not 0 <= s.body < len(self.program.bodies):
+            self.fail(f"a loop runs body {s.body}, which does not exist")
+        body = self.program.bodies[s.body]
+        expected = [body.graph.nodes[i] for i in body.inputs] + [body.graph.nodes[body.graph.outputs[k]]
+                                                                  for k in range(len(body.outputs))]
+        given = list(s.arguments) + list(s.results)
+        if len(given) != len(expected) or len(s.statuses) != len(body.inputs):
+            self.fail(f"body {s.body} takes {len(expected)} arguments and results, the loop gives {len(given)}")
+        for k, (value, node) in enumerate(zip(given, expected)):
+            scalar = node.shape == () and k < len(s.arguments)
+            if scalar == isinstance(value, int) or (not scalar and self.buffers[value].size < node.size):
+                self.fail(f"body {s.body}: argument {k} does not hold its {node.shape} {node.dtype} value")
+        for b in s.results:
+            self.write(b, "RunBody")
+        if s.work is not None and self.buffers[s.work].size < body.work_size:
+            self.fail(f"body {s.body} needs {body.work_size} doubles of workspace, the loop gives "
+                      f"{self.buffers[s.work].size}")
 
     def workspace(self) -> None:
         p = self.program

@@ -236,7 +236,23 @@ class Call:
     part: int
 
 
-Stmt = Union[Let, Init, Store, Accumulate, Fill, IndexValue, Gemm, Loop, Call]
+@dataclass(frozen=True)
+class RunBody:
+    """One step of a loop node: ``status = body_<body>(arguments..., results..., work)``, the body being
+    the program ``Program.bodies[body]``. Arguments are atoms (scalars, passed by value) or buffer ids
+    (arrays, by pointer); ``results`` and ``work`` are buffer ids. A nonzero status is the body's
+    argument k holding an index out of range: the kernel then returns ``statuses[k - 1]``, or
+    ``computed`` for an index the body computes."""
+
+    body: int
+    arguments: tuple[Atom | int, ...]
+    results: tuple[int, ...]
+    work: int | None
+    statuses: tuple[int, ...]
+    computed: int
+
+
+Stmt = Union[Let, Init, Store, Accumulate, Fill, IndexValue, Gemm, Loop, Call, RunBody]
 
 
 # --- the program ----------------------------------------------------------------------------------------
@@ -267,7 +283,8 @@ class Buffer:
 class Program:
     """A whole kernel: inputs (node ids, scalars passed by value), outputs (buffer ids, in order), the
     buffers, the statements, and the workspace size in doubles. A split program has ``parts``, each a
-    function of its own that the body calls."""
+    function of its own that the body calls. ``bodies`` are the programs of the bodies of its loop
+    nodes, each a function of its own that ``RunBody`` statements call once per step."""
 
     graph: Graph
     inputs: tuple[int, ...]
@@ -276,6 +293,7 @@ class Program:
     body: tuple[Stmt, ...]
     work_size: int = 0
     parts: tuple[tuple[Stmt, ...], ...] = ()
+    bodies: tuple[Program, ...] = ()
     notes: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def buffer_of(self, node: int) -> Buffer | None:
@@ -320,6 +338,8 @@ def reads(stmt: Stmt) -> Iterator[Atom]:
         yield from atoms(stmt.value)
     elif isinstance(stmt, IndexValue):
         yield from atoms(stmt.source)
+    elif isinstance(stmt, RunBody):
+        yield from (a for a in stmt.arguments if not isinstance(a, int))
 
 
 def rewrite(stmt: Stmt, atom: Callable[[Atom], Atom] = lambda a: a,
@@ -343,6 +363,8 @@ def rewrite(stmt: Stmt, atom: Callable[[Atom], Atom] = lambda a: a,
         return stmt._replace(target=on_atom(stmt.target), value=on_expr(stmt.value))
     if isinstance(stmt, IndexValue):
         return replace(stmt, source=on_expr(stmt.source))
+    if isinstance(stmt, RunBody):
+        return replace(stmt, arguments=tuple(a if isinstance(a, int) else on_atom(a) for a in stmt.arguments))
     if isinstance(stmt, Loop):
         return replace(stmt, inits=tuple(rewrite(s, atom, index) for s in stmt.inits),
                        body=tuple(rewrite(s, atom, index) for s in stmt.body))
@@ -360,6 +382,9 @@ def buffers_used(statements: tuple[Stmt, ...]) -> set[int]:
             used |= {s.out, s.a.buffer, s.b.buffer}
         elif isinstance(s, Loop):
             used |= set(s.locals)
+        elif isinstance(s, RunBody):
+            used |= {a for a in s.arguments if isinstance(a, int)} | set(s.results)
+            used |= {s.work} if s.work is not None else set()
     return used
 
 
@@ -441,6 +466,10 @@ class _Formatter:
                        f"{s.m} x {s.k} @ {s.k} x {s.n})")
             elif isinstance(s, Call):
                 yield f"{pad}call part {s.part}"
+            elif isinstance(s, RunBody):
+                args = ", ".join(self.buffer(a) if isinstance(a, int) else self.atom(a) for a in s.arguments)
+                results = ", ".join(self.buffer(b) for b in s.results)
+                yield f"{pad}{results} = body {s.body}({args})"
 
     def text(self) -> str:
         p = self.program
@@ -453,6 +482,8 @@ class _Formatter:
         for k, part in enumerate(p.parts):
             body.append(f"  part {k}:")
             body.extend(self.lines(part, 2))
+        for k, program in enumerate(p.bodies):
+            body.append(f"  body {k}, a " + "\n    ".join(_Formatter(program).text().split("\n")))
         return "\n".join(head + body)
 
 

@@ -28,6 +28,7 @@ from gradgen.schedule.access import (
     strides,
 )
 from gradgen.schedule.groups import LoopPlan
+from gradgen.schedule.loopnode import lower_loop
 from gradgen.schedule.materialize import Decisions, Recompute
 from gradgen.schedule.nests import Plan
 from gradgen.schedule.program import (
@@ -108,6 +109,11 @@ class StatementBuilder:
         if self.slots is not None:
             self.buffers.append(self.slots)
         self.slot_of: dict[int, int] = {}
+        self.bodies: list[Program] = []  # the programs of loop nodes' bodies, in the order they are lowered
+        self.parts_of: dict[int, dict[int, int]] = {}  # loop node -> result index -> its loop_output node
+        for node in graph.nodes:
+            if OPS[node.op].kind == "part":
+                self.parts_of.setdefault(node.inputs[0], {})[node.params["index"]] = node.id
 
     # --- buffers ----------------------------------------------------------------------------------------
     def _new_buffer(self, kind: str, node: Node, register: bool = True, **fields: object) -> int:
@@ -127,6 +133,16 @@ class StatementBuilder:
             else:
                 self._new_buffer("work", node)
         return self.buffer_of[node_id]
+
+    def scratch(self, node_id: int, role: str, size: int, dtype: str) -> int:
+        """A new workspace buffer of ``size`` elements made for node ``node_id`` (named after it and ``role``)."""
+        taken = {(b.node, b.role) for b in self.buffers if b.role}
+        unique, k = role, 2
+        while (node_id, unique) in taken:
+            unique, k = f"{role}{k}", k + 1
+        buffer = Buffer(len(self.buffers), "work", max(size, 1), dtype, node_id, role=unique)
+        self.buffers.append(buffer)
+        return buffer.id
 
     def held(self) -> set[int]:
         return self._held
@@ -166,7 +182,7 @@ class StatementBuilder:
     def _in_memory(self, node_id: int) -> bool:
         plan = self.plans.get(node_id)
         return plan is not None and plan.where == "statement" and (plan.gemm or OPS[self.graph.nodes[node_id].op]
-                                                                    .kind == "structural")
+                                                                    .kind in ("structural", "part"))
 
     def read(self, node_id: int, index: tuple[Index, ...]) -> Atom:
         """Element ``index`` of ``node_id``, for structural loops (top-level scalars are in scope)."""
@@ -190,8 +206,13 @@ class StatementBuilder:
         plan = self.plans[node_id]
         node = self.graph.nodes[node_id]
         note = node.note or node.op
-        if plan.where == "statement" and (plan.gemm or OPS[node.op].kind == "structural"):
+        kind = OPS[node.op].kind
+        if plan.where == "statement" and (plan.gemm or kind == "structural"):
             return lower_structural(self, node)
+        if kind == "loop":
+            return lower_loop(self, node, _schedule_body)
+        if kind == "part":  # its buffer is written by its loop
+            return []
         reduces_here = plan.how is not None and plan.value_depth is not None and plan.value_depth < plan.update_depth
         if not reduces_here and plan.value_depth is not None:  # an element, or a reduction of one element
             if self.slots is not None and scope is self.top:
@@ -289,7 +310,15 @@ class StatementBuilder:
             body += self._copy_output(k)
         if self.slots is not None:
             self.buffers[self.slots.id] = dataclasses.replace(self.slots, size=max(len(self.slot_of), 1))
-        return Program(self.graph, tuple(self.graph.inputs), tuple(self.outputs), tuple(self.buffers), tuple(body))
+        return Program(self.graph, tuple(self.graph.inputs), tuple(self.outputs), tuple(self.buffers), tuple(body),
+                       bodies=tuple(self.bodies))
+
+
+def _schedule_body(body: Graph) -> Program:
+    """A loop's body as a program of its own (one thread: the steps of a loop run in order)."""
+    from gradgen.schedule import schedule
+
+    return schedule(body)
 
 
 def build_program(graph: Graph, plans: dict[int, Plan], items: list[int | LoopPlan], decisions: Decisions,

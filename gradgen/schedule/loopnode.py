@@ -1,0 +1,109 @@
+"""A loop node as a C loop: its body scheduled once as a program of its own, run once per step.
+
+The body is a function with the kernel's ABI (``Program.bodies``); the loop
+around it keeps each carry in the buffer of its result (the carry a step
+starts from), hands the body slice ``t`` of each scanned array, and after
+the step copies the carry the body wrote back and stores its ``y`` at row
+``t`` of the stacked ys. So the C size and the compile time of a loop do
+not depend on its length, however many steps it runs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Protocol
+
+from gradgen.ir.graph import Graph, Node, Shape
+from gradgen.ops.loops import result_types
+from gradgen.schedule.access import flat
+from gradgen.schedule.program import Atom, Index, Load, Loop, Program, RunBody, Stmt, Store, Var
+from gradgen.schedule.structural import loop_nest
+
+#: The variable of a loop node's steps (the namer calls it ``step``).
+STEP = Var(0, "step", 0)
+
+
+class LoopBuilder(Protocol):
+    """What lowering a loop node needs from the statement builder."""
+
+    graph: Graph
+    bodies: list[Program]
+    parts_of: dict[int, dict[int, int]]
+
+    def read(self, node_id: int, index: tuple[Index, ...]) -> Atom: ...
+
+    def buffer(self, node_id: int) -> int: ...
+
+    def scratch(self, node_id: int, role: str, size: int, dtype: str) -> int: ...
+
+    def argument(self, node_id: int) -> int: ...
+
+
+def _copy(shape: Shape, target: int, value: Callable[[tuple[Index, ...]], Atom], at: Index | None = None,
+          note: str = "") -> list[Stmt]:
+    """``target[at + flat(index)] = value(index)`` for every index of ``shape``."""
+    start = at if at is not None else Index()
+    return loop_nest(shape, lambda index: [Store(target, start + flat(shape, index), value(index))], note=note)
+
+
+def lower_loop(builder: LoopBuilder, node: Node, schedule_body: Callable[[Graph], Program]) -> list[Stmt]:
+    """The statements of loop node ``node``: its carries set to their initial values, then the loop of its
+    steps. Writes the buffers of its ``loop_output`` nodes (scratch buffers for results nobody reads)."""
+    params = node.params
+    body, carries, xs, length = params["body"], params["carries"], params["xs"], params["length"]
+    program = schedule_body(body)
+    builder.bodies.append(program)
+    parts = builder.parts_of.get(node.id, {})
+    results = [builder.buffer(parts[k]) if k in parts else builder.scratch(node.id, f"result{k}", math.prod(shape),
+                                                                           dtype)
+               for k, (shape, dtype) in enumerate(result_types(body, carries, length))]
+    inputs = node.inputs
+    params_of = [body.nodes[i] for i in body.inputs]
+    owner = [parts.get(k, inputs[k]) for k in range(carries)]  # carries' scratch named after their result
+    out: list[Stmt] = []
+    for k in range(carries):
+        shape = params_of[k].shape
+        out += _copy(shape, results[k], lambda index, k=k: builder.read(inputs[k], index),
+                     note=f"the loop's carry {body.input_names[k]} starts as {builder.graph.nodes[inputs[k]].label()}")
+    step = Index(length - 1, ((STEP, -1),)) if params["reverse"] else Index.of(STEP)
+    arguments: list[Atom | int] = []
+    inside: list[Stmt] = []
+    for k in range(carries):
+        arguments.append(Load(results[k], Index()) if params_of[k].shape == () else results[k])
+    for k in range(carries, carries + xs):
+        shape, source = params_of[k].shape, inputs[k]
+        if shape == ():
+            arguments.append(builder.read(source, (step,)))
+            continue
+        slice_buffer = builder.scratch(source, "step", math.prod(shape), params_of[k].dtype)
+        inside += _copy(shape, slice_buffer, lambda index, source=source: builder.read(source, (step,) + index))
+        arguments.append(slice_buffer)
+    for k in range(carries + xs, len(inputs)):
+        shape, source = params_of[k].shape, inputs[k]
+        if shape == ():
+            arguments.append(builder.read(source, ()))
+        elif source in builder.graph.inputs:
+            arguments.append(builder.buffer(source))
+        else:  # a value of the kernel: contiguous in a buffer of its own, written before the loop
+            copy = builder.scratch(source, "copy", math.prod(shape), params_of[k].dtype)
+            out += _copy(shape, copy, lambda index, source=source: builder.read(source, index))
+            arguments.append(copy)
+    outputs = [body.nodes[i] for i in body.outputs]
+    nexts = [builder.scratch(owner[k], "next", math.prod(outputs[k].shape), outputs[k].dtype) for k in range(carries)]
+    ys = [builder.scratch(parts.get(k, node.id), "step", math.prod(outputs[k].shape), outputs[k].dtype)
+          for k in range(carries, len(outputs))]
+    work = builder.scratch(node.id, "work", program.work_size, "float64") if program.work_size else None
+    statuses = tuple(builder.argument(i) for i in inputs)
+    inside.append(RunBody(len(builder.bodies) - 1, tuple(arguments), tuple(nexts + ys), work, statuses,
+                          len(builder.graph.inputs) + 1))
+    for j, k in enumerate(range(carries, len(outputs))):  # before the carries move: a y may be a carry
+        shape = outputs[k].shape
+        inside += _copy(shape, results[k], lambda index, j=j, shape=shape: Load(ys[j], flat(shape, index)),
+                        at=step * math.prod(shape))
+    for k in range(carries):
+        shape = outputs[k].shape
+        inside += _copy(shape, results[k], lambda index, k=k, shape=shape: Load(nexts[k], flat(shape, index)))
+    note = (f"{length} steps of the loop's body{', from the last' if params['reverse'] else ''}, carrying "
+            f"{', '.join(body.input_names[:carries]) or 'nothing'}")
+    return out + [Loop(STEP, length, tuple(inside), note=note)]
