@@ -25,13 +25,14 @@ TINY = {
     "chain": 5,
     "vchain": 5,
     "rk4": 5,
+    "rk4loop": 5,
     "shifted": 30,
 }
 SYMBOLIC_TINY = {"rk4": 1}
 """Smaller sizes for SymPy, whose expressions of RK4 grow exponentially with the steps (2 take minutes)."""
 PEERS = [name for name, system in SYSTEMS.items() if system.role == "peer" and system.requires]
 RUNS_ON = {
-    "numba by hand": {"chain", "vchain", "rk4", "shifted"},
+    "numba by hand": {"chain", "vchain", "rk4", "rk4loop", "shifted"},
     "torch.compile": {"vchain", "shifted", "elementwise", "logreg", "mlp"},
 }
 """Peers whose set of workloads is known: "ok" on these, "n/a" on the others."""
@@ -77,7 +78,7 @@ def test_reference_gradient_matches_central_differences(workload):
             assert np.asarray(grads[name])[index] == pytest.approx(estimate, rel=1e-5, abs=1e-8), (name, index)
 
 
-DEEP = ["vchain", "rk4", "shifted"]
+DEEP = ["vchain", "rk4", "rk4loop", "shifted"]
 
 
 @pytest.mark.parametrize("name", DEEP)

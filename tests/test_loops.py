@@ -409,3 +409,15 @@ def test_an_index_out_of_range_inside_a_loop_names_the_argument():
         assert kernel(np.arange(4.0), np.array([0, 3, -1])) == 6.0
         with pytest.raises(gg.InputError, match="argument 'idx'"):
             kernel(np.arange(4.0), np.array([0, 4, 1]))
+
+
+def test_the_ode_fitting_example_recovers_the_model():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "examples" / "ode_fit_rk4.py"
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True).stdout
+    fitted = out.split("fitted a, b, c, d = [")[1].split("]")[0].split()
+    np.testing.assert_allclose(np.array(fitted, dtype=float), [1.0, 0.6, 0.8, 1.2], atol=0.03)
+    assert "max relative error" in out and float(out.split("max relative error ")[1].split()[0]) < 1e-6

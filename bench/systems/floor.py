@@ -234,6 +234,7 @@ HAND_LOOPS: dict[str, Callable[[Workload, Inputs], Prepared]] = {
     "chain": _chain_loop,
     "vchain": _vchain_loop,
     "rk4": _rk4_loop,
+    "rk4loop": _rk4_loop,
 }
 """The deep workloads' floors, by workload name."""
 

@@ -24,6 +24,7 @@ def _ops(jax: Any) -> Ops:
         mean=jnp.mean,
         log_softmax=jax.nn.log_softmax,
         take_along_axis=jnp.take_along_axis,
+        fori_loop=jax.lax.fori_loop,
     )
 
 

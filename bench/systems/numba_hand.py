@@ -149,6 +149,7 @@ LOOPS: dict[str, Callable[[Callable, Inputs], Step]] = {
     "chain": _chain,
     "vchain": _vchain,
     "rk4": _rk4,
+    "rk4loop": _rk4,
     "shifted": _shifted,
 }
 """Each workload's step, given ``numba.njit`` and the inputs, by workload name."""

@@ -32,7 +32,8 @@ class Workload:
     - "batched": a loss over arrays of data (reductions, broadcasting, slices);
     - "chain": a loop of scalar steps unrolled into a deep graph (chain, rk4); an array
       input is only a sequence of scalars, so systems of scalars (SymPy, micrograd, CasADi SX) can hold it;
-    - "array chain": a loop of small-array steps unrolled into a deep graph (vchain).
+    - "array chain": a loop of small-array steps unrolled into a deep graph (vchain);
+    - "loop": a loop written as one node (``gg.fori_loop``; ``lax.fori_loop`` in JAX).
     """
     sizes: tuple[int, ...]
     quick_sizes: tuple[int, ...]
@@ -61,7 +62,9 @@ def _collect() -> dict[str, Workload]:
     from bench.workloads import chain, elementwise, linear, logreg, mlp, relu2, rk4, shifted, vchain
 
     modules = (linear, relu2, logreg, elementwise, mlp, chain, vchain, rk4, shifted)
-    return {module.WORKLOAD.name: module.WORKLOAD for module in modules}
+    found = {module.WORKLOAD.name: module.WORKLOAD for module in modules}
+    found[rk4.LOOP_WORKLOAD.name] = rk4.LOOP_WORKLOAD
+    return found
 
 
 WORKLOADS: dict[str, Workload] = _collect()

@@ -12,6 +12,7 @@ discrete adjoint of the RK4 steps.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -79,6 +80,29 @@ def define(gg: Any) -> Callable[..., Any]:
             x = x + DT / 6 * (k1x + 2 * k2x + 2 * k3x + k4x)
             y = y + DT / 6 * (k1y + 2 * k2y + 2 * k3y + k4y)
             misfit = misfit + (x - obs[k]) ** 2
+        return DT * misfit
+
+    return rk4
+
+
+def define_loop(gg: Any) -> Callable[..., Any]:
+    """The same loss with the loop as one node (``gg.fori_loop``): traced once, compiled as a loop."""
+
+    def rk4(a, b, c, d, x0, y0, obs):
+        def field(x, y):
+            return a * x - b * x * y, c * x * y - d * y
+
+        def step(k, state):
+            x, y, misfit = state
+            k1x, k1y = field(x, y)
+            k2x, k2y = field(x + DT / 2 * k1x, y + DT / 2 * k1y)
+            k3x, k3y = field(x + DT / 2 * k2x, y + DT / 2 * k2y)
+            k4x, k4y = field(x + DT * k3x, y + DT * k3y)
+            x = x + DT / 6 * (k1x + 2 * k2x + 2 * k3x + k4x)
+            y = y + DT / 6 * (k1y + 2 * k2y + 2 * k3y + k4y)
+            return x, y, misfit + (x - obs[k]) ** 2
+
+        _, _, misfit = gg.fori_loop(0, len(obs), step, (x0, y0, 0.0 * x0))
         return DT * misfit
 
     return rk4
@@ -183,3 +207,7 @@ WORKLOAD = Workload(
     python_by_hand=python_by_hand,
     size_label="T",
 )
+LOOP_WORKLOAD = replace(WORKLOAD, name="rk4loop", kind="loop", sizes=(100, 1_000, 10_000), quick_sizes=(1_000,),
+                        define=define_loop)
+"""The same problem written with a loop node: gradgen's fori_loop, JAX's lax.fori_loop; peers without
+a loop construct read n/a."""
