@@ -81,16 +81,20 @@ def _output_infer(inputs: Sequence[Node], attrs: dict) -> tuple[Shape, str]:
 
 
 def _scan_vjp(cotangents: list[Value | None], out: Value, *inputs: Value, body: Graph, carries: int, xs: int,
-              length: int, reverse: bool) -> list[Value | None]:
-    """Cotangents of the inputs of a loop whose forward node ``out`` also stacks its saved carries."""
+              length: int, reverse: bool, wanted: Sequence[bool] | None = None) -> list[Value | None]:
+    """Cotangents of the inputs of a loop whose forward node ``out`` also stacks its saved carries; only of
+    the scanned and captured inputs that are ``wanted`` (autodiff says which need one): the cotangent of a
+    captured array is a carry of the reverse loop, added to at every step."""
     from gradgen.passes.loop_grad import step_vjp_body
 
+    wanted = [True] * len(inputs) if wanted is None else list(wanted)
     float_carries = [k for k in range(carries) if inputs[k].node.dtype in FLOAT_DTYPES]
     captured = inputs[carries + xs:]
-    float_captured = [k for k, z in enumerate(captured) if z.node.dtype in FLOAT_DTYPES]
+    float_captured = [k for k, z in enumerate(captured) if z.node.dtype in FLOAT_DTYPES and wanted[carries + xs + k]]
+    float_xs = [k for k in range(xs) if inputs[carries + k].node.dtype in FLOAT_DTYPES and wanted[carries + k]]
     with_ct = [k for k, ct in enumerate(cotangents[carries:len(body.outputs)]) if ct is not None
                and body.nodes[body.outputs[carries + k]].dtype in FLOAT_DTYPES]
-    back_body = step_vjp_body(body, carries, xs, float_carries, float_captured, with_ct)
+    back_body = step_vjp_body(body, carries, xs, float_carries, float_captured, with_ct, float_xs)
     saved = [part(out, len(body.outputs) + k) for k in range(carries)]
     init = [cotangents[k] if cotangents[k] is not None else zeros_like(part(out, k)) for k in float_carries]
     init += [zeros_like(captured[k]) for k in float_captured]
@@ -102,7 +106,6 @@ def _scan_vjp(cotangents: list[Value | None], out: Value, *inputs: Value, body: 
         results[k] = part(back, j)
     for j, k in enumerate(float_captured):
         results[carries + xs + k] = part(back, len(float_carries) + j)
-    float_xs = [k for k in range(xs) if inputs[carries + k].node.dtype in FLOAT_DTYPES]
     for j, k in enumerate(float_xs):
         results[carries + k] = part(back, len(init) + j)
     return results

@@ -48,7 +48,8 @@ class Op:
       stop_gradient), "product" (matmul), "structural" (a loop of its own:
       scatters, gathers, concatenation), "leaf" (input, const), "loop" (a
       node running a body graph per step, its value the tuple of its results;
-      its ``vjp`` takes one cotangent or None per result) or "part" (one
+      its ``vjp`` takes one cotangent or None per result, and ``wanted``: which
+      inputs need a cotangent) or "part" (one
       result of a loop).
     - ``cheap``: one element costs about as much as loading it, so a later
       loop may compute it again instead of reading it from memory.

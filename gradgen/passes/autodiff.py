@@ -118,7 +118,8 @@ def differentiate(graph: Graph, wrt: str | Sequence[str] | None = None, *, every
             continue
         if op.vjp is None:
             raise GraphError(f"op {node.op!r} (node {label}) has no gradient rule")
-        results = op.vjp(g, value(node.id), *[value(i) for i in node.inputs], **node.params)
+        extra = {"wanted": tuple(needed[i] for i in node.inputs)} if op.kind == "loop" else {}
+        results = op.vjp(g, value(node.id), *[value(i) for i in node.inputs], **node.params, **extra)
         guard = node.id in guarded and op.reads_forward and op.elementwise
         for i, part in zip(node.inputs, results):
             if part is None or not needed[i]:

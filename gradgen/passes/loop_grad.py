@@ -46,8 +46,9 @@ def _inputs_to(mapped: list[int]):
 
 
 def step_vjp_body(body: Graph, carries: int, xs: int, float_carries: Sequence[int], float_captured: Sequence[int],
-                  with_cotangent: Sequence[int]) -> Graph:
-    """The reverse body described in the module docstring (``with_cotangent``: the ys that have one)."""
+                  with_cotangent: Sequence[int], float_xs: Sequence[int]) -> Graph:
+    """The reverse body described in the module docstring, for the captured values ``float_captured`` and
+    the scanned ``float_xs`` (``with_cotangent``: the ys that have one)."""
     from gradgen.passes.autodiff import differentiate
 
     params = [body.nodes[i] for i in body.inputs]
@@ -83,7 +84,6 @@ def step_vjp_body(body: Graph, carries: int, xs: int, float_carries: Sequence[in
         total = total + term
     objective = builder.finish((total.id,), ("J",))
 
-    float_xs = [k for k in range(xs) if params[carries + k].dtype in FLOAT_DTYPES]
     wrt = ([builder.nodes[state[k]].params["name"] for k in float_carries]
            + [builder.nodes[slices[k]].params["name"] for k in float_xs]
            + [builder.nodes[closed[k]].params["name"] for k in float_captured])
