@@ -49,7 +49,8 @@ def _copy(shape: Shape, target: int, value: Callable[[tuple[Index, ...]], Atom],
 
 def lower_loop(builder: LoopBuilder, node: Node, schedule_body: Callable[[Graph], Program]) -> list[Stmt]:
     """The statements of loop node ``node``: its carries set to their initial values, then the loop of its
-    steps. Writes the buffers of its ``loop_output`` nodes (scratch buffers for results nobody reads)."""
+    steps. Writes the buffers of its ``loop_output`` nodes (scratch buffers for results nobody reads).
+    Its arguments are captured values, the steps' slices of the scanned arrays, and the carries."""
     params = node.params
     body, carries, xs, length = params["body"], params["carries"], params["xs"], params["length"]
     program = schedule_body(body)
@@ -66,44 +67,60 @@ def lower_loop(builder: LoopBuilder, node: Node, schedule_body: Callable[[Graph]
         shape = params_of[k].shape
         out += _copy(shape, results[k], lambda index, k=k: builder.read(inputs[k], index),
                      note=f"the loop's carry {body.input_names[k]} starts as {builder.graph.nodes[inputs[k]].label()}")
-    step = Index(length - 1, ((STEP, -1),)) if params["reverse"] else Index.of(STEP)
-    arguments: list[Atom | int] = []
-    inside: list[Stmt] = []
-    for k in range(carries):
-        arguments.append(Load(results[k], Index()) if params_of[k].shape == () else results[k])
-    for k in range(carries, carries + xs):
-        shape, source = params_of[k].shape, inputs[k]
-        if shape == ():
-            arguments.append(builder.read(source, (step,)))
-            continue
-        slice_buffer = builder.scratch(source, "step", math.prod(shape), params_of[k].dtype)
-        inside += _copy(shape, slice_buffer, lambda index, source=source: builder.read(source, (step,) + index))
-        arguments.append(slice_buffer)
+    captured: list[Atom | int] = []
     for k in range(carries + xs, len(inputs)):
         shape, source = params_of[k].shape, inputs[k]
         if shape == ():
-            arguments.append(builder.read(source, ()))
+            captured.append(builder.read(source, ()))
         elif source in builder.graph.inputs:
-            arguments.append(builder.buffer(source))
+            captured.append(builder.buffer(source))
         else:  # a value of the kernel: contiguous in a buffer of its own, written before the loop
             copy = builder.scratch(source, "copy", math.prod(shape), params_of[k].dtype)
             out += _copy(shape, copy, lambda index, source=source: builder.read(source, index))
-            arguments.append(copy)
+            captured.append(copy)
     outputs = [body.nodes[i] for i in body.outputs]
-    nexts = [builder.scratch(owner[k], "next", math.prod(outputs[k].shape), outputs[k].dtype) for k in range(carries)]
+    other = [builder.scratch(owner[k], "next", math.prod(outputs[k].shape), outputs[k].dtype) for k in range(carries)]
     ys = [builder.scratch(parts.get(k, node.id), "step", math.prod(outputs[k].shape), outputs[k].dtype)
           for k in range(carries, len(outputs))]
+    slices = [builder.scratch(inputs[k], "step", math.prod(params_of[k].shape), params_of[k].dtype)
+              if params_of[k].shape else None for k in range(carries, carries + xs)]
     work = builder.scratch(node.id, "work", program.work_size, "float64") if program.work_size else None
     statuses = tuple(builder.argument(i) for i in inputs)
-    inside.append(RunBody(len(builder.bodies) - 1, tuple(arguments), tuple(nexts + ys), work, statuses,
-                          len(builder.graph.inputs) + 1))
-    for j, k in enumerate(range(carries, len(outputs))):  # before the carries move: a y may be a carry
-        shape = outputs[k].shape
-        inside += _copy(shape, results[k], lambda index, j=j, shape=shape: Load(ys[j], flat(shape, index)),
-                        at=step * math.prod(shape))
-    for k in range(carries):
-        shape = outputs[k].shape
-        inside += _copy(shape, results[k], lambda index, k=k, shape=shape: Load(nexts[k], flat(shape, index)))
-    note = (f"{length} steps of the loop's body{', from the last' if params['reverse'] else ''}, carrying "
-            f"{', '.join(body.input_names[:carries]) or 'nothing'}")
-    return out + [Loop(STEP, length, tuple(inside), note=note)]
+
+    def one_step(at: Index, source: list[int], target: list[int]) -> list[Stmt]:
+        """Step ``at``: the carries read from ``source``, written to ``target``; its ys stored at row ``at``."""
+        step: list[Stmt] = []
+        arguments: list[Atom | int] = [Load(b, Index()) if params_of[k].shape == () else b
+                                       for k, b in enumerate(source)]
+        for j, k in enumerate(range(carries, carries + xs)):
+            shape, scanned = params_of[k].shape, inputs[k]
+            if slices[j] is None:
+                arguments.append(builder.read(scanned, (at,)))
+            else:
+                step += _copy(shape, slices[j], lambda index, scanned=scanned: builder.read(scanned, (at,) + index))
+                arguments.append(slices[j])
+        step.append(RunBody(len(builder.bodies) - 1, tuple(arguments + captured), tuple(target + ys), work,
+                            statuses, len(builder.graph.inputs) + 1))
+        for j, k in enumerate(range(carries, len(outputs))):
+            shape = outputs[k].shape
+            step += _copy(shape, results[k], lambda index, j=j, shape=shape: Load(ys[j], flat(shape, index)),
+                          at=at * math.prod(shape))
+        return step
+
+    def position(k: Index) -> Index:  # step k of the loop, counted from the last in a reverse one
+        return Index(length - 1) + k * -1 if params["reverse"] else k
+
+    # Steps go in pairs, the carries moving from their results' buffers to the others and back, so that
+    # no carry is ever copied: two calls of the body per round.
+    current = results[:carries]
+    pair = Index.of(STEP, 2)
+    inside = one_step(position(pair), current, other) + one_step(position(pair + 1), other, current)
+    note = (f"{length} steps of the loop's body{', from the last' if params['reverse'] else ''}, two a round, "
+            f"carrying {', '.join(body.input_names[:carries]) or 'nothing'}")
+    out.append(Loop(STEP, length // 2, tuple(inside), note=note))
+    if length % 2:  # the last step, and its carries back where the results are read
+        out += one_step(position(Index(length - 1)), current, other)
+        for k in range(carries):
+            shape = outputs[k].shape
+            out += _copy(shape, current[k], lambda index, k=k, shape=shape: Load(other[k], flat(shape, index)))
+    return out
