@@ -423,3 +423,33 @@ def test_the_ode_fitting_example_recovers_the_model():
     fitted = out.split("fitted a, b, c, d = [")[1].split("]")[0].split()
     np.testing.assert_allclose(np.array(fitted, dtype=float), [1.0, 0.6, 0.8, 1.2], atol=0.03)
     assert "max relative error" in out and float(out.split("max relative error ")[1].split()[0]) < 1e-6
+
+
+def test_the_lstm_example_agrees_between_backends_and_with_central_differences():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "char_lstm.py"
+    spec = importlib.util.spec_from_file_location("gradgen_example_char_lstm", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    H, V = example.H, example.V
+    rng = np.random.default_rng(11)
+    codes = rng.integers(0, V, 25)
+    values = {"Wx": 0.3 * rng.standard_normal((V, 4 * H)), "Wh": 0.3 * rng.standard_normal((4 * H, H)),
+              "b": 0.1 * rng.standard_normal(4 * H), "Wy": 0.3 * rng.standard_normal((V, H)),
+              "by": 0.1 * rng.standard_normal(V), "chars": codes[:-1], "targets": codes[1:]}
+    specs = {k: gg.Array(v.shape, "int64" if v.dtype.kind == "i" else "float64") for k, v in values.items()}
+    wrt = ["Wx", "Wh", "b", "Wy", "by"]
+    value_c, grads_c = gg.value_and_grad(example.lstm_loss, wrt=wrt, backend="c", specs=specs)(**values)
+    value_py, grads_py = gg.value_and_grad(example.lstm_loss, wrt=wrt, backend="python", specs=specs)(**values)
+    assert value_c == pytest.approx(value_py, rel=1e-13)
+    for name in wrt:
+        np.testing.assert_allclose(grads_c[name], grads_py[name], rtol=1e-11, atol=1e-14)
+    loss = gg.compile(example.lstm_loss, backend="c", specs=specs)
+    for name, index in [("Wh", (5, 7)), ("Wx", (int(codes[3]), 70)), ("by", (2,))]:
+        plus, minus = values[name].copy(), values[name].copy()
+        plus[index] += 1e-6
+        minus[index] -= 1e-6
+        estimate = (loss(**{**values, name: plus}) - loss(**{**values, name: minus})) / 2e-6
+        assert grads_c[name][index] == pytest.approx(estimate, rel=1e-6, abs=1e-9)
