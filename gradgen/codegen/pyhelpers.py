@@ -49,4 +49,4 @@ ARRAY: dict[str, Any] = {
 
 #: Names a generated variable must never take (they would shadow the helpers).
 RESERVED = set(SCALAR_FAST) | set(ARRAY) | {"abs", "max", "min", "float", "int", "bool", "self", "args",
-                                            "kwargs", "math"}
+                                            "kwargs", "math", "range"}

@@ -19,7 +19,7 @@ from gradgen.dsl.trace import TracingBuilder
 from gradgen.dsl.value import Value
 from gradgen.errors import InputError, ShapeError
 from gradgen.ir.graph import FLOAT_DTYPES
-from gradgen.ops.core import apply, builder_of, constant
+from gradgen.ops.core import apply, builder_of, cast, constant
 from gradgen.ops.loops import part, run_scan
 
 # --- trees of values: a carry, xs or y --------------------------------------------------------------------
@@ -27,9 +27,9 @@ from gradgen.ops.loops import part, run_scan
 
 def _flatten(tree: Any, path: str, what: str) -> tuple[list[tuple[str, Any]], Any]:
     """The leaves of ``tree`` with their paths (``carry['h']``, ``carry[0]``), and its structure."""
-    if isinstance(tree, dict):
-        leaves, structure = [], {}
-        for key in tree:
+    if isinstance(tree, dict):  # in sorted key order, as JAX flattens dicts: the order they were built in
+        leaves, structure = [], {}  # does not matter
+        for key in _sorted_keys(tree, path):
             sub, structure[key] = _flatten(tree[key], f"{path}[{key!r}]", what)
             leaves += sub
         return leaves, ("dict", structure)
@@ -39,13 +39,22 @@ def _flatten(tree: Any, path: str, what: str) -> tuple[list[tuple[str, Any]], An
             sub, shape = _flatten(item, f"{path}[{k}]", what)
             leaves += sub
             parts.append(shape)
-        return leaves, (type(tree).__name__, parts)
+        kind = type(tree) if hasattr(tree, "_fields") else type(tree).__name__  # a namedtuple keeps its class
+        return leaves, (kind, parts)
     if tree is None:
         return [], ("none", None)
     if not isinstance(tree, (Value, int, float, np.ndarray, np.number, np.bool_, bool)):
         raise InputError(f"scan: {what} entry {path} is a {type(tree).__name__}; carries, xs and ys are values, "
                          "numbers and arrays, or tuples, lists and dicts of them")
     return [(path, tree)], ("leaf", None)
+
+
+def _sorted_keys(tree: dict, path: str) -> list[Any]:
+    try:
+        return sorted(tree)
+    except TypeError:
+        raise InputError(f"scan: the keys of the dict {path} cannot be sorted ({list(tree)!r}); use keys of one "
+                         "type, such as strings") from None
 
 
 def _rebuild(structure: Any, leaves: list[Any]) -> Any:
@@ -61,6 +70,8 @@ def _rebuild(structure: Any, leaves: list[Any]) -> Any:
         if kind == "dict":
             return {key: build(sub) for key, sub in content.items()}
         built = [build(sub) for sub in content]
+        if isinstance(kind, type):  # a namedtuple
+            return kind(*built)
         return tuple(built) if kind == "tuple" else built
 
     return build(structure)
@@ -89,18 +100,21 @@ def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None, reve
     """
     if not callable(f):
         raise InputError(f"scan: f must be a function (carry, x) -> (carry, y), got {f!r}")
+    _check_arity(f, "scan: f", "(carry, x)")
     return _loop(f, init, xs, length, reverse, getattr(f, "__code__", None), _parameter_names(f))
 
 
 def _loop(f: Callable, init: Any, xs: Any, length: int | None, reverse: bool, code: Any,
-          names: list[str]) -> tuple:
-    """scan, with the code whose locals name the body's nodes and the names of the carry and of x."""
+          names: list[str], carry_label: Callable[[str], str] | None = None) -> tuple:
+    """scan, with the code whose locals name the body's nodes and the names of the carry and of x (or a
+    function naming each carry leaf by its path)."""
     carry_leaves, carry_tree = _flatten(init, "carry", "the initial carry")
     x_leaves, x_tree = _flatten(xs, "xs", "xs")
     length = _length(x_leaves, length)
     outer = builder_of([v for _, v in carry_leaves + x_leaves])
     body = TracingBuilder(code, parent=outer, open=outer is None)
-    carry_inputs = [_input(body, _label(names[0], path, "carry"), *_kind(v)) for path, v in carry_leaves]
+    label = carry_label or (lambda path: _label(names[0], path, "carry"))
+    carry_inputs = [_input(body, label(path), *_kind(v)) for path, v in carry_leaves]
     x_inputs = [_input(body, _label(names[1], path, "xs"), _kind(v)[0][1:], _kind(v)[1]) for path, v in x_leaves]
     result = f(_rebuild(carry_tree, carry_inputs), _rebuild(x_tree, x_inputs) if x_leaves else None)
     if not isinstance(result, tuple) or len(result) != 2:
@@ -153,6 +167,17 @@ def _length(x_leaves: list[tuple[str, Any]], length: int | None) -> int:
     return found
 
 
+def _check_arity(f: Callable, what: str, params: str) -> None:
+    """InputError unless ``f`` can be called with two positional arguments."""
+    try:
+        inspect.signature(f).bind(None, None)
+    except TypeError:
+        raise InputError(f"{what} must take two arguments {params}, but its signature is "
+                         f"{inspect.signature(f)}") from None
+    except ValueError:  # no signature to read (a builtin): let the call say
+        pass
+
+
 def _parameter_names(f: Callable, defaults: tuple[str, str] = ("carry", "x")) -> list[str]:
     """The names of ``f``'s first two parameters (``defaults`` when it has fewer or they cannot be read)."""
     try:
@@ -203,6 +228,8 @@ def _describe(structure: Any) -> str:
     if kind == "dict":
         return "{" + ", ".join(f"{k!r}: {_describe(v)}" for k, v in content.items()) + "}"
     inner = ", ".join(_describe(v) for v in content)
+    if isinstance(kind, type):
+        return f"{kind.__name__}({inner})"
     return f"({inner},)" if kind == "tuple" else f"[{inner}]"
 
 
@@ -217,11 +244,17 @@ def fori_loop(lower: int, upper: int, body: Callable, init: Any) -> Any:
             raise InputError(f"fori_loop: {name} must be a Python int, got {bound!r}")
     if not callable(body):
         raise InputError(f"fori_loop: body must be a function (i, carry) -> carry, got {body!r}")
-    counter = np.arange(int(lower), max(int(lower), int(upper)), dtype=np.int64)
+    _check_arity(body, "fori_loop: body", "(i, carry)")
+    lower, upper = int(lower), int(upper)
 
-    def step(carry: Any, i: Any) -> tuple[Any, None]:
-        return body(i, carry), None
+    def step(state: Any, _: None) -> tuple[Any, None]:
+        count, carry = state  # the counter counts in float64, exact up to 2**53, and indexes as an int64
+        return (count + 1.0, body(cast(count, "int64"), carry)), None
 
     index_name, carry_name = _parameter_names(body, ("i", "carry"))
-    carry, _ = _loop(step, init, counter, None, False, getattr(body, "__code__", None), [carry_name, index_name])
+    # The counter is a carry of its own, so no array of the steps is stored.
+    (_, carry), _ = _loop(step, (np.float64(lower), init), None, max(upper - lower, 0), False,
+                          getattr(body, "__code__", None), [carry_name, index_name],
+                          lambda path: f"{index_name}_count" if path == "carry[0]"
+                          else carry_name + path[len("carry[1]"):])
     return carry

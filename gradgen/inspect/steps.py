@@ -102,11 +102,26 @@ def _edge(node: Node, values: list[Any], grad: Any) -> tuple[list[Any], list[Any
     return locals_, contributions
 
 
+def _numbered(graph: Graph) -> Graph:
+    """``graph`` with repeated names numbered (``c``, ``c_2``, ...): the steps of a loop written out share
+    their names, and the steps are told apart by name."""
+    seen: set[str] = set()
+    nodes = []
+    for node in graph.nodes:
+        name, k = node.name, 2
+        while name is not None and name in seen:
+            name, k = f"{node.name}_{k}", k + 1
+        if name is not None:
+            seen.add(name)
+        nodes.append(node._replace(name=name))
+    return Graph(tuple(nodes), graph.inputs, graph.outputs, graph.output_names)
+
+
 def backprop_steps(fn: Callable | Graph, **values: Any) -> BackpropSteps:
     """The chain rule of ``fn`` at ``values``, edge by edge from the output back to the inputs
     (loops written out step by step, so each step's edges appear)."""
     graph, arrays = trace_at(fn, values)
-    graph = unroll_loops(graph)
+    graph = _numbered(unroll_loops(graph))
     table = {row.name: row for row in backprop_table(graph, **values)}
     forward_values = evaluate(graph, arrays)
     steps = []

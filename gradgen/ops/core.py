@@ -49,6 +49,9 @@ def builder_of(operands: Sequence[Any]) -> GraphBuilder | None:
         if builder is None or builder.encloses(inner) or (inner.open and not inner.encloses(builder)):
             builder = inner  # deeper than the graph found so far
         elif not (inner.encloses(builder) or builder.open):
+            if inner.parent is not None:
+                raise GraphError(f"{x!r} is a value of a loop's body, used outside the loop; return it from the "
+                                 "body (in the carry or as a y) instead")
             raise GraphError(f"{x!r} belongs to another traced function; values cannot cross traces")
     return builder
 

@@ -25,7 +25,7 @@ from gradgen.dsl.value import Value
 from gradgen.errors import ShapeError
 from gradgen.ir.graph import FLOAT_DTYPES, TUPLE, Graph, Node, Shape
 from gradgen.ops.core import apply, zeros_like
-from gradgen.ops.registry import Op, define
+from gradgen.ops.registry import OPS, Op, define
 
 
 def result_types(body: Graph, carries: int, length: int) -> list[tuple[Shape, str]]:
@@ -81,20 +81,26 @@ def _output_infer(inputs: Sequence[Node], attrs: dict) -> tuple[Shape, str]:
 
 
 def _scan_vjp(cotangents: list[Value | None], out: Value, *inputs: Value, body: Graph, carries: int, xs: int,
-              length: int, reverse: bool, wanted: Sequence[bool] | None = None) -> list[Value | None]:
+              length: int, reverse: bool, wanted: Sequence[bool] | None = None, guarded: bool = False
+              ) -> list[Value | None]:
     """Cotangents of the inputs of a loop whose forward node ``out`` also stacks its saved carries; only of
     the scanned and captured inputs that are ``wanted`` (autodiff says which need one): the cotangent of a
-    captured array is a carry of the reverse loop, added to at every step."""
+    captured array is a carry of the reverse loop, added to at every step. Only carries that reach a
+    result with a cotangent carry one (a zero pushed back through ``sqrt`` at 0 would be NaN).
+    ``guarded``: the cotangents descend from a ``where`` (see autodiff), so zero cotangents must stay
+    zero in the reverse body, as they must when the body itself selects."""
     from gradgen.passes.loop_grad import step_vjp_body
 
     wanted = [True] * len(inputs) if wanted is None else list(wanted)
-    float_carries = [k for k in range(carries) if inputs[k].node.dtype in FLOAT_DTYPES]
+    with_ct = [k for k, ct in enumerate(cotangents[carries:len(body.outputs)]) if ct is not None
+               and body.nodes[body.outputs[carries + k]].dtype in FLOAT_DTYPES]
+    float_carries = _live_carries(body, carries, [k for k in range(carries) if cotangents[k] is not None
+                                                  and inputs[k].node.dtype in FLOAT_DTYPES], with_ct)
     captured = inputs[carries + xs:]
     float_captured = [k for k, z in enumerate(captured) if z.node.dtype in FLOAT_DTYPES and wanted[carries + xs + k]]
     float_xs = [k for k in range(xs) if inputs[carries + k].node.dtype in FLOAT_DTYPES and wanted[carries + k]]
-    with_ct = [k for k, ct in enumerate(cotangents[carries:len(body.outputs)]) if ct is not None
-               and body.nodes[body.outputs[carries + k]].dtype in FLOAT_DTYPES]
-    back_body = step_vjp_body(body, carries, xs, float_carries, float_captured, with_ct, float_xs)
+    guard = guarded or any(OPS[n.op].selects for n in body.nodes)
+    back_body = step_vjp_body(body, carries, xs, float_carries, float_captured, with_ct, float_xs, guard)
     saved = [part(out, len(body.outputs) + k) for k in range(carries)]
     init = [cotangents[k] if cotangents[k] is not None else zeros_like(part(out, k)) for k in float_carries]
     init += [zeros_like(captured[k]) for k in float_captured]
@@ -109,6 +115,24 @@ def _scan_vjp(cotangents: list[Value | None], out: Value, *inputs: Value, body: 
     for j, k in enumerate(float_xs):
         results[carries + k] = part(back, len(init) + j)
     return results
+
+
+def _live_carries(body: Graph, carries: int, seeded: list[int], ys: list[int]) -> list[int]:
+    """The float carries whose cotangent can be nonzero: those with a cotangent of their own (``seeded``)
+    and, step after step, every float carry a live carry or a y with a cotangent depends on."""
+    reads: list[set[int]] = []  # the body inputs each node depends on
+    position = {node_id: k for k, node_id in enumerate(body.inputs)}
+    for node in body.nodes:
+        reads.append({position[node.id]} if node.id in position else set().union(*(reads[i] for i in node.inputs)))
+    floats = {k for k in range(carries) if body.nodes[body.inputs[k]].dtype in FLOAT_DTYPES}
+    live = set(seeded)
+    for y in ys:
+        live |= reads[body.outputs[carries + y]] & floats
+    while True:
+        more = set().union(*(reads[body.outputs[k]] for k in live)) & floats
+        if more <= live:
+            return sorted(live)
+        live |= more
 
 
 def _scan_jvp(tangents: list[Value | None], out: Value, *inputs: Value, body: Graph, carries: int, xs: int,

@@ -54,11 +54,13 @@ def resolve_wrt(graph: Graph, wrt: str | Sequence[str] | None) -> list[str]:
 
 
 def differentiate(graph: Graph, wrt: str | Sequence[str] | None = None, *, every_node: bool = False,
-                  simplify: bool = True) -> Graph:
+                  simplify: bool = True, guarded: bool = False) -> Graph:
     """The joint graph whose outputs are the value and dJ/d(input) for each ``wrt`` input.
 
     With ``every_node``, it also outputs dJ/d(node) for every float node the
-    output depends on (named ``dJ_d<name>``), for backprop tables.
+    output depends on (named ``dJ_d<name>``), for backprop tables. ``guarded``:
+    the output's own cotangent may be an exact zero that must stay one (the
+    body of a loop's reverse sweep), so every contribution is guarded.
     """
     if len(graph.outputs) != 1:
         raise GraphError(f"gradients need one scalar output; the function returns {len(graph.outputs)} values")
@@ -95,7 +97,7 @@ def differentiate(graph: Graph, wrt: str | Sequence[str] | None = None, *, every
         return Value(builder, new_id[old])
 
     contributions: dict[int, list[Value]] = {out_id: [Value(builder, filled(builder, 1.0, (), out_node.dtype))]}
-    guarded: set[int] = set()
+    guarded_ids: set[int] = {out_id} if guarded else set()
     grads: dict[int, Value] = {}
     for node in reversed(graph.nodes):
         parts = contributions.pop(node.id, None)
@@ -118,9 +120,10 @@ def differentiate(graph: Graph, wrt: str | Sequence[str] | None = None, *, every
             continue
         if op.vjp is None:
             raise GraphError(f"op {node.op!r} (node {label}) has no gradient rule")
-        extra = {"wanted": tuple(needed[i] for i in node.inputs)} if op.kind == "loop" else {}
+        extra = {"wanted": tuple(needed[i] for i in node.inputs), "guarded": node.id in guarded_ids} \
+            if op.kind == "loop" else {}
         results = op.vjp(g, value(node.id), *[value(i) for i in node.inputs], **node.params, **extra)
-        guard = node.id in guarded and op.reads_forward and op.elementwise
+        guard = node.id in guarded_ids and op.reads_forward and op.elementwise
         for i, part in zip(node.inputs, results):
             if part is None or not needed[i]:
                 continue
@@ -129,8 +132,8 @@ def differentiate(graph: Graph, wrt: str | Sequence[str] | None = None, *, every
             if isinstance(part, Value):
                 note(part.id, f"d{out_name}/d{_describe(graph.nodes[i])} through {label}")
             contributions.setdefault(i, []).append(part)
-            if op.selects or node.id in guarded:
-                guarded.add(i)
+            if op.selects or node.id in guarded_ids:
+                guarded_ids.add(i)
 
     outputs = [new_id[out_id]]
     names = [out_name]

@@ -46,9 +46,10 @@ def _inputs_to(mapped: list[int]):
 
 
 def step_vjp_body(body: Graph, carries: int, xs: int, float_carries: Sequence[int], float_captured: Sequence[int],
-                  with_cotangent: Sequence[int], float_xs: Sequence[int]) -> Graph:
-    """The reverse body described in the module docstring, for the captured values ``float_captured`` and
-    the scanned ``float_xs`` (``with_cotangent``: the ys that have one)."""
+                  with_cotangent: Sequence[int], float_xs: Sequence[int], guard: bool = False) -> Graph:
+    """The reverse body described in the module docstring, for the carries ``float_carries``, the captured
+    values ``float_captured`` and the scanned ``float_xs`` (``with_cotangent``: the ys that have one);
+    with ``guard``, a zero cotangent stays zero through every op that reads forward values."""
     from gradgen.passes.autodiff import differentiate
 
     params = [body.nodes[i] for i in body.inputs]
@@ -87,7 +88,7 @@ def step_vjp_body(body: Graph, carries: int, xs: int, float_carries: Sequence[in
     wrt = ([builder.nodes[state[k]].params["name"] for k in float_carries]
            + [builder.nodes[slices[k]].params["name"] for k in float_xs]
            + [builder.nodes[closed[k]].params["name"] for k in float_captured])
-    step = differentiate(objective, wrt)
+    step = differentiate(objective, wrt, guarded=guard)
     grads = dict(zip(wrt, step.outputs[1:]))
 
     final = GraphBuilder(simplify_rewriter)
