@@ -359,8 +359,8 @@ def test_the_c_of_a_loop_does_not_grow_with_its_length():
     assert abs(len(long.source.splitlines()) - len(short.source.splitlines())) <= 8
     assert long.source.count("static int gg_rnn_scan_value_and_grad_body") == 2  # forward and reverse bodies
     text = str(long.program)
-    assert "h.next, energies.step, %14.step = body 0(h, xs[2*step0], W, U)" in text
-    assert "h, energies.step, %14.step = body 0(h.next, xs[2*step0 + 1], W, U)" in text
+    assert "h.next, energies.step, saved_h.step = body 0(h, xs[2*step0], W, U)" in text
+    assert "h, energies.step, saved_h.step = body 0(h.next, xs[2*step0 + 1], W, U)" in text
     assert "body 1, a program:" in text
 
 

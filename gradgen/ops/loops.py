@@ -102,6 +102,8 @@ def _scan_vjp(cotangents: list[Value | None], out: Value, *inputs: Value, body: 
     guard = guarded or any(OPS[n.op].selects for n in body.nodes)
     back_body = step_vjp_body(body, carries, xs, float_carries, float_captured, with_ct, float_xs, guard)
     saved = [part(out, len(body.outputs) + k) for k in range(carries)]
+    for k, value in enumerate(saved):  # named for the generated code: saved_h holds h before each step
+        out.builder.set_name(value.id, f"saved_{body.input_names[k]}")
     init = [cotangents[k] if cotangents[k] is not None else zeros_like(part(out, k)) for k in float_carries]
     init += [zeros_like(captured[k]) for k in float_captured]
     scanned = saved + list(inputs[carries:carries + xs]) + [cotangents[carries + k] for k in with_ct]
