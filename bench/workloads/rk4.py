@@ -64,21 +64,13 @@ def make(size: int) -> Inputs:
 
 
 def define(gg: Any) -> Callable[..., Any]:
-    """The loss in gradgen's DSL (arithmetic only): the loop unrolls into the graph."""
+    """The loss in gradgen's DSL (arithmetic only, the reference's own step): the loop unrolls into the graph."""
 
     def rk4(a, b, c, d, x0, y0, obs):
-        def field(x, y):
-            return a * x - b * x * y, c * x * y - d * y
-
         x, y = x0, y0
         misfit = 0.0
         for k in range(len(obs)):
-            k1x, k1y = field(x, y)
-            k2x, k2y = field(x + DT / 2 * k1x, y + DT / 2 * k1y)
-            k3x, k3y = field(x + DT / 2 * k2x, y + DT / 2 * k2y)
-            k4x, k4y = field(x + DT * k3x, y + DT * k3y)
-            x = x + DT / 6 * (k1x + 2 * k2x + 2 * k3x + k4x)
-            y = y + DT / 6 * (k1y + 2 * k2y + 2 * k3y + k4y)
+            x, y, _ = _step(a, b, c, d, x, y)
             misfit = misfit + (x - obs[k]) ** 2
         return DT * misfit
 
@@ -89,17 +81,9 @@ def define_loop(gg: Any) -> Callable[..., Any]:
     """The same loss with the loop as one node (``gg.fori_loop``): traced once, compiled as a loop."""
 
     def rk4(a, b, c, d, x0, y0, obs):
-        def field(x, y):
-            return a * x - b * x * y, c * x * y - d * y
-
         def step(k, state):
             x, y, misfit = state
-            k1x, k1y = field(x, y)
-            k2x, k2y = field(x + DT / 2 * k1x, y + DT / 2 * k1y)
-            k3x, k3y = field(x + DT / 2 * k2x, y + DT / 2 * k2y)
-            k4x, k4y = field(x + DT * k3x, y + DT * k3y)
-            x = x + DT / 6 * (k1x + 2 * k2x + 2 * k3x + k4x)
-            y = y + DT / 6 * (k1y + 2 * k2y + 2 * k3y + k4y)
+            x, y, _ = _step(a, b, c, d, x, y)
             return x, y, misfit + (x - obs[k]) ** 2
 
         _, _, misfit = gg.fori_loop(0, len(obs), step, (x0, y0, 0.0 * x0))

@@ -101,13 +101,10 @@ class _Emitter:
         self.scalar = scalar
         self.taken = taken  # every name used so far: a loop's body is written inline
         self.constants: dict[str, np.ndarray] = {}
-        self.aliases: dict[int, int] = {}  # of the top-level graph
 
-    def graph(self, graph: Graph, names: list[str]) -> tuple[list[str], list[str]]:
-        """(the expression of each node, the statements computing them)."""
-        aliases = {} if self.scalar else _broadcast_aliases(graph)
-        if not self.aliases:
-            self.aliases = aliases
+    def graph(self, graph: Graph, names: list[str], aliases: dict[int, int]) -> tuple[list[str], list[str]]:
+        """(the expression of each node, the statements computing them); ``aliases``: broadcasts written as
+        their source (see ``_broadcast_aliases``)."""
         expr: list[str] = [""] * len(graph.nodes)
         body: list[str] = []
         loops: dict[int, list[str]] = {}
@@ -164,7 +161,7 @@ class _Emitter:
             y = body.nodes[body.outputs[k]]
             stacked.append(self.claim(f"{body.output_names[k]}_steps"))
             out.append(f"{stacked[-1]} = np.empty({(length,) + y.shape!r}, dtype=np.{y.dtype})")
-        expr, statements = self.graph(body, names)
+        expr, statements = self.graph(body, names, _broadcast_aliases(body))
         scanned = zip(inputs[carries:carries + xs], args[carries:carries + xs])
         inner = [f"{name} = {arg}[{step}]" for name, arg in scanned]
         inner += statements
@@ -186,8 +183,9 @@ def generate_python(graph: Graph, *, function_name: str, mode: str,
     scalar = is_scalar_graph(graph) and not numpy
     names = assign_names(graph, RESERVED | {function_name})
     emitter = _Emitter(scalar, set(names) | RESERVED | {function_name})
-    expr, body = emitter.graph(graph, names)
-    constants, aliases = emitter.constants, emitter.aliases
+    aliases = {} if scalar else _broadcast_aliases(graph)
+    expr, body = emitter.graph(graph, names, aliases)
+    constants = emitter.constants
 
     outputs = []
     seen: set[int] = set()

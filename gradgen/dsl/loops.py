@@ -193,9 +193,7 @@ def _label(parameter: str, path: str, root: str) -> str:
 
 
 def _input(body: TracingBuilder, name: str, shape: tuple[int, ...], dtype: str) -> Value:
-    node_id = body.add("input", (), (("name", name),), shape, dtype)
-    body.set_name(node_id, name)
-    return Value(body, node_id)
+    return Value(body, body.input(name, shape, dtype))
 
 
 def _value_in(body: TracingBuilder, value: Any, dtype: str | None = None) -> Value:

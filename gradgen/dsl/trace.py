@@ -100,9 +100,7 @@ def trace(fn: Callable, specs: Mapping[str, Any] | None = None, **spec_kwargs: A
     builder = TracingBuilder(getattr(fn, "__code__", None))
     args = []
     for name, spec in resolved.items():
-        node_id = builder.add("input", (), (("name", name),), spec.shape, spec.dtype)
-        builder.set_name(node_id, name)
-        args.append(Value(builder, node_id))
+        args.append(Value(builder, builder.input(name, spec.shape, spec.dtype)))
     result = _call(fn, list(resolved), args)
     for node_id, local in builder.local_names().items():
         if builder.nodes[node_id].op != "input":

@@ -32,6 +32,7 @@ class GraphBuilder:
         self.open = open
         self.captured: list[tuple[GraphBuilder, int]] = []  # (enclosing builder, node id), in input order
         self._captured_ids: dict[tuple[int, int], int] = {}
+        self._input_names: set[str] = set()
 
     def encloses(self, other: GraphBuilder) -> bool:
         """True when ``other`` is the builder of a loop body inside this graph (at any depth)."""
@@ -55,15 +56,19 @@ class GraphBuilder:
 
             raise GraphError(f"{label} belongs to another traced function; values cannot cross traces")
         node = builder.nodes[node_id]
-        taken = {n.attrs[0][1] for n in self.nodes if n.op == "input"}
-        name, k = builder.names.get(node_id) or f"captured{len(self.captured)}", 2
-        while name in taken:
-            name, k = f"{builder.names.get(node_id) or 'captured'}_{k}", k + 1
-        new = self.add("input", (), (("name", name),), node.shape, node.dtype)
-        self.set_name(new, name)
+        new = self.input(builder.names.get(node_id) or "captured", node.shape, node.dtype)
         self.captured.append((builder, node_id))
         self._captured_ids[key] = new
         return new
+
+    def input(self, name: str, shape: Shape, dtype: str) -> int:
+        """A new input node named ``name`` (``name_2``, ``name_3``, ... if an input has that name)."""
+        unique, k = name, 2
+        while unique in self._input_names:
+            unique, k = f"{name}_{k}", k + 1
+        node_id = self.add("input", (), (("name", unique),), shape, dtype)
+        self.set_name(node_id, unique)
+        return node_id
 
     def add(self, op: str, inputs: tuple[int, ...], attrs: tuple[tuple[str, Any], ...],
             shape: Shape, dtype: str) -> int:
@@ -77,6 +82,8 @@ class GraphBuilder:
         self.nodes.append(Node(node_id, op, inputs, attrs, shape, dtype))
         if op != "input":
             self._memo[key] = node_id
+        else:
+            self._input_names.add(attrs[0][1])
         return node_id
 
     def set_name(self, node_id: int, name: str, *, explicit: bool = False) -> None:

@@ -56,16 +56,9 @@ def step_vjp_body(body: Graph, carries: int, xs: int, float_carries: Sequence[in
     names = [p.params["name"] for p in params]
     captured = params[carries + xs:]
     builder = GraphBuilder(simplify_rewriter)
-    taken: set[str] = set()
 
     def add_input(name: str, node: Node) -> int:
-        unique, k = name, 2
-        while unique in taken:
-            unique, k = f"{name}_{k}", k + 1
-        taken.add(unique)
-        new = builder.add("input", (), (("name", unique),), node.shape, node.dtype)
-        builder.set_name(new, unique)
-        return new
+        return builder.input(name, node.shape, node.dtype)
 
     ct_carry = [add_input(f"ct_{names[k]}", params[k]) for k in float_carries]
     accumulators = [add_input(f"acc_{captured[k].params['name']}", captured[k]) for k in float_captured]
@@ -120,16 +113,9 @@ def step_jvp_body(body: Graph, carries: int, xs: int, float_carries: Sequence[in
     params = [body.nodes[i] for i in body.inputs]
     captured = len(params) - carries - xs
     builder = GraphBuilder(simplify_rewriter)
-    taken: set[str] = set()
 
     def add_input(name: str, node: Node) -> int:
-        unique, k = name, 2
-        while unique in taken:
-            unique, k = f"{name}_{k}", k + 1
-        taken.add(unique)
-        new = builder.add("input", (), (("name", unique),), node.shape, node.dtype)
-        builder.set_name(new, unique)
-        return new
+        return builder.input(name, node.shape, node.dtype)
 
     groups = [(range(carries), float_carries), (range(carries, carries + xs), [carries + k for k in moving_xs]),
               (range(carries + xs, carries + xs + captured), [carries + xs + k for k in moving_captured])]

@@ -1,13 +1,11 @@
-"""Unrolling: each loop node written out as its body once per step, for the C backend.
+"""Unrolling: each loop node written out as its body once per step, for the views that show every step.
 
-The C schedule has no loop node yet, so a graph reaches it with its loops
-unrolled: step t's body reads the carry step t-1 left and slice t of each
-scanned array, and the stacked ys are the steps' ys joined. The schedule's
-roller then finds the repeated steps again in the program (see
-``gradgen.schedule.roll``). A y scanned by a later loop (the carries saved
-for a reverse sweep) is handed over step by step, never stacked and sliced,
-so the reverse sweep shares every recomputed forward value with the forward
-steps through CSE.
+A SymPy expression has no loop, and the chain rule edge by edge
+(``gg.backprop_steps``) is read step by step, so both see a graph with its
+loops unrolled: step t's body reads the carry step t-1 left and slice t of
+each scanned array, and the stacked ys are the steps' ys joined. A y scanned
+by a later loop is handed over step by step, never stacked and sliced, so
+the steps share their values through CSE. The backends keep loops as loops.
 """
 
 from __future__ import annotations

@@ -111,6 +111,7 @@ class StatementBuilder:
         self.slot_of: dict[int, int] = {}
         self.bodies: list[Program] = []  # the programs of loop nodes' bodies, in the order they are lowered
         self.parts_of: dict[int, dict[int, int]] = {}  # loop node -> result index -> its loop_output node
+        self._roles: set[tuple[int, str]] = set()  # (node, role) of the scratch buffers made so far
         for node in graph.nodes:
             if OPS[node.op].kind == "part":
                 self.parts_of.setdefault(node.inputs[0], {})[node.params["index"]] = node.id
@@ -136,10 +137,10 @@ class StatementBuilder:
 
     def scratch(self, node_id: int, role: str, size: int, dtype: str) -> int:
         """A new workspace buffer of ``size`` elements made for node ``node_id`` (named after it and ``role``)."""
-        taken = {(b.node, b.role) for b in self.buffers if b.role}
         unique, k = role, 2
-        while (node_id, unique) in taken:
+        while (node_id, unique) in self._roles:
             unique, k = f"{role}{k}", k + 1
+        self._roles.add((node_id, unique))
         buffer = Buffer(len(self.buffers), "work", max(size, 1), dtype, node_id, role=unique)
         self.buffers.append(buffer)
         return buffer.id

@@ -487,9 +487,7 @@ def test_exported_loops_of_every_dtype_build_with_strict_flags(tmp_path):
         "fori": gg.value_and_grad(lambda w, xs: gg.fori_loop(1, 3, lambda i, c: (c[1], c[0] * xs[i]), (w, w))[0],
                                   backend="c", w=gg.Scalar(), xs=gg.Array((3,))),
     }
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        pytest.skip("no C compiler")
+    cc = shutil.which("cc") or shutil.which("gcc")  # the kernels above were built, so there is one
     for name, kernel in kernels.items():
         gg.export_c(kernel, tmp_path, name)
         built = subprocess.run([cc, "-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-c",
