@@ -27,12 +27,13 @@ TINY = {
     "rk4": 5,
     "rk4loop": 5,
     "shifted": 30,
+    "lstm": 8,
 }
 SYMBOLIC_TINY = {"rk4": 1}
 """Smaller sizes for SymPy, whose expressions of RK4 grow exponentially with the steps (2 take minutes)."""
 PEERS = [name for name, system in SYSTEMS.items() if system.role == "peer" and system.requires]
 RUNS_ON = {
-    "numba by hand": {"chain", "vchain", "rk4", "rk4loop", "shifted"},
+    "numba by hand": {"chain", "vchain", "rk4", "rk4loop", "shifted", "lstm"},
     "torch.compile": {"vchain", "shifted", "elementwise", "logreg", "mlp"},
 }
 """Peers whose set of workloads is known: "ok" on these, "n/a" on the others."""
@@ -78,7 +79,7 @@ def test_reference_gradient_matches_central_differences(workload):
             assert np.asarray(grads[name])[index] == pytest.approx(estimate, rel=1e-5, abs=1e-8), (name, index)
 
 
-DEEP = ["vchain", "rk4", "rk4loop", "shifted"]
+DEEP = ["vchain", "rk4", "rk4loop", "shifted", "lstm"]
 
 
 @pytest.mark.parametrize("name", DEEP)
@@ -89,10 +90,13 @@ def test_deep_reference_matches_central_differences_at_its_first_benchmark_size(
     _, grads = workload.numpy_by_hand(**inputs)
     rng = np.random.default_rng(1)
     for wrt in workload.wrt:
-        entries = [(0,), (np.size(inputs[wrt]) - 1,), *_entries(np.asarray(inputs[wrt]), rng, 2)]
+        shape = np.shape(inputs[wrt])
+        first, last = (tuple(int(i) for i in np.unravel_index(k, shape)) for k in (0, np.size(inputs[wrt]) - 1))
+        entries = [first, last, *_entries(np.asarray(inputs[wrt]), rng, 2)]
         for index in dict.fromkeys(entries) if np.ndim(inputs[wrt]) else [()]:
             estimate = _central_difference(workload, inputs, wrt, index)
-            assert np.asarray(grads[wrt])[index] == pytest.approx(estimate, rel=1e-6), (wrt, index)
+            # abs: the rounding of central differences, about 1e-16 |J| / step (J ~ 1, step 1e-6)
+            assert np.asarray(grads[wrt])[index] == pytest.approx(estimate, rel=1e-6, abs=1e-10), (wrt, index)
 
 
 def _gradgen_python(workload, inputs):
@@ -139,7 +143,12 @@ def test_vchain_gradient_is_of_order_one_for_every_weight(size):
 @pytest.mark.parametrize("system", ["python by hand", "numpy by hand", "floor"])
 def test_hand_written_systems_agree(workload, system):
     answer, _ = set_up(SYSTEMS[system], workload, TINY[workload.name])
-    assert answer["status"] == "ok" or (system == "python by hand" and answer["status"] == "n/a"), answer
+    missing = system == "python by hand" or (system == "floor" and workload.name in WITHOUT_FLOOR)
+    assert answer["status"] == "ok" or (missing and answer["status"] == "n/a" and answer["detail"]), answer
+
+
+WITHOUT_FLOOR = {"lstm"}
+"""Workloads without a hand-written C floor (numba by hand is their hand-written reference)."""
 
 
 def _c_backend_works() -> bool:

@@ -150,6 +150,85 @@ def test_nested_scans_over_closed_over_parameters(backend):
     _agree(looped, unrolled, {"w": 0.7, "xs": rng.normal(size=(3, 4))}, backend)
 
 
+def _gated(checkpoint: str):
+    """A loss through a gated cell (sigmoid, tanh, a relu that selects), a reverse inner scan and an
+    integer gather, written with ``checkpoint``."""
+    def looped(W, v, h0, xs, picks):
+        def step(h, pair):
+            x, pick = pair
+            def inner(c, w):
+                return c * gg.sigmoid(w * c + x), gg.relu(c - 0.1)
+            c, cs = gg.scan(inner, h[pick], v, reverse=True, checkpoint=checkpoint)
+            gate = gg.sigmoid(W @ h + x)
+            h = gate * gg.tanh(h * c) + (1.0 - gate) * h
+            return h, gg.sum(cs) + gg.sum(h * h)
+        h, ys = gg.scan(step, h0, (xs, picks), checkpoint=checkpoint)
+        return gg.sum(h) + gg.sum(ys * ys)
+    return looped
+
+
+def _gated_unrolled(W, v, h0, xs):
+    h, total = h0, 0.0
+    for t in range(xs.shape[0]):
+        c, y = h[int(PICKS[t])], 0.0
+        for j in reversed(range(v.shape[0])):
+            y = y + gg.relu(c - 0.1)
+            c = c * gg.sigmoid(v[j] * c + xs[t])
+        gate = gg.sigmoid(W @ h + xs[t])
+        h = gate * gg.tanh(h * c) + (1.0 - gate) * h
+        y = y + gg.sum(h * h)
+        total = total + y * y
+    return gg.sum(h) + total
+
+
+PICKS = np.array([2, 0, 1, 2, 1], dtype=np.int64)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("checkpoint", ["residuals", "carry"])
+def test_each_checkpoint_gives_the_numbers_of_the_unrolled_loop(backend, checkpoint):
+    rng = _rng(12)
+    values = {"W": 0.5 * rng.normal(size=(3, 3)), "v": rng.normal(size=4), "h0": rng.normal(size=3),
+              "xs": rng.normal(size=5), "picks": PICKS}
+    specs = {k: gg.Array(np.shape(v), "int64" if k == "picks" else "float64") for k, v in values.items()}
+    wrt = ["W", "v", "h0", "xs"]
+    value, grads = gg.value_and_grad(_gated(checkpoint), wrt=wrt, backend=backend, specs=specs)(**values)
+    unrolled_specs = {k: s for k, s in specs.items() if k != "picks"}
+    floats = {k: x for k, x in values.items() if k != "picks"}
+    expected_value, expected = gg.value_and_grad(_gated_unrolled, backend="python", specs=unrolled_specs)(**floats)
+    assert value == pytest.approx(expected_value, rel=1e-12)
+    for name in wrt:
+        np.testing.assert_allclose(grads[name], expected[name], rtol=1e-11, atol=1e-13)
+    np.testing.assert_allclose(grads["xs"], _central_differences(_gated_unrolled, floats, "xs"), rtol=1e-6)
+
+
+def test_residuals_are_read_not_computed_again_and_carry_saves_only_the_carry():
+    residuals, carry = (gg.value_and_grad(_rnn_with(c), backend="c", h0=gg.Array((3,)), W=gg.Array((3, 3)),
+                                          U=gg.Array((3,)), xs=gg.Array((100,))) for c in ("residuals", "carry"))
+    reverse_body = lambda kernel: str(kernel.program).split("body 1, a program:")[1]  # noqa: E731
+    assert "tanh(" not in reverse_body(residuals)  # the reverse step reads tanh's values, saved
+    assert "tanh(" in reverse_body(carry)  # computes the step again from its saved carry
+    assert "saved_subtract_h" in str(residuals.program) and "saved_subtract_h" not in str(carry.program)
+    # memory: per step 3 saved values of 3 (residuals) against the carry of 3
+    assert residuals.program.work_size - carry.program.work_size == 100 * 3 * 2
+    values = _rnn_values(5, steps=100)
+    value, grads = residuals(**values)
+    expected_value, expected = carry(**values)
+    assert value == pytest.approx(expected_value, rel=1e-14)
+    for name in grads:
+        np.testing.assert_allclose(grads[name], expected[name], rtol=1e-13)
+
+
+def _rnn_with(checkpoint: str):
+    def rnn(h0, W, U, xs):
+        def step(h, x):
+            h = gg.tanh(W @ h + U * x)
+            return h, gg.sum(h * h)
+        h, energies = gg.scan(step, h0, xs, checkpoint=checkpoint)
+        return gg.sum(h) + gg.sum(energies * energies)
+    return rnn
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_fori_loop_indexes_with_its_counter(backend):
     def looped(x0, k, obs):
@@ -313,6 +392,10 @@ def test_bad_arguments_are_named():
         gg.scan(3, 0.0, np.zeros(4))
     with pytest.raises(gg.InputError, match="upper must be a Python int"):
         gg.fori_loop(0, 2.5, lambda i, c: c, 0.0)
+    with pytest.raises(gg.InputError, match="checkpoint must be one of 'residuals', 'carry', got 'all'"):
+        gg.scan(lambda c, x: (c, None), 0.0, np.zeros(4), checkpoint="all")
+    with pytest.raises(gg.InputError, match="fori_loop: checkpoint"):
+        gg.fori_loop(0, 2, lambda i, c: c, 0.0, checkpoint=None)
 
 
 # --- passes and views inside loops ------------------------------------------------------------------------
@@ -359,8 +442,11 @@ def test_the_c_of_a_loop_does_not_grow_with_its_length():
     assert abs(len(long.source.splitlines()) - len(short.source.splitlines())) <= 8
     assert long.source.count("static int gg_rnn_scan_value_and_grad_body") == 2  # forward and reverse bodies
     text = str(long.program)
-    assert "h.next, energies.step, saved_h.step = body 0(h, xs[2*step0], W, U)" in text
-    assert "h, energies.step, saved_h.step = body 0(h.next, xs[2*step0 + 1], W, U)" in text
+    # the ys written in place, row by row: the energies and what the reverse sweep reads (the carry each
+    # step starts from, the new h, and 1 - h * h, tanh's derivative)
+    assert ("h.next, energies[2*step0:], saved_h[6*step0:], saved_h_2[6*step0:], saved_subtract_h[6*step0:] "
+            "= body 0(h, xs[2*step0], W, U)") in text
+    assert "h, energies[2*step0 + 1:], saved_h[6*step0 + 3:]" in text
     assert "body 1, a program:" in text
 
 

@@ -25,6 +25,7 @@ def _ops(jax: Any) -> Ops:
         log_softmax=jax.nn.log_softmax,
         take_along_axis=jnp.take_along_axis,
         fori_loop=jax.lax.fori_loop,
+        scan=jax.lax.scan,
     )
 
 

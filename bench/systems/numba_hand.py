@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from bench.systems import NotApplicable, Prepared, System, unpack_named
-from bench.workloads import Inputs, Workload, rk4
+from bench.workloads import Inputs, Workload, lstm, rk4
 
 Step = Callable[[], tuple[float, dict[str, Any]]]
 
@@ -145,12 +145,19 @@ def _shifted(jit: Callable, inputs: Inputs) -> Step:
     return lambda: (loop(x, g), {"x": g})
 
 
+def _lstm(jit: Callable, inputs: Inputs) -> Step:
+    loop, arrays = jit(lstm.lstm_adjoint), list(inputs.values())
+    grad_main, grad_extra, saved = lstm.workspace(inputs)
+    return lambda: (loop(*arrays, grad_main, grad_extra, saved), {"main_params": grad_main, "extra_params": grad_extra})
+
+
 LOOPS: dict[str, Callable[[Callable, Inputs], Step]] = {
     "chain": _chain,
     "vchain": _vchain,
     "rk4": _rk4,
     "rk4loop": _rk4,
     "shifted": _shifted,
+    "lstm": _lstm,
 }
 """Each workload's step, given ``numba.njit`` and the inputs, by workload name."""
 

@@ -33,7 +33,8 @@ class Workload:
     - "chain": a loop of scalar steps unrolled into a deep graph (chain, rk4); an array
       input is only a sequence of scalars, so systems of scalars (SymPy, micrograd, CasADi SX) can hold it;
     - "array chain": a loop of small-array steps unrolled into a deep graph (vchain);
-    - "loop": a loop written as one node (``gg.fori_loop``; ``lax.fori_loop`` in JAX).
+    - "loop": a loop written as one node (``gg.fori_loop`` or ``gg.scan``; ``lax.fori_loop`` and
+      ``lax.scan`` in JAX).
     """
     sizes: tuple[int, ...]
     quick_sizes: tuple[int, ...]
@@ -59,9 +60,9 @@ class Workload:
 
 
 def _collect() -> dict[str, Workload]:
-    from bench.workloads import chain, elementwise, linear, logreg, mlp, relu2, rk4, shifted, vchain
+    from bench.workloads import chain, elementwise, linear, logreg, lstm, mlp, relu2, rk4, shifted, vchain
 
-    modules = (linear, relu2, logreg, elementwise, mlp, chain, vchain, rk4, shifted)
+    modules = (linear, relu2, logreg, elementwise, mlp, chain, vchain, rk4, shifted, lstm)
     found = {module.WORKLOAD.name: module.WORKLOAD for module in modules}
     found[rk4.LOOP_WORKLOAD.name] = rk4.LOOP_WORKLOAD
     return found

@@ -34,6 +34,7 @@ from gradgen.schedule.program import (
     Loop,
     Program,
     Ref,
+    Row,
     RunBody,
     Stmt,
     Store,
@@ -175,8 +176,7 @@ class Printer:
                 f"{s.n});"]
 
     def print_RunBody(self, s: RunBody) -> list[str]:  # noqa: N802
-        args = [self.buffer_names[a] if isinstance(a, int) else self.atom(a) for a in s.arguments]
-        args += [self.buffer_names[b] for b in s.results]
+        args = [self.pointer(a) for a in s.arguments + s.results]
         args.append(self.buffer_names[s.work] if s.work is not None else "0")
         lines = ["{", f"    const int status = {self.body_name(s.body)}({', '.join(args)});"]
         if all(k == s.computed for k in s.statuses):
@@ -185,6 +185,13 @@ class Printer:
             lines.append(f"    static const int blame[{len(s.statuses)}] = {{{', '.join(map(str, s.statuses))}}};")
             lines.append(f"    if (status) return status <= {len(s.statuses)} ? blame[status - 1] : {s.computed};")
         return lines + ["}"]
+
+    def pointer(self, a: Atom | int | Row) -> str:
+        """An argument of a body: a buffer, a row of one (``saved_h + 3 * step``) or a scalar value."""
+        if isinstance(a, Row):
+            return f"{self.buffer_names[a.buffer]} + {self.index(a.at)}" if a.at.terms or a.at.offset else \
+                self.buffer_names[a.buffer]
+        return self.buffer_names[a] if isinstance(a, int) else self.atom(a)
 
     def body_name(self, body: int) -> str:
         return f"{self.function_name}_body{body}"

@@ -20,7 +20,7 @@ from gradgen.dsl.value import Value
 from gradgen.errors import InputError, ShapeError
 from gradgen.ir.graph import FLOAT_DTYPES
 from gradgen.ops.core import apply, builder_of, cast, constant
-from gradgen.ops.loops import part, run_scan
+from gradgen.ops.loops import CHECKPOINTS, part, run_scan
 
 # --- trees of values: a carry, xs or y --------------------------------------------------------------------
 
@@ -91,20 +91,34 @@ def _kind(value: Any) -> tuple[tuple[int, ...], str]:
 # --- scan ---------------------------------------------------------------------------------------------------
 
 
-def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None, reverse: bool = False) -> tuple:
+def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None, reverse: bool = False,
+         checkpoint: str = "residuals") -> tuple:
     """Run ``carry, y = f(carry, x)`` for each ``x`` of ``xs`` along axis 0 (``reverse``: from the last);
     return ``(final carry, ys)``, ys stacking each step's ``y`` (None when ``f`` returns None for it).
 
     ``xs`` may be None with ``length`` given (then ``x`` is None). ``f`` is traced once, whatever the
     length, into the body of one loop node: C and Python kernels run it as a loop.
+
+    ``checkpoint`` says what a gradient's forward sweep keeps for the reverse sweep, memory against
+    compute: "residuals" (default) keeps, per step, every value of the step the reverse step reads
+    (no work done twice; memory: those values times the number of steps); "carry" keeps only the
+    carry each step starts from and computes the step again in the reverse sweep (memory: one
+    carry per step; about one more forward pass of work).
     """
     if not callable(f):
         raise InputError(f"scan: f must be a function (carry, x) -> (carry, y), got {f!r}")
     _check_arity(f, "scan: f", "(carry, x)")
-    return _loop(f, init, xs, length, reverse, getattr(f, "__code__", None), _parameter_names(f))
+    _check_checkpoint(checkpoint, "scan")
+    return _loop(f, init, xs, length, reverse, checkpoint, getattr(f, "__code__", None), _parameter_names(f))
 
 
-def _loop(f: Callable, init: Any, xs: Any, length: int | None, reverse: bool, code: Any,
+def _check_checkpoint(checkpoint: Any, what: str) -> None:
+    if not isinstance(checkpoint, str) or checkpoint not in CHECKPOINTS:
+        raise InputError(f"{what}: checkpoint must be one of {', '.join(map(repr, CHECKPOINTS))}, got "
+                         f"{checkpoint!r}")
+
+
+def _loop(f: Callable, init: Any, xs: Any, length: int | None, reverse: bool, checkpoint: str, code: Any,
           names: list[str], carry_label: Callable[[str], str] | None = None) -> tuple:
     """scan, with the code whose locals name the body's nodes and the names of the carry and of x (or a
     function naming each carry leaf by its path)."""
@@ -135,13 +149,14 @@ def _loop(f: Callable, init: Any, xs: Any, length: int | None, reverse: bool, co
     parent = body.parent
     if parent is None:  # nothing symbolic: run it now
         values = run_scan(*[np.asarray(v, dtype=_kind(v)[1]) for _, v in carry_leaves + x_leaves], body=graph,
-                          carries=len(carry_leaves), xs=len(x_leaves), length=length, reverse=reverse)
+                          carries=len(carry_leaves), xs=len(x_leaves), length=length, reverse=reverse,
+                          checkpoint=checkpoint)
         results = list(values)
     else:
         operands = [constant(parent, v, _kind(v)[1]) for _, v in carry_leaves + x_leaves]
         operands += [constant(parent, Value(b, i)) for b, i in body.captured]
         loop = apply("scan", *operands, body=graph, carries=len(carry_leaves), xs=len(x_leaves), length=length,
-                     reverse=bool(reverse))
+                     reverse=bool(reverse), checkpoint=checkpoint)
         results = [part(loop, k) for k in range(len(graph.outputs))]
     carry = _rebuild(carry_tree, results[:len(carry_leaves)])
     ys = _rebuild(y_tree, results[len(carry_leaves):]) if y_leaves or y_tree[0] != "none" else None
@@ -234,15 +249,16 @@ def _describe(structure: Any) -> str:
 # --- fori_loop ----------------------------------------------------------------------------------------------
 
 
-def fori_loop(lower: int, upper: int, body: Callable, init: Any) -> Any:
+def fori_loop(lower: int, upper: int, body: Callable, init: Any, checkpoint: str = "residuals") -> Any:
     """``carry = body(i, carry)`` for ``i`` from ``lower`` to ``upper - 1``; return the final carry.
-    ``i`` is an int64 scalar that indexes (``obs[i]``, ``X[i, :]``)."""
+    ``i`` is an int64 scalar that indexes (``obs[i]``, ``X[i, :]``). ``checkpoint``: as for ``scan``."""
     for name, bound in (("lower", lower), ("upper", upper)):
         if isinstance(bound, bool) or not isinstance(bound, (int, np.integer)):
             raise InputError(f"fori_loop: {name} must be a Python int, got {bound!r}")
     if not callable(body):
         raise InputError(f"fori_loop: body must be a function (i, carry) -> carry, got {body!r}")
     _check_arity(body, "fori_loop: body", "(i, carry)")
+    _check_checkpoint(checkpoint, "fori_loop")
     lower, upper = int(lower), int(upper)
 
     def step(state: Any, _: None) -> tuple[Any, None]:
@@ -251,7 +267,7 @@ def fori_loop(lower: int, upper: int, body: Callable, init: Any) -> Any:
 
     index_name, carry_name = _parameter_names(body, ("i", "carry"))
     # The counter is a carry of its own, so no array of the steps is stored.
-    (_, carry), _ = _loop(step, (np.float64(lower), init), None, max(upper - lower, 0), False,
+    (_, carry), _ = _loop(step, (np.float64(lower), init), None, max(upper - lower, 0), False, checkpoint,
                           getattr(body, "__code__", None), [carry_name, index_name],
                           lambda path: f"{index_name}_count" if path == "carry[0]"
                           else carry_name + path[len("carry[1]"):])

@@ -8,10 +8,12 @@ are the next carry and this step's ``y`` values. The node's value is the
 tuple (final carries..., stacked ys...); it has the dtype ``TUPLE`` and
 only ``loop_output`` nodes read it, each one result.
 
-Reverse mode: the forward loop also stacks the carry each step starts from
-(``saved``), and the VJP is a second ``scan`` running the other way whose
-body recomputes the step from its saved carry and applies the step's VJP,
-accumulating the cotangents of the captured values in its carry.
+Reverse mode: the VJP is a second ``scan`` running the other way whose body
+applies one step's VJP, accumulating the cotangents of the captured values
+in its carry. What it needs of the forward step, the forward loop stacks as
+extra ys, as the loop's ``checkpoint`` attr says: "residuals" (the default)
+saves every value of the step the VJP reads, "carry" only the carry each
+step starts from, and the reverse body computes the step again from it.
 """
 
 from __future__ import annotations
@@ -22,10 +24,13 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from gradgen.dsl.value import Value
-from gradgen.errors import ShapeError
+from gradgen.errors import InputError, ShapeError
 from gradgen.ir.graph import FLOAT_DTYPES, TUPLE, Graph, Node, Shape
 from gradgen.ops.core import apply, zeros_like
 from gradgen.ops.registry import OPS, Op, define
+
+#: What a loop's forward sweep saves for its reverse sweep (see ``saving_attrs``).
+CHECKPOINTS = ("residuals", "carry")
 
 
 def result_types(body: Graph, carries: int, length: int) -> list[tuple[Shape, str]]:
@@ -39,6 +44,8 @@ def result_types(body: Graph, carries: int, length: int) -> list[tuple[Shape, st
 
 def _scan_infer(inputs: Sequence[Node], attrs: dict) -> tuple[Shape, str]:
     body, carries, xs, length = attrs["body"], attrs["carries"], attrs["xs"], attrs["length"]
+    if attrs["checkpoint"] not in CHECKPOINTS:
+        raise InputError(f"scan: checkpoint must be one of {CHECKPOINTS}, got {attrs['checkpoint']!r}")
     params = [body.nodes[i] for i in body.inputs]
     if len(params) != len(inputs):
         raise ShapeError(f"scan: the body takes {len(params)} inputs, the loop gives {len(inputs)}")
@@ -53,7 +60,8 @@ def _scan_infer(inputs: Sequence[Node], attrs: dict) -> tuple[Shape, str]:
     return (), TUPLE
 
 
-def run_scan(*values: Any, body: Graph, carries: int, xs: int, length: int, reverse: bool) -> tuple:
+def run_scan(*values: Any, body: Graph, carries: int, xs: int, length: int, reverse: bool,
+             checkpoint: str) -> tuple:
     """The loop, evaluated with NumPy: (final carries..., stacked ys...)."""
     from gradgen.runtime.interpret import evaluate
 
@@ -81,15 +89,17 @@ def _output_infer(inputs: Sequence[Node], attrs: dict) -> tuple[Shape, str]:
 
 
 def _scan_vjp(cotangents: list[Value | None], out: Value, *inputs: Value, body: Graph, carries: int, xs: int,
-              length: int, reverse: bool, wanted: Sequence[bool] | None = None, guarded: bool = False
-              ) -> list[Value | None]:
-    """Cotangents of the inputs of a loop whose forward node ``out`` also stacks its saved carries; only of
+              length: int, reverse: bool, checkpoint: str, wanted: Sequence[bool] | None = None,
+              guarded: bool = False) -> list[Value | None]:
+    """Cotangents of the inputs of a loop whose forward node ``out`` also stacks what its reverse sweep
+    reads (``saving_attrs``); only of
     the scanned and captured inputs that are ``wanted`` (autodiff says which need one): the cotangent of a
     captured array is a carry of the reverse loop, added to at every step. Only carries that reach a
     result with a cotangent carry one (a zero pushed back through ``sqrt`` at 0 would be NaN).
     ``guarded``: the cotangents descend from a ``where`` (see autodiff), so zero cotangents must stay
     zero in the reverse body, as they must when the body itself selects."""
     from gradgen.passes.loop_grad import step_vjp_body
+    from gradgen.passes.residuals import ReverseLayout, reading_saved
 
     wanted = [True] * len(inputs) if wanted is None else list(wanted)
     with_ct = [k for k, ct in enumerate(cotangents[carries:len(body.outputs)]) if ct is not None
@@ -101,14 +111,18 @@ def _scan_vjp(cotangents: list[Value | None], out: Value, *inputs: Value, body: 
     float_xs = [k for k in range(xs) if inputs[carries + k].node.dtype in FLOAT_DTYPES and wanted[carries + k]]
     guard = guarded or any(OPS[n.op].selects for n in body.nodes)
     back_body = step_vjp_body(body, carries, xs, float_carries, float_captured, with_ct, float_xs, guard)
-    saved = [part(out, len(body.outputs) + k) for k in range(carries)]
-    for k, value in enumerate(saved):  # named for the generated code: saved_h holds h before each step
-        out.builder.set_name(value.id, f"saved_{body.input_names[k]}")
+    first_state = len(float_carries) + len(float_captured)
+    layout = ReverseLayout(carries, xs, len(captured), first_state, first_state + carries + xs + len(with_ct))
+    forward = out.node.params["body"]
+    back_body, read = reading_saved(back_body, forward, len(body.outputs), layout)
+    saved = [part(out, k) for k in read]
+    for k, value in zip(read, saved):  # named for the generated code: saved_h holds h before each step
+        out.builder.set_name(value.id, forward.output_names[k])
     init = [cotangents[k] if cotangents[k] is not None else zeros_like(part(out, k)) for k in float_carries]
     init += [zeros_like(captured[k]) for k in float_captured]
     scanned = saved + list(inputs[carries:carries + xs]) + [cotangents[carries + k] for k in with_ct]
     back = apply("scan", *init, *scanned, *captured, body=back_body, carries=len(init), xs=len(scanned),
-                 length=length, reverse=not reverse)
+                 length=length, reverse=not reverse, checkpoint=checkpoint)
     results: list[Value | None] = [None] * len(inputs)
     for j, k in enumerate(float_carries):
         results[k] = part(back, j)
@@ -138,7 +152,7 @@ def _live_carries(body: Graph, carries: int, seeded: list[int], ys: list[int]) -
 
 
 def _scan_jvp(tangents: list[Value | None], out: Value, *inputs: Value, body: Graph, carries: int, xs: int,
-              length: int, reverse: bool) -> list[Value | None]:
+              length: int, reverse: bool, checkpoint: str) -> list[Value | None]:
     """The tangent of each result of the loop (None where it is zero): a loop carrying the tangents of
     the float carries beside them, its body pushing tangents through each op's JVP."""
     from gradgen.passes.loop_grad import step_jvp_body
@@ -152,7 +166,7 @@ def _scan_jvp(tangents: list[Value | None], out: Value, *inputs: Value, body: Gr
     scanned = list(inputs[carries:carries + xs]) + [tangents[carries + k] for k in moving_xs]
     captured = list(inputs[carries + xs:]) + [tangents[carries + xs + k] for k in moving_captured]
     loop = apply("scan", *init, *scanned, *captured, body=twin, carries=len(init), xs=len(scanned), length=length,
-                 reverse=reverse)
+                 reverse=reverse, checkpoint=checkpoint)
     ys = len(body.outputs) - carries
     float_ys = [k for k in range(ys) if body.nodes[body.outputs[carries + k]].dtype in FLOAT_DTYPES]
     results: list[Value | None] = [None] * len(body.outputs)
@@ -176,10 +190,28 @@ def part(loop: Value, index: int) -> Value:
     return apply("loop_output", loop, index=index)
 
 
-def saving_carries(node: Node) -> dict[str, Any]:
-    """The attrs of ``node``'s loop made to also stack, as extra ys, the carry each step starts from."""
+def without_unread_ys(node: Node, read: set[int]) -> tuple[tuple, dict[int, int]]:
+    """The attrs of loop ``node`` without the ys no ``loop_output`` reads (``read``: the result indices
+    that are read), and each kept result's new index. Carries stay: each step needs them."""
     params = node.params
     body, carries = params["body"], params["carries"]
+    kept = [k for k in range(len(body.outputs)) if k < carries or k in read]
+    pruned = Graph(body.nodes, body.inputs, tuple(body.outputs[k] for k in kept),
+                   tuple(body.output_names[k] for k in kept))
+    return tuple(sorted({**params, "body": pruned}.items())), {k: j for j, k in enumerate(kept)}
+
+
+def saving_attrs(node: Node) -> dict[str, Any]:
+    """The attrs of ``node``'s loop made to also stack, as extra ys, what its reverse sweep reads: with
+    ``checkpoint="carry"`` the carry each step starts from (the reverse body computes the step again
+    from it), by default every value of the step that the reverse sweep's VJP reads (see
+    passes/residuals.py)."""
+    from gradgen.passes.residuals import saving_body
+
+    params = node.params
+    body, carries = params["body"], params["carries"]
+    if params["checkpoint"] == "residuals":
+        return {**params, "body": saving_body(body, carries, params["xs"])}
     extended = Graph(body.nodes, body.inputs, body.outputs + body.inputs[:carries],
                      body.output_names + tuple(f"saved_{n}" for n in body.input_names[:carries]))
     return {**params, "body": extended}

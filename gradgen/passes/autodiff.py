@@ -20,7 +20,7 @@ from gradgen.errors import GraphError, InputError
 from gradgen.ir.builder import GraphBuilder
 from gradgen.ir.graph import FLOAT_DTYPES, TUPLE, Graph, Node
 from gradgen.ops import functions as F
-from gradgen.ops.loops import saving_carries
+from gradgen.ops.loops import saving_attrs
 from gradgen.ops.registry import OPS, emit
 from gradgen.ops.shape import add_n
 from gradgen.passes.rebuild import replay
@@ -80,10 +80,10 @@ def differentiate(graph: Graph, wrt: str | Sequence[str] | None = None, *, every
             node.id in sources or any(needed[i] for i in node.inputs))
 
     def save_carries(builder: GraphBuilder, node: Node, mapping: list[int]) -> int | None:
-        """A loop to differentiate through also stacks the carry each step starts from."""
+        """A loop to differentiate through also stacks what its reverse sweep reads."""
         if OPS[node.op].kind != "loop" or not needed[node.id]:
             return None
-        return emit(builder, node.op, [mapping[i] for i in node.inputs], **saving_carries(node))
+        return emit(builder, node.op, [mapping[i] for i in node.inputs], **saving_attrs(node))
 
     builder = GraphBuilder(simplify_rewriter if simplify else None)
     new_id = replay(graph, builder, save_carries)

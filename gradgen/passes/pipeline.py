@@ -18,14 +18,15 @@ def prepare(graph: Graph, *, gradient: bool, wrt: str | Sequence[str] | None = N
 
     Both stabilize and differentiate build through the simplifying rewriter,
     so the result is folded and CSE'd without a separate simplify pass.
-    Stabilizing and pruning reach into the bodies of loops too.
+    Stabilizing and pruning reach into the bodies of loops too (pruning also drops the ys of a loop
+    nobody reads).
 
     With ``check``, the IR checker runs after every pass (the tests use it).
     """
     passes = [inside_loops(stabilize)]
     if gradient:
         passes.append(lambda g: differentiate(g, wrt))
-    passes.append(inside_loops(eliminate_dead_code))
+    passes.append(eliminate_dead_code)
     for run in passes:
         graph = run(graph)
         if check:

@@ -31,6 +31,7 @@ from gradgen.schedule.program import (
     Store,
     Var,
     buffers_used,
+    pointee,
     reads,
 )
 
@@ -149,10 +150,11 @@ class _Checker:
             self.fail(f"body {s.body} takes {len(expected)} arguments and results, the loop gives {len(given)}")
         for k, (value, node) in enumerate(zip(given, expected)):
             scalar = node.shape == () and k < len(s.arguments)
-            if scalar == isinstance(value, int) or (not scalar and self.buffers[value].size < node.size):
+            buffer = pointee(value)
+            if scalar == (buffer is not None) or (not scalar and self.buffers[buffer].size < node.size):
                 self.fail(f"body {s.body}: argument {k} does not hold its {node.shape} {node.dtype} value")
         for b in s.results:
-            self.write(b, "RunBody")
+            self.write(pointee(b), "RunBody")
         if s.work is not None and self.buffers[s.work].size < body.work_size:
             self.fail(f"body {s.body} needs {body.work_size} doubles of workspace, the loop gives "
                       f"{self.buffers[s.work].size}")

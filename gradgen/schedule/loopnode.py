@@ -2,9 +2,9 @@
 
 The body is a function with the kernel's ABI (``Program.bodies``); the loop
 around it keeps each carry in the buffer of its result (the carry a step
-starts from), hands the body slice ``t`` of each scanned array, and after
-the step copies the carry the body wrote back and stores its ``y`` at row
-``t`` of the stacked ys. So the C size and the compile time of a loop do
+starts from) and hands the body row ``t`` of each scanned array and row
+``t`` of each stacked y to write (pointers into the arrays, no copies; a
+scanned value that is not an array of its own is copied row by row). So the C size and the compile time of a loop do
 not depend on its length, however many steps it runs.
 """
 
@@ -17,7 +17,7 @@ from typing import Protocol
 from gradgen.ir.graph import Graph, Node, Shape
 from gradgen.ops.loops import result_types
 from gradgen.schedule.access import flat
-from gradgen.schedule.program import Atom, Index, Load, Loop, Program, RunBody, Stmt, Store, Var
+from gradgen.schedule.program import Atom, Index, Load, Loop, Program, Row, RunBody, Stmt, Store, Var
 from gradgen.schedule.structural import loop_nest
 
 #: The variable of a loop node's steps (the namer calls it ``step``).
@@ -80,10 +80,9 @@ def lower_loop(builder: LoopBuilder, node: Node, schedule_body: Callable[[Graph]
             captured.append(copy)
     outputs = [body.nodes[i] for i in body.outputs]
     other = [builder.scratch(owner[k], "next", math.prod(outputs[k].shape), outputs[k].dtype) for k in range(carries)]
-    ys = [builder.scratch(parts.get(k, node.id), "step", math.prod(outputs[k].shape), outputs[k].dtype)
-          for k in range(carries, len(outputs))]
+    kernel_arrays = set(builder.graph.inputs) | {i for rows in builder.parts_of.values() for i in rows.values()}
     slices = [builder.scratch(inputs[k], "step", math.prod(params_of[k].shape), params_of[k].dtype)
-              if params_of[k].shape else None for k in range(carries, carries + xs)]
+              if params_of[k].shape and inputs[k] not in kernel_arrays else None for k in range(carries, carries + xs)]
     work = builder.scratch(node.id, "work", program.work_size, "float64") if program.work_size else None
     statuses = tuple(builder.argument(i) for i in inputs)
 
@@ -94,17 +93,16 @@ def lower_loop(builder: LoopBuilder, node: Node, schedule_body: Callable[[Graph]
                                        for k, b in enumerate(source)]
         for j, k in enumerate(range(carries, carries + xs)):
             shape, scanned = params_of[k].shape, inputs[k]
-            if slices[j] is None:
+            if not shape:
                 arguments.append(builder.read(scanned, (at,)))
+            elif slices[j] is None:  # an array of the kernel: its row, in place
+                arguments.append(Row(builder.buffer(scanned), at * math.prod(shape)))
             else:
                 step += _copy(shape, slices[j], lambda index, scanned=scanned: builder.read(scanned, (at,) + index))
                 arguments.append(slices[j])
+        ys = [Row(results[k], at * math.prod(outputs[k].shape)) for k in range(carries, len(outputs))]
         step.append(RunBody(len(builder.bodies) - 1, tuple(arguments + captured), tuple(target + ys), work,
                             statuses, len(builder.graph.inputs) + 1))
-        for j, k in enumerate(range(carries, len(outputs))):
-            shape = outputs[k].shape
-            step += _copy(shape, results[k], lambda index, j=j, shape=shape: Load(ys[j], flat(shape, index)),
-                          at=at * math.prod(shape))
         return step
 
     def position(k: Index) -> Index:  # step k of the loop, counted from the last in a reverse one

@@ -236,17 +236,32 @@ class Call:
     part: int
 
 
+class Row(NamedTuple):
+    """The elements of ``buffer`` from element ``at`` on, passed by pointer: one row of a stacked array
+    (a step's slice of a scanned array, or where a step's y goes)."""
+
+    buffer: int
+    at: Index
+
+
+def pointee(a: Atom | int | Row) -> int | None:
+    """The buffer an argument of a body points into (None for a scalar passed by value)."""
+    if isinstance(a, int):
+        return a
+    return a.buffer if isinstance(a, Row) else None
+
+
 @dataclass(frozen=True)
 class RunBody:
     """One step of a loop node: ``status = body_<body>(arguments..., results..., work)``, the body being
-    the program ``Program.bodies[body]``. Arguments are atoms (scalars, passed by value) or buffer ids
-    (arrays, by pointer); ``results`` and ``work`` are buffer ids. A nonzero status is the body's
-    argument k holding an index out of range: the kernel then returns ``statuses[k - 1]``, or
-    ``computed`` for an index the body computes."""
+    the program ``Program.bodies[body]``. Arguments are atoms (scalars, passed by value), buffer ids or
+    rows of buffers (arrays, by pointer); ``results`` are buffer ids or rows, ``work`` a buffer id. A
+    nonzero status is the body's argument k holding an index out of range: the kernel then returns
+    ``statuses[k - 1]``, or ``computed`` for an index the body computes."""
 
     body: int
-    arguments: tuple[Atom | int, ...]
-    results: tuple[int, ...]
+    arguments: tuple[Atom | int | Row, ...]
+    results: tuple[int | Row, ...]
     work: int | None
     statuses: tuple[int, ...]
     computed: int
@@ -339,7 +354,7 @@ def reads(stmt: Stmt) -> Iterator[Atom]:
     elif isinstance(stmt, IndexValue):
         yield from atoms(stmt.source)
     elif isinstance(stmt, RunBody):
-        yield from (a for a in stmt.arguments if not isinstance(a, int))
+        yield from (a for a in stmt.arguments if pointee(a) is None)
 
 
 def rewrite(stmt: Stmt, atom: Callable[[Atom], Atom] = lambda a: a,
@@ -364,7 +379,13 @@ def rewrite(stmt: Stmt, atom: Callable[[Atom], Atom] = lambda a: a,
     if isinstance(stmt, IndexValue):
         return replace(stmt, source=on_expr(stmt.source))
     if isinstance(stmt, RunBody):
-        return replace(stmt, arguments=tuple(a if isinstance(a, int) else on_atom(a) for a in stmt.arguments))
+        def on_argument(a: Atom | int | Row) -> Atom | int | Row:
+            if isinstance(a, Row):
+                return Row(a.buffer, index(a.at))
+            return a if isinstance(a, int) else on_atom(a)
+
+        return replace(stmt, arguments=tuple(on_argument(a) for a in stmt.arguments),
+                       results=tuple(on_argument(b) for b in stmt.results))
     if isinstance(stmt, Loop):
         return replace(stmt, inits=tuple(rewrite(s, atom, index) for s in stmt.inits),
                        body=tuple(rewrite(s, atom, index) for s in stmt.body))
@@ -383,7 +404,7 @@ def buffers_used(statements: tuple[Stmt, ...]) -> set[int]:
         elif isinstance(s, Loop):
             used |= set(s.locals)
         elif isinstance(s, RunBody):
-            used |= {a for a in s.arguments if isinstance(a, int)} | set(s.results)
+            used |= {pointee(a) for a in s.arguments + s.results} - {None}
             used |= {s.work} if s.work is not None else set()
     return used
 
@@ -398,6 +419,12 @@ class _Formatter:
     def local(self, local: Local) -> str:
         label = self.graph.nodes[local.node].label() if local.node >= 0 else f"v{-local.node}"
         return label + (f".{local.role}" if local.role else "")
+
+    def argument(self, a: Atom | int | Row) -> str:
+        """An argument of a body: a buffer, a row of one (``saved_h[3*step0:]``) or a scalar."""
+        if isinstance(a, Row):
+            return f"{self.buffer(a.buffer)}[{self.index(a.at)}:]"
+        return self.buffer(a) if isinstance(a, int) else self.atom(a)
 
     def buffer(self, buffer_id: int) -> str:
         b = self.buffers[buffer_id]
@@ -467,8 +494,8 @@ class _Formatter:
             elif isinstance(s, Call):
                 yield f"{pad}call part {s.part}"
             elif isinstance(s, RunBody):
-                args = ", ".join(self.buffer(a) if isinstance(a, int) else self.atom(a) for a in s.arguments)
-                results = ", ".join(self.buffer(b) for b in s.results)
+                args = ", ".join(self.argument(a) for a in s.arguments)
+                results = ", ".join(self.argument(b) for b in s.results)
                 yield f"{pad}{results} = body {s.body}({args})"
 
     def text(self) -> str:
