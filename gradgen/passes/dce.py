@@ -13,9 +13,9 @@ from gradgen.ops.loops import without_unread_ys
 from gradgen.ops.registry import OPS
 
 
-def eliminate_dead_code(graph: Graph) -> Graph:
-    """Drop nodes no output depends on (inputs always stay: they are the signature), and the ys of a
-    loop that no live ``loop_output`` reads."""
+def eliminate_dead_code(graph: Graph, prune_loops: bool = True) -> Graph:
+    """Drop nodes no output depends on (inputs always stay: they are the signature), and (with
+    ``prune_loops``) the ys of a loop that no live ``loop_output`` reads."""
     live = [False] * len(graph.nodes)
     for i in graph.outputs:
         live[i] = True
@@ -35,7 +35,7 @@ def eliminate_dead_code(graph: Graph) -> Graph:
             continue
         attrs = node.attrs
         kind = OPS[node.op].kind
-        if kind == "loop":
+        if kind == "loop" and prune_loops:
             attrs, renumbered[node.id] = without_unread_ys(node, read.get(node.id, set()))
             attrs = tuple(sorted({**dict(attrs), "body": eliminate_dead_code(dict(attrs)["body"])}.items()))
         elif kind == "part" and node.inputs[0] in renumbered:

@@ -13,9 +13,11 @@ scanned array, captured values), the reverse body takes
 
 and returns ``(dJ/dc, acc_z + dJ/dz)`` as its next carries and ``dJ/dx`` for
 each float x as its y. The step's forward values are computed again from
-``c`` inside the reverse body (the saved state is the carry alone); the VJP
-itself is ``differentiate`` applied to ``sum(c' * ct_c) + sum(y * ct_y)``,
-whose gradient with respect to ``(c, x, z)`` is exactly the step's VJP.
+``c`` inside this body (what ``checkpoint="carry"`` runs); by default
+``passes/residuals.py`` then makes it read the values the forward loop saved
+instead. The VJP itself is ``differentiate`` applied to
+``sum(c' * ct_c) + sum(y * ct_y)``, whose gradient with respect to
+``(c, x, z)`` is exactly the step's VJP.
 """
 
 from __future__ import annotations
@@ -99,7 +101,9 @@ def step_vjp_body(body: Graph, carries: int, xs: int, float_carries: Sequence[in
     output_names = ([f"d_{names[k]}" for k in float_carries]
                     + [f"acc_{captured[k].params['name']}" for k in float_captured]
                     + [f"d_{names[carries + k]}" for k in float_xs])
-    return eliminate_dead_code(final.finish(tuple(outputs), tuple(output_names)))
+    # Loops in the body keep every y: the forward body's copies of them must stay the same loops, so
+    # that passes/residuals.py finds which of their values the forward loop saves.
+    return eliminate_dead_code(final.finish(tuple(outputs), tuple(output_names)), prune_loops=False)
 
 
 def step_jvp_body(body: Graph, carries: int, xs: int, float_carries: Sequence[int], moving_xs: Sequence[int],

@@ -156,7 +156,7 @@ def saving_body(body: Graph, carries: int, xs: int) -> Graph:
         while name in names:
             name, k = f"saved_{_describe(builder, again[i])}_{k}", k + 1
         names.append(name)
-    return eliminate_dead_code(builder.finish(tuple(outputs), body.output_names + tuple(names)))
+    return eliminate_dead_code(builder.finish(tuple(outputs), body.output_names + tuple(names)), prune_loops=False)
 
 
 def _describe(builder: GraphBuilder, node_id: int) -> str:
