@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from gradgen.codegen.c import print_c
@@ -22,18 +23,35 @@ from gradgen.ir.graph import Graph
 from gradgen.passes.autodiff import resolve_wrt
 from gradgen.passes.lower import lower_for_c
 from gradgen.passes.pipeline import prepare
+from gradgen.passes.reroll import reroll
 from gradgen.schedule import Program, schedule
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """The first two stages: the traced graph, and the graph after stabilizing, differentiating
-    (unless ``mode`` is "forward") and pruning; ``grad_keys`` are the inputs differentiated."""
+    """The first two stages: the traced graph, and (``prepared``) the graph after stabilizing,
+    differentiating (unless ``mode`` is "forward") and pruning; ``grad_keys`` are the inputs
+    differentiated. ``for_c`` is the prepared graph C is printed from: the same, unless the traced
+    graph has long runs of repeated steps (an unrolled Python loop), which it has re-rolled into loop
+    nodes first (``passes/reroll.py``). Each is prepared when first asked for: a C kernel of an
+    unrolled loop never differentiates the unrolled graph."""
 
     traced: Graph
-    prepared: Graph
     mode: str
     grad_keys: tuple[str, ...]
+    rolled: Graph
+
+    def _prepare(self, graph: Graph) -> Graph:
+        gradient = self.mode != "forward"
+        return prepare(graph, gradient=gradient, wrt=list(self.grad_keys) if gradient else None)
+
+    @cached_property
+    def prepared(self) -> Graph:
+        return self._prepare(self.traced)
+
+    @cached_property
+    def for_c(self) -> Graph:
+        return self.prepared if self.rolled is self.traced else self._prepare(self.rolled)
 
 
 @dataclass(frozen=True)
@@ -49,9 +67,8 @@ def prepared(fn_or_graph: Callable | Graph, specs: Mapping[str, Array] | None, m
              wrt: str | Sequence[str] | None = None) -> Prepared:
     """Trace (a Graph is taken as traced) and prepare for ``mode`` ("forward", "value_and_grad", "grad")."""
     traced = fn_or_graph if isinstance(fn_or_graph, Graph) else trace(fn_or_graph, dict(specs or {}))
-    gradient = mode != "forward"
-    keys = tuple(resolve_wrt(traced, wrt)) if gradient else ()
-    return Prepared(traced, prepare(traced, gradient=gradient, wrt=list(keys) if gradient else None), mode, keys)
+    keys = tuple(resolve_wrt(traced, wrt)) if mode != "forward" else ()
+    return Prepared(traced, mode, keys, reroll(traced))
 
 
 def to_program(graph: Graph, *, threads: int = 1, blas: bool = False, standalone: bool = False) -> Program:

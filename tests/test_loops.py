@@ -539,3 +539,17 @@ def test_the_lstm_example_agrees_between_backends_and_with_central_differences()
         minus[index] -= 1e-6
         estimate = (loss(**{**values, name: plus}) - loss(**{**values, name: minus})) / 2e-6
         assert grads_c[name][index] == pytest.approx(estimate, rel=1e-6, abs=1e-9)
+
+
+def test_a_loop_scans_a_reshaped_slice_of_an_input():
+    """The scanned array is a general reshape of a view (copied first); the C kernel agrees with Python."""
+    def loss(h0, X):
+        def step(h, row):
+            h = gg.tanh(h * row[0] + 0.1)
+            return h, gg.sum(h)
+        h, ys = gg.scan(step, h0, gg.reshape(X[1:, :], (5, 1, 4)))
+        return gg.sum(h) + gg.sum(ys * ys)
+
+    rng = _rng(21)
+    values = {"h0": rng.normal(size=4), "X": rng.normal(size=(6, 4))}
+    _agree(loss, loss, values, "c")

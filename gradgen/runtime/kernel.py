@@ -45,6 +45,7 @@ class Variant:
     backend: str
     function: Callable[..., Any]
     entry: Callable[..., Any]
+    c_graph: Graph
     program: Program | None = None
 
 
@@ -189,22 +190,24 @@ class Kernel:
 
     def _build_variant(self, specs: tuple[Array, ...]) -> Variant:
         stage = stages.prepared(self._target, dict(zip(self.names, specs)), self.mode, self._wrt)
-        graph, grad_keys = stage.prepared, list(stage.grad_keys)
+        grad_keys = list(stage.grad_keys)
         fn_name, kernel_name = stages.kernel_names(self._target, self.mode)
         title = stages.title(fn_name, self.mode, grad_keys)
         variant = None
-        if self._use_c(graph):
+        if self._use_c(stage):
             try:
-                variant = self._load_c(graph, specs, f"gg_{fn_name}_{self.mode}", kernel_name, grad_keys, title)
+                variant = self._load_c(stage.for_c, specs, f"gg_{fn_name}_{self.mode}", kernel_name, grad_keys,
+                                       title)
             except CompileError as error:
                 if _requested_backend(self._backend_request) == "c":
                     raise
                 _warn_once(f"gradgen: the C backend failed ({str(error).splitlines()[0]}); "
                            "using the Python backend")
         if variant is None:
+            graph = stage.prepared
             generated, fallback = stages.to_python(graph, function_name=kernel_name, mode=self.mode,
                                                    grad_keys=grad_keys, title=title)
-            variant = self._load(generated, specs, graph, fallback)
+            variant = self._load(generated, specs, graph, fallback, stage.for_c)
         self._variants[specs] = variant
         if self._first is None:
             self._first = variant
@@ -213,15 +216,17 @@ class Kernel:
             self.unchecked = (lambda *args: variant.entry(self, *args)) if checking else variant.function
         return variant
 
-    def _use_c(self, graph: Graph) -> bool:
-        """Whether this graph goes to C: asked for, or "auto" with a working compiler."""
+    def _use_c(self, stage: stages.Prepared) -> bool:
+        """Whether this graph goes to C: asked for, or "auto" with a working compiler (and a graph that is
+        not a small one of scalars; a re-rolled one never is)."""
         requested = _requested_backend(self._backend_request)
         if requested == "python":
             return False
         if requested == "c":
             require_compiler()
             return True
-        if is_scalar_graph(graph) and len(graph.nodes) <= SMALL_SCALAR_GRAPH:
+        if stage.rolled is stage.traced and is_scalar_graph(stage.prepared) and \
+                len(stage.prepared.nodes) <= SMALL_SCALAR_GRAPH:
             return False
         if find_compiler() is None:
             _warn_once("gradgen: no working C compiler (install gcc or set CC); using the Python backend")
@@ -259,7 +264,7 @@ class Kernel:
         function = namespace[kernel_name]
         namespace["kernel"] = function
         load_source(_entry_source(self.names, specs, self._jit, True, self._wrt_names), namespace, "entry")
-        return Variant(specs, c.lowered, c_source.text, "c", function, namespace["entry"], c.program)
+        return Variant(specs, c.lowered, c_source.text, "c", function, namespace["entry"], c.lowered, c.program)
 
     def _entry_namespace(self, specs: tuple[Array, ...]) -> dict[str, Any]:
         namespace: dict[str, Any] = {
@@ -273,7 +278,7 @@ class Kernel:
         return namespace
 
     def _load(self, generated: PythonKernelSource, specs: tuple[Array, ...], graph: Graph,
-              fallback: PythonKernelSource | None) -> Variant:
+              fallback: PythonKernelSource | None, c_graph: Graph) -> Variant:
         namespace = self._entry_namespace(specs)
         namespace.update(SCALAR_FAST if generated.scalar else ARRAY)
         namespace.update(generated.constants)
@@ -284,7 +289,7 @@ class Kernel:
         function = namespace[generated.function_name]
         namespace.update(kernel=function, _graph=graph, _name_index_error=checks.index_error)
         load_source(_entry_source(self.names, specs, self._jit, False, self._wrt_names), namespace, "entry")
-        return Variant(specs, graph, generated.text, "python", function, namespace["entry"])
+        return Variant(specs, graph, generated.text, "python", function, namespace["entry"], c_graph)
 
     # --- calling -------------------------------------------------------------------------
     def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
@@ -350,12 +355,18 @@ class Kernel:
         return self._compiled().graph
 
     @property
+    def c_graph(self) -> Graph:
+        """The graph C is printed from: ``graph``, except that long runs of repeated steps (a Python loop
+        unrolled into the graph) are loop nodes again."""
+        return self._compiled().c_graph
+
+    @property
     def program(self) -> Program:
-        """The loop-nest program of the compiled graph (``print(kernel.program)`` shows it): what the C
-        backend prints, and for a Python-backend kernel what C would be printed from."""
+        """The loop-nest program of ``c_graph`` (``print(kernel.program)`` shows it): what the C backend
+        prints, and for a Python-backend kernel what C would be printed from."""
         variant = self._compiled()
         if variant.program is None:
-            variant.program = stages.to_program(variant.graph)
+            variant.program = stages.to_program(variant.c_graph)
         return variant.program
 
     @property

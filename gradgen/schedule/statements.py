@@ -154,7 +154,7 @@ class StatementBuilder:
         otherwise (``cast(y, "int64")``)."""
         base = node_id
         while True:
-            base = resolve(self.graph, base, identity_index(self.graph.nodes[base].shape)).base
+            base = resolve(self.graph, base, identity_index(self.graph.nodes[base].shape), self._held).base
             node = self.graph.nodes[base]
             if node.op not in ("take", "take_along_axis"):
                 break

@@ -1,0 +1,297 @@
+"""Re-rolling: the steps of a Python loop that unrolled into a traced graph, made one ``scan`` node again.
+
+A plain Python ``for`` loop in a traced function adds the same nodes once per
+step, so the traced graph is periodic: from some node on, every node matches
+the node ``period`` places earlier (same op, attrs, shape and dtype), and each
+of its inputs either advances with it (the same input ``period`` places later)
+or stays (a value from before the loop: a parameter, a constant). The only
+attrs that may change are a ``slice``'s, by a fixed step per period on one
+axis (``w[k]``, ``X[k, :]``, ``obs[2 * k]``). Such a run of steps becomes a
+``scan``:
+
+- an input that advances and lies in the period before is a carry (its
+  initial value is the node before the loop);
+- a ``slice`` that advances reads one row of an array scanned as ``xs``;
+- an input that stays is captured;
+- a step's value read after the loop is a y (stacked), or, for the last
+  step's carry, the loop's final carry.
+
+The C backend compiles the graph re-rolled (``stages``), so its C size and
+build time stop growing with the number of steps; the graph users see
+(``kernel.graph``, the teaching views) is the unrolled one, and the Python
+backend runs it as it is. Differentiating the re-rolled graph goes through
+the loop's own VJP: one forward and one reverse loop.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import NamedTuple
+
+from gradgen.dsl.value import Value
+from gradgen.ir.builder import GraphBuilder
+from gradgen.ir.graph import Graph, Node
+from gradgen.ops.core import apply
+from gradgen.ops.loops import part
+from gradgen.passes.dce import eliminate_dead_code
+from gradgen.passes.simplify import simplify_rewriter
+
+#: Fewest steps worth a loop, and fewest nodes: shorter runs stay unrolled, fused and inlined.
+MIN_STEPS = 16
+MIN_NODES = 400
+#: How many of the most common gaps between equal nodes are tried as the period.
+CANDIDATES = 4
+#: How many places a step may begin at are tried.
+PHASES = 128
+
+
+class Run(NamedTuple):
+    """Nodes ``start .. start + period * steps - 1`` of a graph: ``steps`` repeats of one period."""
+
+    start: int
+    period: int
+    steps: int
+
+
+def _slice_step(a: Node, b: Node) -> tuple[int, int] | None:
+    """(axis, delta) when ``b`` slices like ``a`` but ``delta`` further along one axis, reading one element
+    per step (any delta) or one block of ``delta`` (axis 0); else None."""
+    if a.op != "slice" or b.op != "slice" or a.inputs != b.inputs:
+        return None
+    moved = [(axis, sa, sb) for axis, (sa, sb) in enumerate(zip(a.params["slices"], b.params["slices"])) if sa != sb]
+    if len(moved) != 1:
+        return None
+    axis, (start, stop, step), (start2, stop2, step2) = moved[0]
+    delta = start2 - start
+    if step != 1 or step2 != 1 or stop2 - start2 != stop - start or delta <= 0:
+        return None
+    extent = stop - start
+    return (axis, delta) if extent == 1 or (extent == delta and axis == 0) else None
+
+
+def _same_step(graph: Graph, i: int, period: int, start: int) -> bool:
+    """Whether node ``i + period`` repeats node ``i`` (``start``: the first node of the run)."""
+    a, b = graph.nodes[i], graph.nodes[i + period]
+    if (a.op, a.shape, a.dtype, len(a.inputs)) != (b.op, b.shape, b.dtype, len(b.inputs)) or a.op == "input":
+        return False
+    if a.attrs != b.attrs and _slice_step(a, b) is None:
+        return False
+    return all(j2 == j + period and j >= i - (i - start) % period - period or (j2 == j and j < start)
+               for j, j2 in zip(a.inputs, b.inputs))
+
+
+def _candidate_periods(graph: Graph) -> list[int]:
+    """Likely periods: for the kinds of node (op, shape, dtype) that repeat least often but still at least
+    ``MIN_STEPS`` times (likely once a step), the most common gap between consecutive ones."""
+    positions: dict[tuple, list[int]] = {}
+    for node in graph.nodes:
+        positions.setdefault((node.op, node.shape, node.dtype, node.op == "slice" or node.attrs), []).append(node.id)
+    rare = sorted((len(p), p) for p in positions.values() if len(p) >= MIN_STEPS)
+    periods: list[int] = []
+    for _, found in rare:
+        gap = Counter(b - a for a, b in zip(found, found[1:])).most_common(1)[0][0]
+        if gap not in periods:
+            periods.append(gap)
+        if len(periods) == CANDIDATES:
+            break
+    return periods
+
+
+def find_run(graph: Graph) -> Run | None:
+    """The run of repeated steps covering the most nodes (at least ``MIN_STEPS`` steps and ``MIN_NODES``
+    nodes), if any."""
+    best: Run | None = None
+    n = len(graph.nodes)
+    for period in _candidate_periods(graph):
+        i = 0
+        while i + period < n:
+            if not _same_step(graph, i, period, i):
+                i += 1
+                continue
+            start, steps = i, 1
+            while start + (steps + 1) * period <= n and all(
+                    _same_step(graph, k, period, start) for k in range(start + (steps - 1) * period,
+                                                                       start + steps * period)):
+                steps += 1
+            run = Run(start, period, steps)
+            if steps >= MIN_STEPS and period * steps >= MIN_NODES and (
+                    best is None or period * steps > best.period * best.steps):
+                best = run
+            i = start + max(steps - 1, 1) * period
+    return best
+
+
+def _readers_after(graph: Graph, run: Run) -> dict[int, list[int]]:
+    """Run node -> the nodes after the run that read it (the graph's outputs count, as -1)."""
+    end = run.start + run.period * run.steps
+    readers: dict[int, list[int]] = {}
+    for node in graph.nodes[end:]:
+        for i in node.inputs:
+            if run.start <= i < end:
+                readers.setdefault(i, []).append(node.id)
+    for i in graph.outputs:
+        if run.start <= i < end:
+            readers.setdefault(i, []).append(-1)
+    return readers
+
+
+class Roles(NamedTuple):
+    """What each input of the first step of a run is to the loop."""
+
+    carried: dict[int, int]  # offset in the step of a carried value -> the node before the loop it starts as
+    scanned: dict[int, tuple[int, int]]  # offset of a slice that advances -> (axis, delta)
+    captured: list[int]  # nodes before the loop that every step reads
+
+
+def _roles(graph: Graph, run: Run) -> Roles | None:
+    """The roles of the run's inputs, or None when the run cannot be a loop (a carry that changes shape
+    or dtype across its first step, a value both carried and captured, slices advancing unevenly)."""
+    start, period, steps = run
+    carried: dict[int, int] = {}
+    scanned: dict[int, tuple[int, int]] = {}
+    captured: list[int] = []
+    for i in range(start, start + period):
+        node, later = graph.nodes[i], graph.nodes[i + period]
+        if node.op == "slice" and node.attrs != later.attrs:
+            scanned[i - start] = _slice_step(node, later)
+            if any(_slice_step(graph.nodes[i + k * period], graph.nodes[i + (k + 1) * period]) != scanned[i - start]
+                   for k in range(1, steps - 1)):
+                return None
+            continue
+        for j, j2 in zip(node.inputs, later.inputs):
+            if j >= start:
+                continue
+            if j2 == j + period:
+                carried.setdefault(j + period - start, j)
+            elif j not in captured:
+                captured.append(j)
+    for offset, init in carried.items():
+        value, first = graph.nodes[start + offset], graph.nodes[init]
+        if (value.shape, value.dtype) != (first.shape, first.dtype) or init in captured:
+            return None
+    return Roles(carried, scanned, captured)
+
+
+def reroll(graph: Graph) -> Graph:
+    """``graph`` with each long run of repeated steps written as one ``scan`` node (the graph itself when
+    it has none)."""
+    if len(graph.nodes) < MIN_NODES:
+        return graph
+    for _ in range(8):  # a few loops one after another
+        run = find_run(graph)
+        found = _best_phase(graph, run) if run is not None else None
+        if found is None:
+            return graph
+        graph = _as_loop(graph, *found)
+    return graph
+
+
+def _best_phase(graph: Graph, run: Run) -> tuple[Run, Roles] | None:
+    """Where a step begins is where the fewest values cross from one to the next: the run started at
+    each of its first nodes (one step fewer), with the fewest carries."""
+    best: tuple[Run, Roles] | None = None
+    for shift in range(min(run.period, PHASES)):
+        shifted = Run(run.start + shift, run.period, run.steps - (1 if shift else 0))
+        roles = _roles(graph, shifted)
+        if roles is not None and (best is None or len(roles.carried) < len(best[1].carried)):
+            best = (shifted, roles)
+    return best
+
+
+def _as_loop(graph: Graph, run: Run, roles: Roles) -> Graph:
+    """``graph`` with ``run`` replaced by a ``scan`` over its first step."""
+    from gradgen.ops.registry import emit
+
+    start, period, steps = run
+    end, last = start + period * steps, start + period * (steps - 1)
+    carried, scanned, captured = roles
+    readers = _readers_after(graph, run)
+    ys = sorted({(i - start) % period for i in readers if not (i >= last and i - last in carried)})
+    order = sorted(carried)
+
+    builder = GraphBuilder(simplify_rewriter)
+    mapping: dict[int, int] = {}
+
+    def copy(node: Node, inputs: list[int]) -> None:
+        if node.op in ("input", "const"):
+            mapping[node.id] = builder.add(node.op, (), node.attrs, node.shape, node.dtype)
+        else:
+            mapping[node.id] = emit(builder, node.op, inputs, **node.params)
+        if node.name:
+            builder.set_name(mapping[node.id], node.name)
+
+    for node in graph.nodes[:start]:
+        copy(node, [mapping[j] for j in node.inputs])
+    outer = {i: Value(builder, m) for i, m in mapping.items()}
+    xs = [_rows(outer[graph.nodes[start + o].inputs[0]], graph.nodes[start + o], axis, delta, steps)
+          for o, (axis, delta) in scanned.items()]
+
+    body = GraphBuilder(simplify_rewriter)
+    inside: dict[int, int] = {}
+    def name_at(offset: int) -> str | None:
+        """The user's name for the value at ``offset`` of a step: the locals name the last one, which may
+        follow the run or end it."""
+        for i in (end + offset, last + offset, carried.get(offset, -1)):
+            if 0 <= i < len(graph.nodes) and graph.nodes[i].name:
+                return graph.nodes[i].name
+        return None
+
+    for o in order:
+        node = graph.nodes[start + o]
+        inside[carried[o]] = body.input(name_at(o) or f"carry{o}", node.shape, node.dtype)
+    for o in scanned:
+        node = graph.nodes[start + o]
+        inside[start + o] = body.input(_row_name(graph, node), node.shape, node.dtype)
+    captured = [j for j in captured if graph.nodes[j].op != "const"]  # constants stay constants
+    for j in captured:
+        node = graph.nodes[j]
+        inside[j] = body.input(node.name or "captured", node.shape, node.dtype)
+    for i in range(start, start + period):
+        node = graph.nodes[i]
+        for j in node.inputs:
+            if j not in inside and graph.nodes[j].op == "const":
+                inside[j] = body.add("const", (), graph.nodes[j].attrs, graph.nodes[j].shape, graph.nodes[j].dtype)
+        if i not in inside:
+            inside[i] = emit(body, node.op, [inside[j] for j in node.inputs], **node.params)
+        name = name_at(i - start)
+        if name and body.nodes[inside[i]].op != "input":
+            body.set_name(inside[i], name)
+    outputs = [inside[start + o] for o in order] + [inside[start + o] for o in ys]
+    names = [body.nodes[inside[carried[o]]].params["name"] for o in order]
+    names += [name_at(o) or f"y{o}" for o in ys]
+    step = eliminate_dead_code(body.finish(tuple(outputs), tuple(names)))
+
+    loop = apply("scan", *[outer[carried[o]] for o in order], *xs, *[outer[j] for j in captured], body=step,
+                 carries=len(order), xs=len(xs), length=steps, reverse=False, checkpoint="residuals")
+    finals = {o: part(loop, k) for k, o in enumerate(order)}
+    stacked = {o: part(loop, len(order) + k) for k, o in enumerate(ys)}
+    for i in readers:  # a value of the run read after it: the final carry, or its row of a y
+        o, k = (i - start) % period, (i - start) // period
+        if k == steps - 1 and o in finals:
+            mapping[i] = finals[o].id
+        else:
+            shape = graph.nodes[i].shape
+            row = apply("slice", stacked[o], slices=((k, k + 1, 1),) + tuple((0, n, 1) for n in shape))
+            mapping[i] = apply("reshape", row, shape=shape).id
+    for node in graph.nodes[end:]:
+        copy(node, [mapping[j] for j in node.inputs])
+    return builder.finish(tuple(mapping[i] for i in graph.outputs), graph.output_names)
+
+
+def _row_name(graph: Graph, node: Node) -> str:
+    source = graph.nodes[node.inputs[0]]
+    return f"{source.name}_row" if source.name else "row"
+
+
+def _rows(array: Value, first: Node, axis: int, delta: int, steps: int) -> Value:
+    """The array whose row k is what the advancing slice ``first`` reads at step k."""
+    slices = list(first.params["slices"])
+    begin, stop, _ = slices[axis]
+    if stop - begin == 1:  # one element per step, ``delta`` apart
+        slices[axis] = (begin, begin + delta * (steps - 1) + 1, delta)
+        picked = apply("slice", array, slices=tuple(slices))
+        order = (axis,) + tuple(a for a in range(len(first.shape)) if a != axis)
+        moved = apply("transpose", picked, axes=order) if axis else picked
+        return apply("reshape", moved, shape=(steps,) + first.shape)
+    slices[0] = (begin, begin + delta * steps, 1)  # a block of ``delta`` rows per step
+    return apply("reshape", apply("slice", array, slices=tuple(slices)), shape=(steps,) + first.shape)

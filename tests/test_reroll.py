@@ -1,0 +1,166 @@
+"""Re-rolling: a Python loop unrolled into the traced graph compiles to C as one loop node again.
+
+Each kernel's C (re-rolled) is checked against the Python backend, which runs
+the unrolled graph as it is, and the C size is checked not to grow with the
+number of steps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gradgen as gg
+from gradgen.dsl.trace import trace
+from gradgen.passes.reroll import MIN_STEPS, find_run, reroll
+
+
+def _scans(kernel: gg.Kernel) -> int:
+    return [node.op for node in kernel.c_graph.nodes].count("scan")
+
+
+def _c_equals_python(fn, values: dict, wrt=None, rtol: float = 1e-12) -> gg.Kernel:
+    specs = {k: gg.Array(np.shape(v), "int64" if np.asarray(v).dtype.kind == "i" else "float64")
+             for k, v in values.items()}
+    c = gg.value_and_grad(fn, wrt=wrt, backend="c", specs=specs)
+    py = gg.value_and_grad(fn, wrt=wrt, backend="python", specs=specs)
+    (vc, gc), (vp, gp) = c(**values), py(**values)
+    assert vc == pytest.approx(vp, rel=rtol, abs=rtol)
+    for name in gp:
+        np.testing.assert_allclose(gc[name], gp[name], rtol=rtol, atol=rtol)
+    return c
+
+
+def vector_chain(h0, w):
+    h, loss = h0, 0.0
+    for k in range(w.shape[0]):
+        h = gg.tanh(h * w[k])
+        loss = loss + gg.sum(h * h)
+    return loss
+
+
+def test_a_vector_chain_is_one_loop_in_c_whatever_its_length():
+    rng = np.random.default_rng(0)
+    kernels = {}
+    for n in (200, 400):
+        values = {"h0": rng.normal(size=4), "w": rng.uniform(1.3, 1.7, n)}
+        kernels[n] = _c_equals_python(vector_chain, values, wrt="w")
+        assert _scans(kernels[n]) == 2  # the forward loop and its reverse
+        assert len(kernels[n].graph) < 200  # the C kernel's graph is the re-rolled one
+    assert len(kernels[200].source.splitlines()) == len(kernels[400].source.splitlines())
+
+
+def test_the_traced_graph_and_the_views_stay_unrolled():
+    specs = {"h0": gg.Array((4,)), "w": gg.Array((64,))}
+    traced = trace(vector_chain, specs)
+    assert [n.op for n in traced.nodes].count("tanh") == 64
+    kernel = gg.value_and_grad(vector_chain, wrt="w", backend="python", specs=specs)
+    assert [n.op for n in kernel.graph.nodes].count("scan") == 0 and _scans(kernel) == 2
+    table = gg.backprop_table(vector_chain, h0=np.full(4, 0.5), w=np.full(64, 1.5))
+    assert sum(1 for row in table.rows if row.op == "tanh") == 64
+
+
+def rk4_fit(a, b, x0, y0, obs):
+    def field(x, y):
+        return a * x - b * x * y, b * x * y - y
+
+    x, y, misfit = x0, y0, 0.0
+    dt = 0.01
+    for k in range(obs.shape[0]):
+        k1 = field(x, y)
+        k2 = field(x + dt / 2 * k1[0], y + dt / 2 * k1[1])
+        k3 = field(x + dt / 2 * k2[0], y + dt / 2 * k2[1])
+        k4 = field(x + dt * k3[0], y + dt * k3[1])
+        x = x + dt / 6 * (k1[0] + 2 * k2[0] + 2 * k3[0] + k4[0])
+        y = y + dt / 6 * (k1[1] + 2 * k2[1] + 2 * k3[1] + k4[1])
+        misfit = misfit + (x - obs[k]) ** 2
+    return misfit
+
+
+def test_an_unrolled_rk4_integrator_of_scalars_is_one_loop():
+    obs = np.linspace(1.0, 1.3, 300)
+    kernel = _c_equals_python(rk4_fit, {"a": 1.1, "b": 0.6, "x0": 1.0, "y0": 0.5, "obs": obs})
+    assert _scans(kernel) == 2 and len(kernel.source.splitlines()) < 1500
+
+
+def test_rows_columns_blocks_and_strides_are_scanned():
+    rng = np.random.default_rng(1)
+
+    def rows(X, w, v):
+        h, total = v, 0.0
+        for k in range(50):
+            h = gg.tanh(X[k] * h + w[3 * k])
+            total = total + gg.sum(h * w[150 + 2 * k:152 + 2 * k][0])
+        return total
+
+    def columns(Y, w):
+        h, total = Y[:, 0] * 0.0, 0.0
+        for k in range(50):
+            h = gg.sin(h + Y[:, k] * w[k])
+            total = total + gg.sum(h)
+        return total
+
+    kernel = _c_equals_python(rows, {"X": 0.3 * rng.normal(size=(50, 4)), "w": rng.normal(size=250),
+                                     "v": rng.normal(size=4)})
+    assert _scans(kernel) == 2
+    kernel = _c_equals_python(columns, {"Y": rng.normal(size=(5, 50)), "w": rng.normal(size=50)})
+    assert _scans(kernel) == 2
+
+
+def test_values_of_every_step_read_after_the_loop_are_stacked():
+    def trajectory(h0, w):
+        h, states = h0, []
+        for k in range(w.shape[0]):
+            h = gg.sin(h * w[k] + 0.1)
+            states.append(h)
+        return gg.sum(gg.stack(states) ** 2) + gg.sum(states[7]) * gg.sum(h)
+
+    rng = np.random.default_rng(2)
+    kernel = _c_equals_python(trajectory, {"h0": rng.normal(size=3), "w": rng.uniform(0.5, 1.5, 80)})
+    assert _scans(kernel) == 2
+
+
+def test_two_loops_one_after_the_other_are_two_loops():
+    def two(h0, w, v):
+        h = h0
+        for k in range(100):
+            h = gg.tanh(h * w[k])
+        g = h
+        for k in range(100):
+            g = gg.sin(g + v[k] * h)
+        return gg.sum(g * g)
+
+    rng = np.random.default_rng(3)
+    kernel = _c_equals_python(two, {"h0": rng.normal(size=5), "w": rng.uniform(0.5, 1.5, 100),
+                                    "v": rng.normal(size=100)})
+    assert _scans(kernel) == 4
+
+
+def test_forward_only_kernels_are_re_rolled_too():
+    w = np.random.default_rng(4).uniform(1.3, 1.7, 200)
+    c = gg.compile(vector_chain, backend="c", h0=gg.Array((4,)), w=gg.Array((200,)))
+    py = gg.compile(vector_chain, backend="python", h0=gg.Array((4,)), w=gg.Array((200,)))
+    assert [n.op for n in c.c_graph.nodes].count("scan") == 1
+    assert c(np.full(4, 0.3), w) == pytest.approx(py(np.full(4, 0.3), w), rel=1e-13)
+
+
+def test_short_loops_and_irregular_steps_stay_unrolled():
+    short = trace(vector_chain, {"h0": gg.Array((4,)), "w": gg.Array((MIN_STEPS - 1,))})
+    assert reroll(short) is short
+
+    def squares(h0, w):  # reads w[k * k]: the slice does not advance by a fixed step
+        h = h0
+        for k in range(100):
+            h = gg.tanh(h * w[k * k])
+        return gg.sum(h)
+
+    irregular = trace(squares, {"h0": gg.Array((40,)), "w": gg.Array((10_000,))})
+    assert find_run(irregular) is not None and reroll(irregular) is irregular  # periodic, but w[k * k]
+    rng = np.random.default_rng(5)
+    _c_equals_python(squares, {"h0": rng.normal(size=40), "w": rng.uniform(0.5, 1.0, 10_000)})
+
+
+def test_an_exported_function_is_printed_re_rolled(tmp_path):
+    _, source = gg.export_c(vector_chain, tmp_path, "chain", wrt="w", h0=gg.Array((4,)), w=gg.Array((300,)))
+    text = source.read_text()
+    assert "chain_body0" in text and len(text.splitlines()) < 400
