@@ -164,3 +164,30 @@ def test_an_exported_function_is_printed_re_rolled(tmp_path):
     _, source = gg.export_c(vector_chain, tmp_path, "chain", wrt="w", h0=gg.Array((4,)), w=gg.Array((300,)))
     text = source.read_text()
     assert "chain_body0" in text and len(text.splitlines()) < 400
+
+
+def test_a_loop_reading_its_array_backwards_is_scanned_backwards():
+    def backwards(h0, w):
+        h, total = h0, 0.0
+        for k in range(w.shape[0]):
+            h = gg.tanh(h * w[w.shape[0] - 1 - k] + 0.1)
+            total = total + gg.sum(h)
+        return total
+
+    rng = np.random.default_rng(6)
+    kernel = _c_equals_python(backwards, {"h0": rng.normal(size=4), "w": rng.uniform(0.5, 1.5, 120)})
+    assert _scans(kernel) == 2
+
+
+def test_stacking_every_state_reads_the_stacked_y_itself():
+    def trajectory(h0, w):
+        h, states = h0, []
+        for k in range(w.shape[0]):
+            h = gg.tanh(h * w[k])
+            states.append(h)
+        return gg.sum(gg.stack(states)[2:] ** 2)
+
+    rolled = reroll(trace(trajectory, {"h0": gg.Array((4,)), "w": gg.Array((200,))}))
+    assert [n.op for n in rolled.nodes].count("scan") == 1 and len(rolled.nodes) < 60
+    rng = np.random.default_rng(7)
+    assert _scans(_c_equals_python(trajectory, {"h0": rng.normal(size=4), "w": rng.uniform(0.5, 1.5, 200)})) == 2

@@ -33,6 +33,7 @@ from gradgen.ir.builder import GraphBuilder
 from gradgen.ir.graph import Graph, Node
 from gradgen.ops.core import apply
 from gradgen.ops.loops import part
+from gradgen.ops.registry import OPS
 from gradgen.passes.dce import eliminate_dead_code
 from gradgen.passes.simplify import simplify_rewriter
 
@@ -55,7 +56,7 @@ class Run(NamedTuple):
 
 def _slice_step(a: Node, b: Node) -> tuple[int, int] | None:
     """(axis, delta) when ``b`` slices like ``a`` but ``delta`` further along one axis, reading one element
-    per step (any delta) or one block of ``delta`` (axis 0); else None."""
+    per step (any delta, backwards too) or one block of ``delta`` (axis 0); else None."""
     if a.op != "slice" or b.op != "slice" or a.inputs != b.inputs:
         return None
     moved = [(axis, sa, sb) for axis, (sa, sb) in enumerate(zip(a.params["slices"], b.params["slices"])) if sa != sb]
@@ -63,7 +64,7 @@ def _slice_step(a: Node, b: Node) -> tuple[int, int] | None:
         return None
     axis, (start, stop, step), (start2, stop2, step2) = moved[0]
     delta = start2 - start
-    if step != 1 or step2 != 1 or stop2 - start2 != stop - start or delta <= 0:
+    if step != 1 or step2 != 1 or stop2 - start2 != stop - start or delta == 0:
         return None
     extent = stop - start
     return (axis, delta) if extent == 1 or (extent == delta and axis == 0) else None
@@ -97,10 +98,10 @@ def _candidate_periods(graph: Graph) -> list[int]:
     return periods
 
 
-def find_run(graph: Graph) -> Run | None:
-    """The run of repeated steps covering the most nodes (at least ``MIN_STEPS`` steps and ``MIN_NODES``
-    nodes), if any."""
-    best: Run | None = None
+def find_runs(graph: Graph) -> list[Run]:
+    """The runs of repeated steps (at least ``MIN_STEPS`` steps and ``MIN_NODES`` nodes, and more than
+    data moved about), those covering the most nodes first."""
+    runs: list[Run] = []
     n = len(graph.nodes)
     for period in _candidate_periods(graph):
         i = 0
@@ -113,12 +114,17 @@ def find_run(graph: Graph) -> Run | None:
                     _same_step(graph, k, period, start) for k in range(start + (steps - 1) * period,
                                                                        start + steps * period)):
                 steps += 1
-            run = Run(start, period, steps)
-            if steps >= MIN_STEPS and period * steps >= MIN_NODES and (
-                    best is None or period * steps > best.period * best.steps):
-                best = run
+            computes = any(not OPS[graph.nodes[k].op].view for k in range(start, start + period))
+            if steps >= MIN_STEPS and period * steps >= MIN_NODES and computes:
+                runs.append(Run(start, period, steps))
             i = start + max(steps - 1, 1) * period
-    return best
+    return sorted(runs, key=lambda run: -run.period * run.steps)
+
+
+def find_run(graph: Graph) -> Run | None:
+    """The run of repeated steps covering the most nodes, if any (see ``find_runs``)."""
+    runs = find_runs(graph)
+    return runs[0] if runs else None
 
 
 def _readers_after(graph: Graph, run: Run) -> dict[int, list[int]]:
@@ -162,6 +168,8 @@ def _roles(graph: Graph, run: Run) -> Roles | None:
             if j >= start:
                 continue
             if j2 == j + period:
+                if j2 < start:  # a value two steps old at this phase: not a carry of one step
+                    return None
                 carried.setdefault(j + period - start, j)
             elif j not in captured:
                 captured.append(j)
@@ -178,8 +186,7 @@ def reroll(graph: Graph) -> Graph:
     if len(graph.nodes) < MIN_NODES:
         return graph
     for _ in range(8):  # a few loops one after another
-        run = find_run(graph)
-        found = _best_phase(graph, run) if run is not None else None
+        found = next((f for f in map(lambda run: _best_phase(graph, run), find_runs(graph)) if f is not None), None)
         if found is None:
             return graph
         graph = _as_loop(graph, *found)
@@ -265,17 +272,52 @@ def _as_loop(graph: Graph, run: Run, roles: Roles) -> Graph:
                  carries=len(order), xs=len(xs), length=steps, reverse=False, checkpoint="residuals")
     finals = {o: part(loop, k) for k, o in enumerate(order)}
     stacked = {o: part(loop, len(order) + k) for k, o in enumerate(ys)}
-    for i in readers:  # a value of the run read after it: the final carry, or its row of a y
-        o, k = (i - start) % period, (i - start) // period
-        if k == steps - 1 and o in finals:
-            mapping[i] = finals[o].id
-        else:
-            shape = graph.nodes[i].shape
-            row = apply("slice", stacked[o], slices=((k, k + 1, 1),) + tuple((0, n, 1) for n in shape))
-            mapping[i] = apply("reshape", row, shape=shape).id
+    rows: dict[int, tuple[int, int]] = {}  # a row of a stacked y (shape (1, ...)) -> (its offset, its step)
+
+    def read_back(i: int) -> int:
+        """A value of the run read after it: the final carry, or its row of a y, made where first read."""
+        if i not in mapping:
+            o, k = (i - start) % period, (i - start) // period
+            if k == steps - 1 and o in finals and o not in stacked:
+                mapping[i] = finals[o].id
+            else:
+                shape = graph.nodes[i].shape
+                row = apply("slice", stacked[o], slices=((k, k + 1, 1),) + tuple((0, n, 1) for n in shape))
+                rows[row.id] = (o, k)
+                mapping[i] = apply("reshape", row, shape=shape).id
+        return mapping[i]
+
     for node in graph.nodes[end:]:
-        copy(node, [mapping[j] for j in node.inputs])
-    return builder.finish(tuple(mapping[i] for i in graph.outputs), graph.output_names)
+        inputs = [read_back(j) if start <= j < end else mapping[j] for j in node.inputs]
+        if node.op == "concatenate" and node.params["axis"] == 0:  # gg.stack of each step's value
+            inputs = _restacked(inputs, rows, {o: y.id for o, y in stacked.items()}, steps)
+        if node.op == "concatenate" and len(inputs) == 1:
+            mapping[node.id] = inputs[0]
+            continue
+        copy(node, inputs)
+        if node.op == "reshape" and builder.nodes[inputs[0]].inputs and \
+                builder.nodes[inputs[0]].inputs[0] in rows and node.shape[:1] == (1,):
+            rows[mapping[node.id]] = rows[builder.nodes[inputs[0]].inputs[0]]  # a row again
+    return eliminate_dead_code(builder.finish(tuple(read_back(i) if start <= i < end else mapping[i]
+                                                    for i in graph.outputs), graph.output_names))
+
+
+def _restacked(inputs: list[int], rows: dict[int, tuple[int, int]], stacked: dict[int, int], steps: int
+               ) -> list[int]:
+    """The operands of a concatenation along axis 0 with each stretch that is every row of one stacked y,
+    in order, replaced by that y (how ``gg.stack`` of each step's value reads)."""
+    out: list[int] = []
+    k = 0
+    while k < len(inputs):
+        found = rows.get(inputs[k])
+        if found is not None and found[1] == 0 and k + steps <= len(inputs) and \
+                [rows.get(i) for i in inputs[k:k + steps]] == [(found[0], j) for j in range(steps)]:
+            out.append(stacked[found[0]])
+            k += steps
+        else:
+            out.append(inputs[k])
+            k += 1
+    return out
 
 
 def _row_name(graph: Graph, node: Node) -> str:
@@ -288,7 +330,8 @@ def _rows(array: Value, first: Node, axis: int, delta: int, steps: int) -> Value
     slices = list(first.params["slices"])
     begin, stop, _ = slices[axis]
     if stop - begin == 1:  # one element per step, ``delta`` apart
-        slices[axis] = (begin, begin + delta * (steps - 1) + 1, delta)
+        last = begin + delta * (steps - 1)
+        slices[axis] = (begin, last + 1 if delta > 0 else last - 1, delta)
         picked = apply("slice", array, slices=tuple(slices))
         order = (axis,) + tuple(a for a in range(len(first.shape)) if a != axis)
         moved = apply("transpose", picked, axes=order) if axis else picked
