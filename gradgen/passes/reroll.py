@@ -33,7 +33,7 @@ from gradgen.ir.builder import GraphBuilder
 from gradgen.ir.graph import Graph, Node
 from gradgen.ops.core import apply
 from gradgen.ops.loops import part
-from gradgen.ops.registry import OPS
+from gradgen.ops.registry import OPS, emit
 from gradgen.passes.dce import eliminate_dead_code
 from gradgen.passes.simplify import simplify_rewriter
 
@@ -186,7 +186,8 @@ def reroll(graph: Graph) -> Graph:
     if len(graph.nodes) < MIN_NODES:
         return graph
     for _ in range(8):  # a few loops one after another
-        found = next((f for f in map(lambda run: _best_phase(graph, run), find_runs(graph)) if f is not None), None)
+        phased = (_best_phase(graph, run) for run in find_runs(graph))
+        found = next((f for f in phased if f is not None), None)
         if found is None:
             return graph
         graph = _as_loop(graph, *found)
@@ -207,8 +208,6 @@ def _best_phase(graph: Graph, run: Run) -> tuple[Run, Roles] | None:
 
 def _as_loop(graph: Graph, run: Run, roles: Roles) -> Graph:
     """``graph`` with ``run`` replaced by a ``scan`` over its first step."""
-    from gradgen.ops.registry import emit
-
     start, period, steps = run
     end, last = start + period * steps, start + period * (steps - 1)
     carried, scanned, captured = roles
