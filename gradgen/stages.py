@@ -33,13 +33,12 @@ class Prepared:
     differentiating (unless ``mode`` is "forward") and pruning; ``grad_keys`` are the inputs
     differentiated. ``for_c`` is the prepared graph C is printed from: the same, unless the traced
     graph has long runs of repeated steps (an unrolled Python loop), which it has re-rolled into loop
-    nodes first (``passes/reroll.py``). Each is prepared when first asked for: a C kernel of an
-    unrolled loop never differentiates the unrolled graph."""
+    nodes first (``passes/reroll.py``). Each is made when first asked for: a C kernel of an
+    unrolled loop never differentiates the unrolled graph, a Python kernel never re-rolls it."""
 
     traced: Graph
     mode: str
     grad_keys: tuple[str, ...]
-    rolled: Graph
 
     def _prepare(self, graph: Graph) -> Graph:
         gradient = self.mode != "forward"
@@ -48,6 +47,11 @@ class Prepared:
     @cached_property
     def prepared(self) -> Graph:
         return self._prepare(self.traced)
+
+    @cached_property
+    def rolled(self) -> Graph:
+        """The traced graph with its long runs of repeated steps as loop nodes (itself when it has none)."""
+        return reroll(self.traced)
 
     @cached_property
     def for_c(self) -> Graph:
@@ -68,7 +72,7 @@ def prepared(fn_or_graph: Callable | Graph, specs: Mapping[str, Array] | None, m
     """Trace (a Graph is taken as traced) and prepare for ``mode`` ("forward", "value_and_grad", "grad")."""
     traced = fn_or_graph if isinstance(fn_or_graph, Graph) else trace(fn_or_graph, dict(specs or {}))
     keys = tuple(resolve_wrt(traced, wrt)) if mode != "forward" else ()
-    return Prepared(traced, mode, keys, reroll(traced))
+    return Prepared(traced, mode, keys)
 
 
 def to_program(graph: Graph, *, threads: int = 1, blas: bool = False, standalone: bool = False) -> Program:

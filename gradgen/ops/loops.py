@@ -190,15 +190,13 @@ def part(loop: Value, index: int) -> Value:
     return apply("loop_output", loop, index=index)
 
 
-def without_unread_ys(node: Node, read: set[int]) -> tuple[tuple, dict[int, int]]:
-    """The attrs of loop ``node`` without the ys no ``loop_output`` reads (``read``: the result indices
-    that are read), and each kept result's new index. Carries stay: each step needs them."""
-    params = node.params
-    body, carries = params["body"], params["carries"]
+def without_unread_ys(body: Graph, carries: int, read: set[int]) -> tuple[Graph, dict[int, int]]:
+    """A loop's ``body`` without the ys no ``loop_output`` reads (``read``: the result indices that are
+    read), and each kept result's new index. Carries stay: each step needs them."""
     kept = [k for k in range(len(body.outputs)) if k < carries or k in read]
     pruned = Graph(body.nodes, body.inputs, tuple(body.outputs[k] for k in kept),
                    tuple(body.output_names[k] for k in kept))
-    return tuple(sorted({**params, "body": pruned}.items())), {k: j for j, k in enumerate(kept)}
+    return pruned, {k: j for j, k in enumerate(kept)}
 
 
 def saving_attrs(node: Node) -> dict[str, Any]:

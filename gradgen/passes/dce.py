@@ -36,8 +36,9 @@ def eliminate_dead_code(graph: Graph, prune_loops: bool = True) -> Graph:
         attrs = node.attrs
         kind = OPS[node.op].kind
         if kind == "loop" and prune_loops:
-            attrs, renumbered[node.id] = without_unread_ys(node, read.get(node.id, set()))
-            attrs = tuple(sorted({**dict(attrs), "body": eliminate_dead_code(dict(attrs)["body"])}.items()))
+            params = node.params
+            body, renumbered[node.id] = without_unread_ys(params["body"], params["carries"], read.get(node.id, set()))
+            attrs = tuple(sorted({**params, "body": eliminate_dead_code(body)}.items()))
         elif kind == "part" and node.inputs[0] in renumbered:
             attrs = (("index", renumbered[node.inputs[0]][node.params["index"]]),)
         new = builder.add(node.op, tuple(mapping[i] for i in node.inputs), attrs, node.shape, node.dtype)

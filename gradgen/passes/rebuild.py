@@ -16,22 +16,32 @@ from gradgen.ops.registry import emit
 Expander = Callable[[GraphBuilder, Node, list[int]], Optional[int]]
 
 
+def copy_node(builder: GraphBuilder, node: Node, inputs: list[int]) -> int:
+    """``node`` added to ``builder`` on the nodes ``inputs`` (through its rewriter), with its name and note."""
+    if node.op in ("input", "const"):
+        new = builder.add(node.op, (), node.attrs, node.shape, node.dtype)
+    else:
+        new = emit(builder, node.op, inputs, **node.params)
+    if node.name:
+        builder.set_name(new, node.name)
+    if node.note:
+        builder.set_note(new, node.note)
+    return new
+
+
 def replay(graph: Graph, builder: GraphBuilder, expand: Expander | None = None) -> list[int]:
     """Add ``graph``'s nodes to ``builder``; return old id -> new id."""
     mapping: list[int] = []
     for node in graph.nodes:
         expanded = expand(builder, node, mapping) if expand is not None else None
         if expanded is not None:
-            new = expanded
-        elif node.op in ("input", "const"):
-            new = builder.add(node.op, (), node.attrs, node.shape, node.dtype)
+            if node.name:
+                builder.set_name(expanded, node.name)
+            if node.note:
+                builder.set_note(expanded, node.note)
+            mapping.append(expanded)
         else:
-            new = emit(builder, node.op, [mapping[i] for i in node.inputs], **node.params)
-        if node.name:
-            builder.set_name(new, node.name)
-        if node.note:
-            builder.set_note(new, node.note)
-        mapping.append(new)
+            mapping.append(copy_node(builder, node, [mapping[i] for i in node.inputs]))
     return mapping
 
 

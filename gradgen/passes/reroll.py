@@ -35,6 +35,7 @@ from gradgen.ops.core import apply
 from gradgen.ops.loops import part
 from gradgen.ops.registry import OPS, emit
 from gradgen.passes.dce import eliminate_dead_code
+from gradgen.passes.rebuild import copy_node
 from gradgen.passes.simplify import simplify_rewriter
 
 #: Fewest steps worth a loop, and fewest nodes: shorter runs stay unrolled, fused and inlined.
@@ -127,18 +128,12 @@ def find_run(graph: Graph) -> Run | None:
     return runs[0] if runs else None
 
 
-def _readers_after(graph: Graph, run: Run) -> dict[int, list[int]]:
-    """Run node -> the nodes after the run that read it (the graph's outputs count, as -1)."""
+def _read_after(graph: Graph, run: Run) -> set[int]:
+    """The run's nodes that nodes after the run, or the graph's outputs, read."""
     end = run.start + run.period * run.steps
-    readers: dict[int, list[int]] = {}
-    for node in graph.nodes[end:]:
-        for i in node.inputs:
-            if run.start <= i < end:
-                readers.setdefault(i, []).append(node.id)
-    for i in graph.outputs:
-        if run.start <= i < end:
-            readers.setdefault(i, []).append(-1)
-    return readers
+    inside = range(run.start, end)
+    read = {i for node in graph.nodes[end:] for i in node.inputs if i in inside}
+    return read | {i for i in graph.outputs if i in inside}
 
 
 class Roles(NamedTuple):
@@ -210,63 +205,19 @@ def _as_loop(graph: Graph, run: Run, roles: Roles) -> Graph:
     """``graph`` with ``run`` replaced by a ``scan`` over its first step."""
     start, period, steps = run
     end, last = start + period * steps, start + period * (steps - 1)
-    carried, scanned, captured = roles
-    readers = _readers_after(graph, run)
-    ys = sorted({(i - start) % period for i in readers if not (i >= last and i - last in carried)})
+    carried, scanned, _ = roles
+    read = _read_after(graph, run)
+    ys = sorted({(i - start) % period for i in read if not (i >= last and i - last in carried)})
     order = sorted(carried)
+    step, captured = _step_body(graph, run, roles, ys)
 
     builder = GraphBuilder(simplify_rewriter)
     mapping: dict[int, int] = {}
-
-    def copy(node: Node, inputs: list[int]) -> None:
-        if node.op in ("input", "const"):
-            mapping[node.id] = builder.add(node.op, (), node.attrs, node.shape, node.dtype)
-        else:
-            mapping[node.id] = emit(builder, node.op, inputs, **node.params)
-        if node.name:
-            builder.set_name(mapping[node.id], node.name)
-
     for node in graph.nodes[:start]:
-        copy(node, [mapping[j] for j in node.inputs])
+        mapping[node.id] = copy_node(builder, node, [mapping[j] for j in node.inputs])
     outer = {i: Value(builder, m) for i, m in mapping.items()}
     xs = [_rows(outer[graph.nodes[start + o].inputs[0]], graph.nodes[start + o], axis, delta, steps)
           for o, (axis, delta) in scanned.items()]
-
-    body = GraphBuilder(simplify_rewriter)
-    inside: dict[int, int] = {}
-    def name_at(offset: int) -> str | None:
-        """The user's name for the value at ``offset`` of a step: the locals name the last one, which may
-        follow the run or end it."""
-        for i in (end + offset, last + offset, carried.get(offset, -1)):
-            if 0 <= i < len(graph.nodes) and graph.nodes[i].name:
-                return graph.nodes[i].name
-        return None
-
-    for o in order:
-        node = graph.nodes[start + o]
-        inside[carried[o]] = body.input(name_at(o) or f"carry{o}", node.shape, node.dtype)
-    for o in scanned:
-        node = graph.nodes[start + o]
-        inside[start + o] = body.input(_row_name(graph, node), node.shape, node.dtype)
-    captured = [j for j in captured if graph.nodes[j].op != "const"]  # constants stay constants
-    for j in captured:
-        node = graph.nodes[j]
-        inside[j] = body.input(node.name or "captured", node.shape, node.dtype)
-    for i in range(start, start + period):
-        node = graph.nodes[i]
-        for j in node.inputs:
-            if j not in inside and graph.nodes[j].op == "const":
-                inside[j] = body.add("const", (), graph.nodes[j].attrs, graph.nodes[j].shape, graph.nodes[j].dtype)
-        if i not in inside:
-            inside[i] = emit(body, node.op, [inside[j] for j in node.inputs], **node.params)
-        name = name_at(i - start)
-        if name and body.nodes[inside[i]].op != "input":
-            body.set_name(inside[i], name)
-    outputs = [inside[start + o] for o in order] + [inside[start + o] for o in ys]
-    names = [body.nodes[inside[carried[o]]].params["name"] for o in order]
-    names += [name_at(o) or f"y{o}" for o in ys]
-    step = eliminate_dead_code(body.finish(tuple(outputs), tuple(names)))
-
     loop = apply("scan", *[outer[carried[o]] for o in order], *xs, *[outer[j] for j in captured], body=step,
                  carries=len(order), xs=len(xs), length=steps, reverse=False, checkpoint="residuals")
     finals = {o: part(loop, k) for k, o in enumerate(order)}
@@ -293,12 +244,57 @@ def _as_loop(graph: Graph, run: Run, roles: Roles) -> Graph:
         if node.op == "concatenate" and len(inputs) == 1:
             mapping[node.id] = inputs[0]
             continue
-        copy(node, inputs)
-        if node.op == "reshape" and builder.nodes[inputs[0]].inputs and \
-                builder.nodes[inputs[0]].inputs[0] in rows and node.shape[:1] == (1,):
-            rows[mapping[node.id]] = rows[builder.nodes[inputs[0]].inputs[0]]  # a row again
+        mapping[node.id] = copy_node(builder, node, inputs)
+        source = builder.nodes[inputs[0]].inputs[0] if node.op == "reshape" and builder.nodes[inputs[0]].inputs \
+            else None
+        if source in rows and node.shape[:1] == (1,):
+            rows[mapping[node.id]] = rows[source]  # a row again
     return eliminate_dead_code(builder.finish(tuple(read_back(i) if start <= i < end else mapping[i]
                                                     for i in graph.outputs), graph.output_names))
+
+
+def _step_body(graph: Graph, run: Run, roles: Roles, ys: list[int]) -> tuple[Graph, list[int]]:
+    """The loop's body, the run's first step: inputs the carries, the scanned rows and the captured values
+    (constants stay constants), outputs the next carries and the ``ys`` offsets; and the nodes it
+    captures, in the order of its inputs."""
+    start, period, steps = run
+    end, last = start + period * steps, start + period * (steps - 1)
+    carried, scanned, captured = roles
+    captured = [j for j in captured if graph.nodes[j].op != "const"]
+
+    def name_at(offset: int) -> str | None:
+        """The user's name for the value at ``offset`` of a step: the locals name the last one, which may
+        follow the run or end it."""
+        for i in (end + offset, last + offset, carried.get(offset, -1)):
+            if 0 <= i < len(graph.nodes) and graph.nodes[i].name:
+                return graph.nodes[i].name
+        return None
+
+    body = GraphBuilder(simplify_rewriter)
+    inside: dict[int, int] = {}
+    order = sorted(carried)
+    for o in order:
+        node = graph.nodes[start + o]
+        inside[carried[o]] = body.input(name_at(o) or f"carry{o}", node.shape, node.dtype)
+    for o in scanned:
+        node = graph.nodes[start + o]
+        inside[start + o] = body.input(_row_name(graph, node), node.shape, node.dtype)
+    for j in captured:
+        node = graph.nodes[j]
+        inside[j] = body.input(node.name or "captured", node.shape, node.dtype)
+    for i in range(start, start + period):
+        node = graph.nodes[i]
+        for j in node.inputs:
+            if j not in inside and graph.nodes[j].op == "const":
+                inside[j] = body.add("const", (), graph.nodes[j].attrs, graph.nodes[j].shape, graph.nodes[j].dtype)
+        if i not in inside:
+            inside[i] = emit(body, node.op, [inside[j] for j in node.inputs], **node.params)
+        name = name_at(i - start)
+        if name and body.nodes[inside[i]].op != "input":
+            body.set_name(inside[i], name)
+    outputs = [inside[start + o] for o in order + ys]
+    names = [body.nodes[inside[carried[o]]].params["name"] for o in order] + [name_at(o) or f"y{o}" for o in ys]
+    return eliminate_dead_code(body.finish(tuple(outputs), tuple(names))), captured
 
 
 def _restacked(inputs: list[int], rows: dict[int, tuple[int, int]], stacked: dict[int, int], steps: int

@@ -45,8 +45,14 @@ class Variant:
     backend: str
     function: Callable[..., Any]
     entry: Callable[..., Any]
-    c_graph: Graph
+    stage: stages.Prepared
     program: Program | None = None
+
+    @property
+    def c_graph(self) -> Graph:
+        """The graph C is (or would be) printed from: the compiled graph of a C variant; for a Python
+        variant the re-rolled prepared graph, made when first asked for."""
+        return self.graph if self.backend == "c" else self.stage.for_c
 
 
 #: All-scalar graphs up to this size run faster as plain Python than through a
@@ -196,8 +202,7 @@ class Kernel:
         variant = None
         if self._use_c(stage):
             try:
-                variant = self._load_c(stage.for_c, specs, f"gg_{fn_name}_{self.mode}", kernel_name, grad_keys,
-                                       title)
+                variant = self._load_c(stage, specs, f"gg_{fn_name}_{self.mode}", kernel_name, grad_keys, title)
             except CompileError as error:
                 if _requested_backend(self._backend_request) == "c":
                     raise
@@ -207,7 +212,7 @@ class Kernel:
             graph = stage.prepared
             generated, fallback = stages.to_python(graph, function_name=kernel_name, mode=self.mode,
                                                    grad_keys=grad_keys, title=title)
-            variant = self._load(generated, specs, graph, fallback, stage.for_c)
+            variant = self._load(generated, specs, graph, fallback, stage)
         self._variants[specs] = variant
         if self._first is None:
             self._first = variant
@@ -233,10 +238,10 @@ class Kernel:
             return False
         return True
 
-    def _load_c(self, graph: Graph, specs: tuple[Array, ...], symbol: str, kernel_name: str,
+    def _load_c(self, stage: stages.Prepared, specs: tuple[Array, ...], symbol: str, kernel_name: str,
                 grad_keys: Sequence[str], title: str) -> Variant:
         blas = find_blas()
-        c = stages.to_c(graph, function_name=symbol, title=title, blas_prefix=blas.prefix if blas else None,
+        c = stages.to_c(stage.for_c, function_name=symbol, title=title, blas_prefix=blas.prefix if blas else None,
                         threads=configured_threads())
         c_source = c.source
         # gcc spends super-linear time on very long straight-line code, so the split kernels
@@ -264,7 +269,7 @@ class Kernel:
         function = namespace[kernel_name]
         namespace["kernel"] = function
         load_source(_entry_source(self.names, specs, self._jit, True, self._wrt_names), namespace, "entry")
-        return Variant(specs, c.lowered, c_source.text, "c", function, namespace["entry"], c.lowered, c.program)
+        return Variant(specs, c.lowered, c_source.text, "c", function, namespace["entry"], stage, c.program)
 
     def _entry_namespace(self, specs: tuple[Array, ...]) -> dict[str, Any]:
         namespace: dict[str, Any] = {
@@ -278,7 +283,7 @@ class Kernel:
         return namespace
 
     def _load(self, generated: PythonKernelSource, specs: tuple[Array, ...], graph: Graph,
-              fallback: PythonKernelSource | None, c_graph: Graph) -> Variant:
+              fallback: PythonKernelSource | None, stage: stages.Prepared) -> Variant:
         namespace = self._entry_namespace(specs)
         namespace.update(SCALAR_FAST if generated.scalar else ARRAY)
         namespace.update(generated.constants)
@@ -289,7 +294,7 @@ class Kernel:
         function = namespace[generated.function_name]
         namespace.update(kernel=function, _graph=graph, _name_index_error=checks.index_error)
         load_source(_entry_source(self.names, specs, self._jit, False, self._wrt_names), namespace, "entry")
-        return Variant(specs, graph, generated.text, "python", function, namespace["entry"], c_graph)
+        return Variant(specs, graph, generated.text, "python", function, namespace["entry"], stage)
 
     # --- calling -------------------------------------------------------------------------
     def __call__(self, /, *args: Any, **kwargs: Any) -> Any:

@@ -1,4 +1,5 @@
-"""Helpers of the adversarial build-cache tests: small kernels, fake compilers, child interpreters."""
+"""Helpers of the adversarial tests: small kernels, fake compilers, child interpreters (the build-cache
+tests), and specs read off example values (the loop tests)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
+import gradgen as gg
 import gradgen.build
 
 REPO = Path(gradgen.build.__file__).resolve().parents[2]
@@ -49,3 +53,13 @@ def is_gone(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
     except FileNotFoundError:
         return True
+
+
+def specs_of(values: dict) -> dict:
+    """A spec per example value: its shape, and float32, int64 or float64 as its dtype says."""
+    specs = {}
+    for name, value in values.items():
+        dtype = np.asarray(value).dtype
+        specs[name] = gg.Array(np.shape(value), "float32" if dtype == np.float32 else "int64" if dtype.kind == "i"
+                               else "float64")
+    return specs

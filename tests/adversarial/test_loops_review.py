@@ -14,25 +14,19 @@ from collections import namedtuple
 
 import numpy as np
 import pytest
+from adversarial_helpers import specs_of
 
 import gradgen as gg
 
 BACKENDS = ["python", "c"]
 
 
-def _specs(values: dict) -> dict:
-    specs = {}
-    for k, v in values.items():
-        dtype = np.asarray(v).dtype
-        specs[k] = gg.Array(np.shape(v), "float32" if dtype == np.float32 else "int64" if dtype.kind == "i"
-                            else "float64")
-    return specs
 
 
 def _agree(looped, unrolled, values: dict, backend: str, rtol: float = 1e-12, wrt=None) -> None:
     """``looped`` (with gg.scan) on ``backend`` and ``unrolled`` (a Python loop, Python backend) agree in
     value and gradient."""
-    specs = _specs(values)
+    specs = specs_of(values)
     kw = {} if wrt is None else {"wrt": wrt}
     value, grads = gg.value_and_grad(looped, backend=backend, specs=specs, **kw)(**values)
     expected_value, expected = gg.value_and_grad(unrolled, backend="python", specs=specs, **kw)(**values)
@@ -77,7 +71,7 @@ def test_a_carry_the_output_never_reads_gets_gradient_zero_not_nan(backend):
     0 * sqrt'(0) = 0 * inf = NaN. Carries that reach no result with a cotangent should be dropped from
     the reverse loop (or zero cotangents guarded)."""
     values = {"w": 0.0, "v": 2.0, "xs": np.array([1.0, 3.0])}
-    _, grads = gg.value_and_grad(_sqrt_chain, backend=backend, specs=_specs(values))(**values)
+    _, grads = gg.value_and_grad(_sqrt_chain, backend=backend, specs=specs_of(values))(**values)
     assert grads["w"] == 0.0
     _agree(_sqrt_chain, _sqrt_chain_unrolled, values, backend)
 
@@ -147,7 +141,7 @@ def test_an_argument_named_range_does_not_break_the_python_loop(mode):
         return gg.sum(c) + gg.sum(ys)
 
     values = {"range": np.array([0.5, -1.0]), "xs": np.arange(6.0).reshape(3, 2)}
-    specs = _specs(values)
+    specs = specs_of(values)
     make = gg.compile if mode == "forward" else gg.value_and_grad
     expected = make(f, backend="c", specs=specs)(**values)
     got = make(f, backend="python", specs=specs)(**values)
@@ -210,7 +204,7 @@ def test_namedtuple_carries_reach_the_body_as_namedtuples():
         return s.h + s.n + gg.sum(ys.h * ys.n)
 
     values = {"a": 0.5, "xs": np.array([1.0, 2.0])}
-    value, grads = gg.value_and_grad(f, backend="python", specs=_specs(values))(**values)
+    value, grads = gg.value_and_grad(f, backend="python", specs=specs_of(values))(**values)
     assert value == pytest.approx(0.5 * 2.0 + 2.0 + (0.5 * 1.0 + 0.5 * 2.0))
     carry, ys = gg.scan(lambda s, x: (State(s.h * x, s.n + 1.0), State(s.h, x)), State(0.5, 0.0),
                         np.array([1.0, 2.0]))
@@ -243,7 +237,7 @@ def test_backprop_steps_of_a_loop_use_each_steps_own_cotangent():
         return gg.sin(c)
 
     values = {"a": 0.5, "b": 3.0}
-    _, grads = gg.value_and_grad(f, backend="python", specs=_specs(values))(**values)
+    _, grads = gg.value_and_grad(f, backend="python", specs=specs_of(values))(**values)
     steps = gg.backprop_steps(f, **values)
     for name in values:
         total = sum(float(np.sum(s.contribution)) for s in steps.steps if s.input == name)
@@ -281,7 +275,7 @@ def test_float32_carries_and_xs_stay_float32(backend):
 
     rng = np.random.default_rng(0)
     values = {"a": rng.normal(size=3).astype(np.float32), "xs": rng.normal(size=(4, 3)).astype(np.float32)}
-    _, grads = gg.value_and_grad(looped, backend=backend, specs=_specs(values))(**values)
+    _, grads = gg.value_and_grad(looped, backend=backend, specs=specs_of(values))(**values)
     assert grads["a"].dtype == np.float32 and grads["xs"].dtype == np.float32
     _agree(looped, unrolled, values, backend, rtol=1e-5)
 

@@ -11,19 +11,11 @@ import time
 
 import numpy as np
 import pytest
+from adversarial_helpers import specs_of
 
 import gradgen as gg
 from gradgen.dsl.trace import trace
 from gradgen.passes.reroll import reroll
-
-
-def _specs(values: dict) -> dict:
-    out = {}
-    for k, v in values.items():
-        dtype = np.asarray(v).dtype
-        out[k] = gg.Array(np.shape(v), "float32" if dtype == np.float32 else "int64" if dtype.kind == "i"
-                          else "float64")
-    return out
 
 
 def _scans(kernel) -> int:
@@ -32,7 +24,7 @@ def _scans(kernel) -> int:
 
 def _agree(fn, values: dict, wrt=None, rtol: float = 1e-11, forward: bool = True) -> gg.Kernel:
     """value_and_grad on C (re-rolled) == on Python (unrolled); the same for gg.compile when ``forward``."""
-    specs, kw = _specs(values), ({} if wrt is None else {"wrt": wrt})
+    specs, kw = specs_of(values), ({} if wrt is None else {"wrt": wrt})
     c = gg.value_and_grad(fn, backend="c", specs=specs, **kw)
     (vc, gc), (vp, gp) = c(**values), gg.value_and_grad(fn, backend="python", specs=specs, **kw)(**values)
     np.testing.assert_allclose(vc, vp, rtol=rtol, atol=rtol)
@@ -95,7 +87,7 @@ def test_stacked_states_are_not_re_rolled_again_into_loops_that_copy_rows():
     (7 of them copies) and 8 reverse loops instead of 1 + 1."""
     values = {"h0": rng.normal(size=3), "w": rng.uniform(0.5, 1.5, 250)}
     kernel = _agree(trajectory, values, forward=False)
-    assert _copy_loops(reroll(trace(trajectory, _specs(values)))) == 0
+    assert _copy_loops(reroll(trace(trajectory, specs_of(values)))) == 0
     assert _scans(kernel) == 2
 
 
@@ -114,7 +106,7 @@ def test_a_second_loop_reading_values_of_the_first_is_re_rolled():
     slice+reshape pairs; these are re-rolled into 7 copy loops, which use up reroll's 8 rounds: the second loop
     (250 sin steps, 500 nodes) stays unrolled."""
     values = {"h0": rng.normal(size=3), "w": rng.normal(size=250)}
-    rolled = reroll(trace(two_loops_sharing_slices, _specs(values)))
+    rolled = reroll(trace(two_loops_sharing_slices, specs_of(values)))
     # the first step or two of a loop stay unrolled (they create the constants the later steps share)
     assert [n.op for n in rolled.nodes].count("sin") <= 2
     assert _copy_loops(rolled) == 0
@@ -134,7 +126,7 @@ def test_a_run_that_cannot_be_a_loop_does_not_keep_the_next_loop_unrolled():
     """reroll returns the graph as soon as the largest run fails _roles (here: the w[k*k] loop), so the regular
     loop after it is silently left unrolled."""
     values = {"h0": rng.normal(size=3), "w": rng.uniform(0.5, 1.0, 40_000), "v": rng.normal(size=100)}
-    rolled = reroll(trace(irregular_then_regular, _specs(values)))
+    rolled = reroll(trace(irregular_then_regular, specs_of(values)))
     assert [n.op for n in rolled.nodes].count("scan") == 1
     assert [n.op for n in rolled.nodes].count("sin") <= 2  # the first steps stay unrolled
 
@@ -290,8 +282,8 @@ def test_states_of_given_steps_read_after_the_loop_as_several_outputs():
         return h, states[3], states[99], gg.stack(states[10:14]) * states[0]
 
     values = {"h0": rng.normal(size=3), "w": rng.normal(size=100)}
-    c = gg.compile(outs, backend="c", specs=_specs(values))
-    p = gg.compile(outs, backend="python", specs=_specs(values))
+    c = gg.compile(outs, backend="c", specs=specs_of(values))
+    p = gg.compile(outs, backend="python", specs=specs_of(values))
     assert _scans(c) == 1
     for a, b in zip(c(**values), p(**values)):
         np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13)

@@ -13,6 +13,7 @@ import subprocess
 
 import numpy as np
 import pytest
+from adversarial_helpers import specs_of
 
 import gradgen as gg
 
@@ -20,18 +21,11 @@ BACKENDS = ["python", "c"]
 CHECKPOINTS = ["residuals", "carry"]
 
 
-def _specs(values: dict) -> dict:
-    specs = {}
-    for k, v in values.items():
-        dtype = np.asarray(v).dtype
-        specs[k] = gg.Array(np.shape(v), "float32" if dtype == np.float32 else "int64" if dtype.kind == "i"
-                            else "float64")
-    return specs
 
 
 def _agree(looped, unrolled, values: dict, backend: str, rtol: float = 1e-12, wrt=None) -> None:
     """``looped(checkpoint)`` with either checkpoint on ``backend`` and ``unrolled`` (Python backend) agree."""
-    specs = _specs(values)
+    specs = specs_of(values)
     kw = {} if wrt is None else {"wrt": wrt}
     expected_value, expected = gg.value_and_grad(unrolled, backend="python", specs=specs, **kw)(**values)
     for checkpoint in CHECKPOINTS:
@@ -149,7 +143,7 @@ def test_three_nested_levels_with_parameters_closed_over_at_each(backend):
         return jnp.sum(c * c) + jnp.sum(ys * ys)
 
     expected = jax.grad(jax_loss, argnums=(0, 1, 2, 3))(*values.values())
-    _, grads = gg.value_and_grad(_three_levels("residuals"), backend=backend, specs=_specs(values))(**values)
+    _, grads = gg.value_and_grad(_three_levels("residuals"), backend=backend, specs=specs_of(values))(**values)
     for name, e in zip(values, expected):
         np.testing.assert_allclose(grads[name], np.asarray(e), rtol=1e-11, atol=1e-13, err_msg=name)
 
