@@ -4,7 +4,8 @@ The scalar workloads and the scalar chains (chain, rk4) are SX graphs of
 scalars built from the workload's own ``define``. The array workloads are MX
 graphs of whole matrices (``mtimes``, elementwise ops, ``sum1``/``sum2``),
 written out here in CasADi's terms because MX does not broadcast a bias row
-over a batch. Their data are inputs of the Function, converted to ``DM`` once
+over a batch; the loop workload rk4loop is one SX step repeated by
+``mapaccum``, CasADi's loop construct. Their data are inputs of the Function, converted to ``DM`` once
 at set-up; the mlp's integer labels become a one-hot matrix there.
 
 The C variant generates the Function's C source, builds it with the system
@@ -25,7 +26,7 @@ import numpy as np
 
 from bench import cbuild
 from bench.systems import Grads, NotApplicable, Ops, Prepared, System, Unavailable
-from bench.workloads import Inputs, Workload, mlp
+from bench.workloads import Inputs, Workload, mlp, rk4
 
 
 def _ops(ca: Any) -> Ops:
@@ -90,12 +91,24 @@ def _shifted(ca: Any, x: Any) -> Any:
     return ca.sum1(100 * (tail - head**2) ** 2 + (1 - head) ** 2)
 
 
+def _rk4loop(ca: Any, a: Any, b: Any, c: Any, d: Any, x0: Any, y0: Any, obs: Any) -> Any:
+    """The RK4 fit as CasADi's loop construct: one step as an SX Function, run over the observations by
+    ``mapaccum`` (the state and the running misfit accumulated, the parameters the same every step)."""
+    state, observed, p = ca.SX.sym("state", 3), ca.SX.sym("observed"), ca.SX.sym("p", 4)
+    x, y, _ = rk4._step(p[0], p[1], p[2], p[3], state[0], state[1])
+    step = ca.Function("step", [state, observed, p], [ca.vertcat(x, y, state[2] + (x - observed) ** 2)])
+    steps = obs.numel()
+    states = step.mapaccum("steps", steps)(ca.vertcat(x0, y0, 0), obs.T, ca.vertcat(a, b, c, d))
+    return rk4.DT * states[2, steps - 1]
+
+
 MX_LOSSES: dict[str, Callable[..., Any]] = {
     "logreg": _logreg,
     "elementwise": _elementwise,
     "mlp": _mlp,
     "vchain": _vchain,
     "shifted": _shifted,
+    "rk4loop": _rk4loop,
 }
 """The array workloads' losses over MX matrices (CasADi module first, then the inputs), by workload name."""
 
