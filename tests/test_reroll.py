@@ -191,3 +191,24 @@ def test_stacking_every_state_reads_the_stacked_y_itself():
     assert [n.op for n in rolled.nodes].count("scan") == 1 and len(rolled.nodes) < 60
     rng = np.random.default_rng(7)
     assert _scans(_c_equals_python(trajectory, {"h0": rng.normal(size=4), "w": rng.uniform(0.5, 1.5, 200)})) == 2
+
+
+def test_the_first_step_is_in_the_loop_too():
+    """Step 0 reads the loop's initial values (h0, the 0.0 of ``loss``) where the others read the step
+    before, and makes the constants the others share: it is rolled in as well, so the loop runs every step
+    and nothing of it is left unrolled before the loop."""
+    rolled = reroll(trace(vector_chain, {"h0": gg.Array((4,)), "w": gg.Array((64,))}))
+    (loop,) = [node for node in rolled.nodes if node.op == "scan"]
+    assert loop.params["length"] == 64 and [n.op for n in rolled.nodes].count("tanh") == 0
+
+    def states(x0):
+        x, seen = x0, []
+        for _ in range(80):
+            x = x + 0.01 * (gg.sin(x) * x - x * x * x)
+            seen.append(x)
+        return gg.sum(gg.stack(seen) * gg.stack(seen))
+
+    rolled = reroll(trace(states, {"x0": gg.Array((2,))}))
+    (loop,) = [node for node in rolled.nodes if node.op == "scan"]
+    assert loop.params["length"] == 80 and "concatenate" not in [n.op for n in rolled.nodes]
+    _c_equals_python(states, {"x0": np.array([0.6, 0.9])})

@@ -185,7 +185,7 @@ def reroll(graph: Graph) -> Graph:
         found = next((f for f in phased if f is not None), None)
         if found is None:
             return graph
-        graph = _as_loop(graph, *found)
+        graph = _as_loop(*_with_first_step(graph, *found))
     return graph
 
 
@@ -199,6 +199,76 @@ def _best_phase(graph: Graph, run: Run) -> tuple[Run, Roles] | None:
         if roles is not None and (best is None or len(roles.carried) < len(best[1].carried)):
             best = (shifted, roles)
     return best
+
+
+def _with_first_step(graph: Graph, run: Run, roles: Roles) -> tuple[Graph, Run, Roles]:
+    """The graph, run and roles with the steps before the run that read their carries from values of
+    before the loop taken into the run (the loop's first step, which the run's own detection cannot
+    match, its inputs not advancing with the rest's): constants, and what only the captured values are
+    made of, move before that step first."""
+    while True:
+        earlier = _step_before(graph, run, roles)
+        if earlier is None:
+            return graph, run, roles
+        graph, run, roles = earlier
+
+
+def _step_before(graph: Graph, run: Run, roles: Roles) -> tuple[Graph, Run, Roles] | None:
+    """The graph (its nodes before the run reordered), run and roles one step longer at the front, or
+    None when the nodes before the run are no such step."""
+    start, period, steps = run
+    making_captured: set[int] = set()  # the captured values and constants, and what they are made of
+    pending = list(roles.captured) + [i for i in range(start) if graph.nodes[i].op == "const"]
+    while pending:
+        i = pending.pop()
+        if i not in making_captured:
+            making_captured.add(i)
+            pending.extend(graph.nodes[i].inputs)
+    step = [i for i in range(start - 1, -1, -1) if i not in making_captured][:period][::-1]
+    if len(step) < period:
+        return None
+    first = step[0]
+    order = [i for i in range(first, start) if i in making_captured] + step
+    graph = _reordered(graph, first, order) if order != list(range(first, start)) else graph
+    first = start - period
+    roles = _roles(graph, run)
+    if roles is None:
+        return None
+    carried: dict[int, int] = {}
+    for i in range(first, start):
+        a, b = graph.nodes[i], graph.nodes[i + period]
+        if (a.op, a.shape, a.dtype, len(a.inputs)) != (b.op, b.shape, b.dtype, len(b.inputs)) or a.op == "input":
+            return None
+        if (i - first in roles.scanned) != (a.attrs != b.attrs) or \
+                (a.attrs != b.attrs and _slice_step(a, b) != roles.scanned[i - first]):
+            return None
+        for j, j2 in zip(a.inputs, b.inputs):
+            if j2 >= start:  # within a step
+                ok = j == j2 - period
+            elif j2 >= first:  # the value a step carries to the next: ``a`` reads where it starts
+                ok = j < first and j2 not in roles.captured and carried.setdefault(j2 - first, j) == j
+            else:  # captured
+                ok = j == j2
+            if not ok:
+                return None
+    if set(carried) != set(roles.carried):
+        return None
+    for offset, init in carried.items():
+        value, begin = graph.nodes[first + offset], graph.nodes[init]
+        if (value.shape, value.dtype) != (begin.shape, begin.dtype) or init in roles.captured:
+            return None
+    return graph, Run(first, period, steps + 1), Roles(carried, roles.scanned, roles.captured)
+
+
+def _reordered(graph: Graph, first: int, order: list[int]) -> Graph:
+    """``graph`` with its nodes ``first ..`` up to the last of ``order`` in the order ``order`` (a
+    topological one): the nodes after keep their ids."""
+    sequence = list(range(first)) + order + list(range(first + len(order), len(graph.nodes)))
+    new_id = {old: new for new, old in enumerate(sequence)}
+    nodes = tuple(graph.nodes[old]._replace(id=new, inputs=tuple(new_id[j] for j in graph.nodes[old].inputs))
+                  for new, old in enumerate(sequence))
+    return Graph(nodes, tuple(new_id[i] for i in graph.inputs), tuple(new_id[i] for i in graph.outputs),
+                 graph.output_names)
 
 
 def _as_loop(graph: Graph, run: Run, roles: Roles) -> Graph:
@@ -260,7 +330,7 @@ def _step_body(graph: Graph, run: Run, roles: Roles, ys: list[int]) -> tuple[Gra
     start, period, steps = run
     end, last = start + period * steps, start + period * (steps - 1)
     carried, scanned, captured = roles
-    captured = [j for j in captured if graph.nodes[j].op != "const"]
+    captured = [j for j in captured if not _constant(graph, j)]
 
     def name_at(offset: int) -> str | None:
         """The user's name for the value at ``offset`` of a step: the locals name the last one, which may
@@ -285,8 +355,10 @@ def _step_body(graph: Graph, run: Run, roles: Roles, ys: list[int]) -> tuple[Gra
     for i in range(start, start + period):
         node = graph.nodes[i]
         for j in node.inputs:
-            if j not in inside and graph.nodes[j].op == "const":
-                inside[j] = body.add("const", (), graph.nodes[j].attrs, graph.nodes[j].shape, graph.nodes[j].dtype)
+            if j not in inside and _constant(graph, j):  # constants stay constants
+                source = graph.nodes[j].inputs[0] if graph.nodes[j].inputs else j
+                inside[source] = copy_node(body, graph.nodes[source], [])
+                inside[j] = copy_node(body, graph.nodes[j], [inside[source]])
         if i not in inside:
             inside[i] = emit(body, node.op, [inside[j] for j in node.inputs], **node.params)
         name = name_at(i - start)
@@ -295,6 +367,12 @@ def _step_body(graph: Graph, run: Run, roles: Roles, ys: list[int]) -> tuple[Gra
     outputs = [inside[start + o] for o in order + ys]
     names = [body.nodes[inside[carried[o]]].params["name"] for o in order] + [name_at(o) or f"y{o}" for o in ys]
     return eliminate_dead_code(body.finish(tuple(outputs), tuple(names))), captured
+
+
+def _constant(graph: Graph, i: int) -> bool:
+    """Whether node ``i`` is a constant or one broadcast."""
+    node = graph.nodes[i]
+    return node.op == "const" or node.op == "broadcast_to" and graph.nodes[node.inputs[0]].op == "const"
 
 
 def _restacked(inputs: list[int], rows: dict[int, tuple[int, int]], stacked: dict[int, int], steps: int
