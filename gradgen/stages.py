@@ -24,6 +24,7 @@ from gradgen.passes.autodiff import resolve_wrt
 from gradgen.passes.lower import lower_for_c
 from gradgen.passes.pipeline import prepare
 from gradgen.passes.reroll import reroll
+from gradgen.passes.sink import sink_sums
 from gradgen.schedule import Program, schedule
 
 
@@ -33,7 +34,8 @@ class Prepared:
     differentiating (unless ``mode`` is "forward") and pruning; ``grad_keys`` are the inputs
     differentiated. ``for_c`` is the prepared graph C is printed from: the same, unless the traced
     graph has long runs of repeated steps (an unrolled Python loop), which it has re-rolled into loop
-    nodes first (``passes/reroll.py``). Each is made when first asked for: a C kernel of an
+    nodes first (``passes/reroll.py``), or sums over the steps of a loop's results, which it computes
+    inside the loop (``passes/sink.py``). Each is made when first asked for: a C kernel of an
     unrolled loop never differentiates the unrolled graph, a Python kernel never re-rolls it."""
 
     traced: Graph
@@ -55,7 +57,8 @@ class Prepared:
 
     @cached_property
     def for_c(self) -> Graph:
-        return self.prepared if self.rolled is self.traced else self._prepare(self.rolled)
+        fused = sink_sums(self.rolled)
+        return self.prepared if fused is self.traced else self._prepare(fused)
 
 
 @dataclass(frozen=True)

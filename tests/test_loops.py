@@ -209,8 +209,9 @@ def test_residuals_are_read_not_computed_again_and_carry_saves_only_the_carry():
     assert "tanh(" not in reverse_body(residuals)  # the reverse step reads tanh's values, saved
     assert "tanh(" in reverse_body(carry)  # computes the step again from its saved carry
     assert "saved_subtract_h" in str(residuals.program) and "saved_subtract_h" not in str(carry.program)
-    # memory: per step 3 saved values of 3 (residuals) against the carry of 3
-    assert residuals.program.work_size - carry.program.work_size == 100 * 3 * 2
+    # memory: per step h before and after, sum(h * h) and 1 - h * h (10 numbers, residuals) against the
+    # carry of 3; the reverse body computing the step again needs 3 numbers of work of its own
+    assert residuals.program.work_size - carry.program.work_size == 100 * (10 - 3) - 3
     values = _rnn_values(5, steps=100)
     value, grads = residuals(**values)
     expected_value, expected = carry(**values)
@@ -442,11 +443,12 @@ def test_the_c_of_a_loop_does_not_grow_with_its_length():
     assert abs(len(long.source.splitlines()) - len(short.source.splitlines())) <= 8
     assert long.source.count("static int gg_rnn_scan_value_and_grad_body") == 2  # forward and reverse bodies
     text = str(long.program)
-    # the ys written in place, row by row: the energies and what the reverse sweep reads (the carry each
-    # step starts from, the new h, and 1 - h * h, tanh's derivative)
-    assert ("h.next, energies[2*step0:], saved_h[6*step0:], saved_h_2[6*step0:], saved_subtract_h[6*step0:] "
-            "= body 0(h, xs[2*step0], W, U)") in text
-    assert "h, energies[2*step0 + 1:], saved_h[6*step0 + 3:]" in text
+    # the ys written in place, row by row: what the reverse sweep reads (the carry each step starts from,
+    # the new h, the energy and 1 - h * h, tanh's derivative); the energies are not stacked: the sum of
+    # their squares is a carry of the loop (passes/sink.py)
+    assert ("h.next, total.next, saved_h[6*step0:], saved_h_2[6*step0:], saved_sum_h[2*step0:], "
+            "saved_subtract_h[6*step0:] = body 0(h, total[0], xs[2*step0], W, U)") in text
+    assert "h, total, saved_h[6*step0 + 3:]" in text
     assert "body 1, a program:" in text
 
 
