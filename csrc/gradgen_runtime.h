@@ -140,4 +140,47 @@ static inline float gg_minimumf(float a, float b)
     return ((a < b) | (a != a)) ? a : b;
 }
 
+/* np.mod (Python's %): the remainder with the sign of the divisor, NaN for a zero divisor, and a zero
+   result signed like the divisor. */
+static inline double gg_mod(double a, double b)
+{
+    double r = fmod(a, b);
+    if (r != 0.0) {
+        if ((b < 0.0) != (r < 0.0))
+            r += b;
+    } else {
+        r = copysign(0.0, b);
+    }
+    return r;
+}
+
+static inline float gg_modf(float a, float b)
+{
+    float r = fmodf(a, b);
+    if (r != 0.0f) {
+        if ((b < 0.0f) != (r < 0.0f))
+            r += b;
+    } else {
+        r = copysignf(0.0f, b);
+    }
+    return r;
+}
+
+/* np.logaddexp: log(exp(a) + exp(b)) without overflow; a + log(2) where a == b (infinities too). */
+static inline double gg_logaddexp(double a, double b)
+{
+    if (a == b)
+        return a + 0.693147180559945309417232121458176568;
+    const double d = a - b;
+    return d > 0.0 ? a + log1p(exp(-d)) : d <= 0.0 ? b + log1p(exp(d)) : d; /* d is NaN */
+}
+
+static inline float gg_logaddexpf(float a, float b)
+{
+    if (a == b)
+        return a + 0.693147180559945309417232121458176568f;
+    const float d = a - b;
+    return d > 0.0f ? a + log1pf(expf(-d)) : d <= 0.0f ? b + log1pf(expf(d)) : d;
+}
+
 #endif /* GRADGEN_RUNTIME_H */

@@ -292,6 +292,14 @@ UNARY: dict[str, Callable] = {
     "log": lambda x: gg.log(x * x + 0.5),
     "sqrt": lambda x: gg.sqrt(x * x + 0.5),
     "log1p": lambda x: gg.log1p(x * x),
+    "arctan": gg.arctan,
+    "arcsinh": gg.arcsinh,
+    "erf": gg.erf,
+    "cosh": gg.cosh,
+    "tan": lambda x: gg.tan(gg.tanh(x)),
+    "arcsin": lambda x: gg.arcsin(0.9 * gg.tanh(x)),
+    "log2": lambda x: gg.log2(x * x + 0.5),
+    "floor": gg.floor,
 }
 
 BINARY: dict[str, Callable] = {
@@ -302,6 +310,10 @@ BINARY: dict[str, Callable] = {
     "power": lambda a, b: (a * a + 0.5) ** b,
     "maximum": gg.maximum,
     "minimum": gg.minimum,
+    "hypot": gg.hypot,
+    "logaddexp": gg.logaddexp,
+    "arctan2": gg.arctan2,
+    "mod": lambda a, b: a % (b * b + 0.5),
 }
 
 REDUCTIONS = ("sum", "mean", "max", "min", "logsumexp")

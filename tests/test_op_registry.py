@@ -44,8 +44,9 @@ class Arg:
 
     ``kind`` is "real" (uniform in [-2, 2]), "positive" ([0.5, 2]), "nonzero"
     (magnitude in [0.5, 2], either sign), "distinct" (entries at least 0.3
-    apart, so a maximum is never tied), "dyadic" (multiples of 1/16, exact in
-    float32) or "index" (integers in [0, bound)).
+    apart, so a maximum is never tied), "fractional" (in [-3, 3], at least 0.1
+    from an integer: away from the jumps of floor and mod), "dyadic" (multiples
+    of 1/16, exact in float32) or "index" (integers in [0, bound)).
     """
 
     shape: tuple[int, ...]
@@ -70,6 +71,8 @@ class Arg:
             size = int(np.prod(shape, dtype=np.int64))
             ranks = rng.permutation(size) - size / 2
             value = (0.5 * ranks + rng.uniform(-0.1, 0.1, size)).reshape(shape)
+        elif self.kind == "fractional":
+            value = rng.integers(-3, 3, shape) + rng.uniform(0.1, 0.9, shape)
         elif self.kind == "dyadic":
             value = rng.integers(-32, 33, shape) / 16.0
         elif self.kind == "index":
@@ -93,6 +96,10 @@ def nonzero(*shape: int) -> Arg:
 
 def distinct(*shape: int) -> Arg:
     return Arg(shape, "distinct")
+
+
+def fractional(*shape: int) -> Arg:
+    return Arg(shape, "fractional")
 
 
 def index(bound: int, *shape: int) -> Arg:
@@ -173,6 +180,34 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
     "relu": _unary(gg.relu, nonzero),
     "sigmoid": _unary(gg.sigmoid),
     "softplus": _unary(gg.softplus),
+    "tan": (ex(lambda x: gg.tan(x * 0.6), x=real(2, 3)),),
+    "sinh": _unary(gg.sinh),
+    "cosh": _unary(gg.cosh),
+    "arcsin": (ex(lambda x: gg.arcsin(x * 0.4), x=real(2, 3)),),
+    "arccos": (ex(lambda x: gg.arccos(x * 0.4), x=real(2, 3)),),
+    "arctan": _unary(gg.arctan),
+    "arctan2": (ex(lambda y, x: gg.arctan2(y, x), y=real(2, 3), x=nonzero(2, 3)),
+                ex(lambda y: np.arctan2(y, -1.5), y=real(3))),
+    "arcsinh": _unary(gg.arcsinh),
+    "arccosh": (ex(lambda x: gg.arccosh(x + 1.0), x=positive(2, 3)),),
+    "arctanh": (ex(lambda x: gg.arctanh(x * 0.4), x=real(2, 3)),),
+    "erf": _unary(gg.erf),
+    "hypot": (ex(lambda a, b: gg.hypot(a, b), a=nonzero(2, 3), b=nonzero(2, 3)),
+              ex(lambda a: np.hypot(a, 2.0), a=real(3))),
+    "log2": _unary(gg.log2, positive),
+    "log10": _unary(np.log10, positive),
+    "exp2": _unary(gg.exp2),
+    "logaddexp": (ex(lambda a, b: gg.logaddexp(a, b), a=real(2, 3), b=real(2, 3)),
+                  ex(lambda a: np.logaddexp(a, 0.5), a=real(3))),
+    # rounding and remainders
+    "floor": _unary(gg.floor),
+    "ceil": _unary(np.ceil),
+    "trunc": _unary(gg.trunc),
+    "rint": (ex(lambda x: gg.round(x * 3.0), x=real(2, 3)), ex(lambda x: np.round(x, 1), x=real(3))),
+    # (q * b) % b: the quotient q stays away from the jumps, for the finite differences
+    "mod": (ex(lambda q, b: (q * b) % b, q=fractional(2, 3), b=nonzero(2, 3)),
+            ex(lambda q: (q * 1.5) % 1.5, q=fractional(3))),
+    "fmod": (ex(lambda q, b: gg.fmod(q * b, b), q=fractional(2, 3), b=nonzero(2, 3)),),
     # masks
     "less": (ex(lambda x, y: x < y, x=real(2, 3), y=real(2, 3)),),
     "less_equal": (ex(lambda x, y: x <= y, x=real(2, 3), y=real(3)),),
@@ -401,7 +436,7 @@ def test_shape_rule_matches_evaluation(name, example):
 
 # --- VJP against finite differences ---------------------------------------------------------
 #: Ops whose gradient is 0 by definition, not the derivative of their value.
-ZERO_GRADIENT_OPS = {"stop_gradient"} | MASK_OPS
+ZERO_GRADIENT_OPS = {"stop_gradient", "floor", "ceil", "trunc", "rint"} | MASK_OPS
 
 
 def _finite_differences_apply(name: str, example: Example) -> bool:
@@ -594,6 +629,18 @@ OUT_OF_DOMAIN = {
     "divide": (lambda a: 1.0 / a, [0.0]),
     "divide-zero": (lambda a: a / a, [0.0]),
     "exp-overflow": (gg.exp, [1000.0]),
+    "arcsin": (gg.arcsin, [2.0, -1.5]),
+    "arccos": (gg.arccos, [-2.0]),
+    "arccosh": (gg.arccosh, [0.5]),
+    "arctanh": (gg.arctanh, [1.0, -1.0, 2.0]),
+    "log2": (gg.log2, [-1.0, 0.0]),
+    "log10": (gg.log10, [-1.0, 0.0]),
+    "sinh-overflow": (gg.sinh, [1000.0, -1000.0]),
+    "cosh-overflow": (gg.cosh, [1000.0]),
+    "exp2-overflow": (gg.exp2, [2000.0]),
+    "mod-by-zero": (lambda a: gg.mod(a, 0.0 * a), [1.0, 0.0]),
+    "fmod-by-zero": (lambda a: gg.fmod(a, 0.0 * a), [1.0]),
+    "floor-inf": (lambda a: gg.floor(a * 1e308 * 10.0), [1.0, -1.0]),
 }
 
 

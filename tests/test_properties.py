@@ -19,6 +19,7 @@ finite differences meaningless.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,6 +120,15 @@ UNARY = {
     "log": Rule(lambda x: gg.log(x * x + 0.5), lambda x: np.log(x * x + 0.5)),
     "sqrt": Rule(lambda x: gg.sqrt(x * x + 0.5), lambda x: np.sqrt(x * x + 0.5)),
     "log1p": Rule(lambda x: gg.log1p(x * x), lambda x: np.log1p(x * x)),
+    "arctan": Rule(gg.arctan, np.arctan),
+    "arcsinh": Rule(gg.arcsinh, np.arcsinh),
+    "erf": Rule(gg.erf, np.vectorize(math.erf, otypes=[float])),
+    "cosh": Rule(gg.cosh, np.cosh),
+    # tan, arcsin and log2 on arguments kept inside their domains by construction.
+    "tan": Rule(lambda x: gg.tan(gg.tanh(x)), lambda x: np.tan(np.tanh(x))),
+    "arcsin": Rule(lambda x: gg.arcsin(0.9 * gg.tanh(x)), lambda x: np.arcsin(0.9 * np.tanh(x))),
+    "log2": Rule(lambda x: gg.log2(x * x + 0.5), lambda x: np.log2(x * x + 0.5)),
+    "floor": Rule(gg.floor, np.floor, lambda x: _distance(x - np.round(x))),
 }
 
 BINARY = {
@@ -129,6 +139,12 @@ BINARY = {
     "power": Rule(lambda a, b: (a * a + 0.5) ** b, lambda a, b: np.exp(b * np.log(a * a + 0.5))),
     "maximum": Rule(gg.maximum, np.maximum, lambda a, b: _distance(a - b)),
     "minimum": Rule(gg.minimum, np.minimum, lambda a, b: _distance(a - b)),
+    "hypot": Rule(gg.hypot, np.hypot, lambda a, b: _distance(np.hypot(a, b))),
+    "logaddexp": Rule(gg.logaddexp, np.logaddexp),
+    # arctan2 jumps across the negative x axis and has no limit at the origin
+    "arctan2": Rule(gg.arctan2, np.arctan2, lambda a, b: _distance(np.where(b < 0.0, a, np.hypot(a, b)))),
+    "mod": Rule(lambda a, b: a % (b * b + 0.5), lambda a, b: np.mod(a, b * b + 0.5),
+                lambda a, b: _distance(a / (b * b + 0.5) - np.round(a / (b * b + 0.5))), min_margin=0.05),
 }
 
 WHERE = Rule(lambda a, b, c, d: gg.where(a > b, c, d), lambda a, b, c, d: np.where(a > b, c, d),

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from gradgen.ops.shape import scatter_add_array, scatter_along_axis_array, unslice_array, unslice_sum_array
+from gradgen.ops.transcendental import LN2, erf_array
 
 
 def _maximum(a: float, b: float) -> float:
@@ -27,6 +28,20 @@ def _sign(x: float) -> float:
     return 1.0 if x > 0.0 else -1.0 if x < 0.0 else x * 0.0
 
 
+def _integral(round_: Any) -> Any:
+    """A rounding function of ``math`` (which returns an int) as NumPy's: a float, signed like ``x``
+    (np.ceil(-0.5) is -0.0)."""
+    return lambda x: math.copysign(float(round_(x)), x)
+
+
+def _logaddexp(a: float, b: float) -> float:
+    """np.logaddexp on floats: a + log(2) at a tie (infinities too), NaN for NaN."""
+    if a == b:
+        return a + LN2
+    d = a - b
+    return a + math.log1p(math.exp(-d)) if d > 0.0 else b + math.log1p(math.exp(d)) if d <= 0.0 else d
+
+
 def _take_along_axis(x: np.ndarray, idx: np.ndarray, axis: int) -> np.ndarray:
     shape = tuple(m if i == axis else n for i, (n, m) in enumerate(zip(x.shape, idx.shape)))
     return np.take_along_axis(x, np.broadcast_to(idx, shape), axis)
@@ -36,6 +51,11 @@ SCALAR_FAST: dict[str, Any] = {
     "exp": math.exp, "log": math.log, "log1p": math.log1p, "expm1": math.expm1, "sqrt": math.sqrt,
     "sin": math.sin, "cos": math.cos, "tanh": math.tanh, "pow": math.pow,
     "maximum": _maximum, "minimum": _minimum, "sign": _sign, "inf": math.inf, "nan": math.nan,
+    "tan": math.tan, "sinh": math.sinh, "cosh": math.cosh, "asin": math.asin, "acos": math.acos,
+    "atan": math.atan, "atan2": math.atan2, "asinh": math.asinh, "acosh": math.acosh, "atanh": math.atanh,
+    "erf": math.erf, "hypot": math.hypot, "log2": math.log2, "log10": math.log10, "exp2": lambda x: 2.0**x,
+    "logaddexp": _logaddexp, "floor": _integral(math.floor), "ceil": _integral(math.ceil),
+    "trunc": _integral(math.trunc), "rint": _integral(round), "mod": lambda a, b: a % b, "fmod": math.fmod,
     # What math raises where IEEE gives inf or nan, under a name no user's variable can take
     # (generated names never start with an underscore), so a local called ValueError cannot shadow it.
     "_MATH_ERRORS": (ArithmeticError, ValueError),
@@ -44,7 +64,7 @@ SCALAR_FAST: dict[str, Any] = {
 ARRAY: dict[str, Any] = {
     "np": np, "inf": math.inf, "nan": math.nan, "unslice": unslice_array, "scatter_add": scatter_add_array,
     "take_along_axis": _take_along_axis, "scatter_along_axis": scatter_along_axis_array,
-    "unslice_sum": unslice_sum_array,
+    "unslice_sum": unslice_sum_array, "erf": erf_array,
 }
 
 #: Names a generated variable must never take (they would shadow the helpers).

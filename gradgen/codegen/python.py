@@ -181,6 +181,8 @@ def generate_python(graph: Graph, *, function_name: str, mode: str,
     "value_and_grad" returns ``(value, {key: grad})``, "grad" the dict.
     """
     scalar = is_scalar_graph(graph) and not numpy
+    while function_name in RESERVED:  # a kernel of gg.erf must not be ``def erf`` calling itself for the helper
+        function_name += "_kernel"
     names = assign_names(graph, RESERVED | {function_name})
     emitter = _Emitter(scalar, set(names) | RESERVED | {function_name})
     aliases = {} if scalar else _broadcast_aliases(graph)

@@ -138,6 +138,12 @@ class Value:
     def __rtruediv__(self, other: Any) -> Value:
         return F.divide(other, self)
 
+    def __mod__(self, other: Any) -> Value:
+        return F.mod(self, other)
+
+    def __rmod__(self, other: Any) -> Value:
+        return F.mod(other, self)
+
     def __pow__(self, other: Any) -> Value:
         return F.power(self, other)
 
@@ -219,6 +225,58 @@ class Value:
 
     def astype(self, dtype: Any) -> Value:
         return F.cast(self, dtype)
+
+    def var(self, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Value:
+        return F.var(self, axis=axis, ddof=ddof, keepdims=keepdims)
+
+    def std(self, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Value:
+        return F.std(self, axis=axis, ddof=ddof, keepdims=keepdims)
+
+    def dot(self, other: Any) -> Value:
+        return F.matmul(self, other)
+
+    def clip(self, min: Any = None, max: Any = None) -> Value:  # noqa: A002 - NumPy's names
+        return F.clip(self, min, max)
+
+    def round(self, decimals: int = 0) -> Value:
+        return F.round(self, decimals)
+
+    def ravel(self) -> Value:
+        return F.ravel(self)
+
+    def flatten(self) -> Value:
+        return F.ravel(self)
+
+    def squeeze(self, axis: Any = None) -> Value:
+        return F.squeeze(self, axis)
+
+    def swapaxes(self, axis1: int, axis2: int) -> Value:
+        return F.swapaxes(self, axis1, axis2)
+
+    def repeat(self, repeats: Any, axis: int | None = None) -> Value:
+        return F.repeat(self, repeats, axis)
+
+    def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Value:
+        return F.diagonal(self, offset, axis1, axis2)
+
+    def trace(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Value:
+        return F.trace(self, offset, axis1, axis2)
+
+    # the activations micrograd's values have, as methods
+    def relu(self) -> Value:
+        return F.relu(self)
+
+    def exp(self) -> Value:
+        return F.exp(self)
+
+    def log(self) -> Value:
+        return F.log(self)
+
+    def tanh(self) -> Value:
+        return F.tanh(self)
+
+    def sigmoid(self) -> Value:
+        return F.sigmoid(self)
 
 
 # The operators call the public functions, which themselves build Values:

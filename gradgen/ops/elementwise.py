@@ -40,23 +40,25 @@ def _mask_result(inputs: Sequence[Node], attrs: dict) -> tuple[tuple[int, ...], 
     return _same_as_inputs(inputs, attrs)[0], "bool"
 
 
-def _no_gradient(g: Any, out: Any, *inputs: Any) -> tuple[None, ...]:
+def no_gradient(g: Any, out: Any, *inputs: Any) -> tuple[None, ...]:
     return (None,) * len(inputs)
 
 
-def _float_op(name: str, arity: int, evaluate: Callable, vjp: Callable, py: Spelling, np_: Spelling,
+def float_op(name: str, arity: int, evaluate: Callable, vjp: Callable, py: Spelling, np_: Spelling,
               c: Spelling, jvp: Callable | None = None, reads_forward: bool = True, cheap: bool = False,
               sympy: Callable | None = None, doc: str = "") -> Callable:
     """Define a float elementwise op and return its public function."""
     define(Op(name, _float_result, evaluate, vjp, py, np_, jvp=jvp, c=c, kind="elementwise", cheap=cheap,
               sympy=sympy, reads_forward=reads_forward, doc=doc))
 
-    def public(*operands: Any) -> Any:
-        if len(operands) != arity:
-            raise TypeError(f"{name} takes {arity} argument(s), got {len(operands)}")
-        return elementwise(name, *operands)
+    if arity == 1:
+        def public(x: Any) -> Any:
+            return elementwise(name, x)
+    else:
+        def public(a: Any, b: Any) -> Any:
+            return elementwise(name, a, b)
 
-    public.__name__ = name
+    public.__name__ = public.__qualname__ = name
     public.__doc__ = doc
     return public
 
@@ -85,19 +87,19 @@ def _c_power(args: Sequence[str], attrs: dict) -> str:
 
 
 # --- arithmetic -------------------------------------------------------------------
-add = _float_op("add", 2, np.add, lambda g, out, a, b: (g, g), "{0} + {1}", "{0} + {1}",
+add = float_op("add", 2, np.add, lambda g, out, a, b: (g, g), "{0} + {1}", "{0} + {1}",
                 c="{0} + {1}", jvp=lambda t, out, a, b: F.add_tangents(t[0], t[1]), reads_forward=False,
                 cheap=True, sympy=lambda sp, n, a, b: a + b, doc="a + b, elementwise with broadcasting.")
-subtract = _float_op("subtract", 2, np.subtract, lambda g, out, a, b: (g, -g), "{0} - {1}", "{0} - {1}",
+subtract = float_op("subtract", 2, np.subtract, lambda g, out, a, b: (g, -g), "{0} - {1}", "{0} - {1}",
                      c="{0} - {1}", jvp=lambda t, out, a, b: F.add_tangents(t[0], None if t[1] is None else -t[1]),
                      reads_forward=False, cheap=True, sympy=lambda sp, n, a, b: a - b,
                      doc="a - b, elementwise with broadcasting.")
-multiply = _float_op("multiply", 2, np.multiply, lambda g, out, a, b: (g * b, g * a),
+multiply = float_op("multiply", 2, np.multiply, lambda g, out, a, b: (g * b, g * a),
                      "{0} * {1}", "{0} * {1}",
                      c="{0} * {1}", jvp=lambda t, out, a, b: F.add_tangents(None if t[0] is None else t[0] * b,
                                                              None if t[1] is None else a * t[1]),
                      cheap=True, sympy=lambda sp, n, a, b: a * b, doc="a * b, elementwise with broadcasting.")
-divide = _float_op("divide", 2, np.divide, lambda g, out, a, b: (g / b, -g * out / b),
+divide = float_op("divide", 2, np.divide, lambda g, out, a, b: (g / b, -g * out / b),
                    "{0} / {1}", "{0} / {1}",
                    c="{0} / {1}", jvp=lambda t, out, a, b: F.add_tangents(None if t[0] is None else t[0] / b,
                                                            None if t[1] is None else -t[1] * out / b),
@@ -115,7 +117,7 @@ def _power_exponent_part(g: Any, out: Any, a: Any) -> Any:
     return g * out * F.log(F.where(a == 0.0, 1.0, a))
 
 
-power = _float_op("power", 2, np.power,
+power = float_op("power", 2, np.power,
                   lambda g, out, a, b: (_power_base_part(g, a, b), _power_exponent_part(g, out, a)),
                   _scalar_power, "{0} ** {1}",
                   c=_c_power, jvp=lambda t, out, a, b: F.add_tangents(
@@ -133,7 +135,7 @@ def _share(x: Any, other: Any, out: Any) -> Any:
 
 def _extremum(name: str, evaluate: Callable, sympy: Callable) -> Callable:
     """maximum or minimum: each operand's share of the gradient is ``_share``."""
-    return _float_op(
+    return float_op(
         name, 2, evaluate,
         lambda g, out, a, b: (g * _share(a, b, out), g * _share(b, a, out)),
         f"{name}({{0}}, {{1}})", f"np.{name}({{0}}, {{1}})", c=f"gg_{name}{{f}}({{0}}, {{1}})",
@@ -147,38 +149,38 @@ maximum = _extremum("maximum", np.maximum, lambda sp, n, a, b: sp.Max(a, b))
 minimum = _extremum("minimum", np.minimum, lambda sp, n, a, b: sp.Min(a, b))
 
 # --- unary functions --------------------------------------------------------------
-negative = _float_op("negative", 1, np.negative, lambda g, out, x: (-g,), "-{0}", "-{0}",
+negative = float_op("negative", 1, np.negative, lambda g, out, x: (-g,), "-{0}", "-{0}",
                      c="-{0}", jvp=lambda t, out, x: -t[0], reads_forward=False, cheap=True,
                      sympy=lambda sp, n, a: -a, doc="-x.")
-exp = _float_op("exp", 1, np.exp, lambda g, out, x: (g * out,), "exp({0})", "np.exp({0})",
+exp = float_op("exp", 1, np.exp, lambda g, out, x: (g * out,), "exp({0})", "np.exp({0})",
                 c="exp{f}({0})", jvp=lambda t, out, x: t[0] * out, sympy=lambda sp, n, a: sp.exp(a), doc="e ** x.")
-log = _float_op("log", 1, np.log, lambda g, out, x: (g / x,), "log({0})", "np.log({0})",
+log = float_op("log", 1, np.log, lambda g, out, x: (g / x,), "log({0})", "np.log({0})",
                 c="log{f}({0})", jvp=lambda t, out, x: t[0] / x,
                 sympy=lambda sp, n, a: sp.log(a), doc="Natural logarithm (log(0) = -inf, log(x<0) = nan).")
-log1p = _float_op("log1p", 1, np.log1p, lambda g, out, x: (g / (1.0 + x),), "log1p({0})", "np.log1p({0})",
+log1p = float_op("log1p", 1, np.log1p, lambda g, out, x: (g / (1.0 + x),), "log1p({0})", "np.log1p({0})",
                   c="log1p{f}({0})", jvp=lambda t, out, x: t[0] / (1.0 + x),
                   sympy=lambda sp, n, a: sp.log(1 + a), doc="log(1 + x), accurate for small x.")
-expm1 = _float_op("expm1", 1, np.expm1, lambda g, out, x: (g * (out + 1.0),), "expm1({0})", "np.expm1({0})",
+expm1 = float_op("expm1", 1, np.expm1, lambda g, out, x: (g * (out + 1.0),), "expm1({0})", "np.expm1({0})",
                   c="expm1{f}({0})", jvp=lambda t, out, x: t[0] * (out + 1.0),
                   sympy=lambda sp, n, a: sp.exp(a) - 1, doc="exp(x) - 1, accurate for small x.")
-sqrt = _float_op("sqrt", 1, np.sqrt, lambda g, out, x: (g * 0.5 / out,), "sqrt({0})", "np.sqrt({0})",
+sqrt = float_op("sqrt", 1, np.sqrt, lambda g, out, x: (g * 0.5 / out,), "sqrt({0})", "np.sqrt({0})",
                  c="sqrt{f}({0})", jvp=lambda t, out, x: t[0] * 0.5 / out,
                  sympy=lambda sp, n, a: sp.sqrt(a), doc="Square root (sqrt(x<0) = nan).")
-sin = _float_op("sin", 1, np.sin, lambda g, out, x: (g * F.cos(x),), "sin({0})", "np.sin({0})",
+sin = float_op("sin", 1, np.sin, lambda g, out, x: (g * F.cos(x),), "sin({0})", "np.sin({0})",
                 c="sin{f}({0})", jvp=lambda t, out, x: t[0] * F.cos(x), sympy=lambda sp, n, a: sp.sin(a), doc="Sine.")
-cos = _float_op("cos", 1, np.cos, lambda g, out, x: (-g * F.sin(x),), "cos({0})", "np.cos({0})",
+cos = float_op("cos", 1, np.cos, lambda g, out, x: (-g * F.sin(x),), "cos({0})", "np.cos({0})",
                 c="cos{f}({0})", jvp=lambda t, out, x: -t[0] * F.sin(x), sympy=lambda sp, n, a: sp.cos(a),
                 doc="Cosine.")
-tanh = _float_op("tanh", 1, np.tanh, lambda g, out, x: (g * (1.0 - out * out),), "tanh({0})", "np.tanh({0})",
+tanh = float_op("tanh", 1, np.tanh, lambda g, out, x: (g * (1.0 - out * out),), "tanh({0})", "np.tanh({0})",
                  c="tanh{f}({0})", jvp=lambda t, out, x: t[0] * (1.0 - out * out),
                  sympy=lambda sp, n, a: sp.tanh(a), doc="Hyperbolic tangent.")
-sign = _float_op("sign", 1, np.sign, _no_gradient, "sign({0})", "np.sign({0})",
+sign = float_op("sign", 1, np.sign, no_gradient, "sign({0})", "np.sign({0})",
                  c="gg_sign{f}({0})", jvp=lambda t, out, x: None, cheap=True, sympy=lambda sp, n, a: sp.sign(a),
                  doc="-1, 0 or 1 (nan for nan); its gradient is 0.")
-abs = _float_op("abs", 1, np.abs, lambda g, out, x: (g * F.sign(x),), "abs({0})", "np.abs({0})",
+abs = float_op("abs", 1, np.abs, lambda g, out, x: (g * F.sign(x),), "abs({0})", "np.abs({0})",
                 c="fabs{f}({0})", jvp=lambda t, out, x: t[0] * F.sign(x), cheap=True,
                 sympy=lambda sp, n, a: sp.Abs(a), doc="|x|; its gradient at 0 is 0.")
-relu = _float_op("relu", 1, lambda x: np.maximum(x, 0.0),
+relu = float_op("relu", 1, lambda x: np.maximum(x, 0.0),
                  lambda g, out, x: (F.where(x > 0.0, g, 0.0),),
                  "0.0 if {0} <= 0.0 else {0}", "np.maximum({0}, 0.0)",
                  c="gg_relu{f}({0})", jvp=lambda t, out, x: F.where(x > 0.0, t[0], 0.0),
@@ -191,11 +193,11 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-x))
 
 
-sigmoid = _float_op("sigmoid", 1, _sigmoid, lambda g, out, x: (g * (out * (1.0 - out)),),
+sigmoid = float_op("sigmoid", 1, _sigmoid, lambda g, out, x: (g * (out * (1.0 - out)),),
                     "1.0 / (1.0 + exp(-{0}))", "1.0 / (1.0 + np.exp(-{0}))",
                     c="gg_sigmoid{f}({0})", jvp=lambda t, out, x: t[0] * (out * (1.0 - out)),
                     sympy=lambda sp, n, a: 1 / (1 + sp.exp(-a)), doc="1 / (1 + exp(-x)), exact 0 and 1 in the tails.")
-softplus = _float_op("softplus", 1, lambda x: np.logaddexp(0.0, x),
+softplus = float_op("softplus", 1, lambda x: np.logaddexp(0.0, x),
                      lambda g, out, x: (g * F.sigmoid(x),),
                      "log1p(exp(-abs({0}))) + (0.0 if {0} <= 0.0 else {0})", "np.logaddexp(0.0, {0})",
                      c="gg_softplus{f}({0})", jvp=lambda t, out, x: t[0] * F.sigmoid(x),
@@ -205,7 +207,7 @@ softplus = _float_op("softplus", 1, lambda x: np.logaddexp(0.0, x),
 def _mask_op(name: str, evaluate: Callable, spelling: str, np_spelling: str, c_spelling: str, sympy_name: str,
              dtype: str | None = None, arity: int = 2) -> Callable:
     """Define a mask op (SymPy's relational or logical class ``sympy_name``) and return its public function."""
-    define(Op(name, _mask_result, evaluate, _no_gradient, spelling, np_spelling, c=c_spelling, kind="elementwise",
+    define(Op(name, _mask_result, evaluate, no_gradient, spelling, np_spelling, c=c_spelling, kind="elementwise",
               cheap=True, sympy=lambda sp, node, *args: getattr(sp, sympy_name)(*args), reads_forward=False,
               doc=f"Mask: {spelling.format('a', 'b')}."))
 
@@ -271,6 +273,6 @@ define(Op("cast", _cast_infer, lambda x, dtype: np.asarray(x).astype(dtype),
           kind="elementwise", cheap=True, sympy=_cast_sympy, reads_forward=False, doc="Convert to another dtype."))
 
 define(Op("stop_gradient", lambda inputs, attrs: (inputs[0].shape, inputs[0].dtype), lambda x: x,
-          _no_gradient, "{0}", "{0}", c="{0}", jvp=lambda t, out, x: None, kind="view", sympy=lambda sp, n, a: a,
+          no_gradient, "{0}", "{0}", c="{0}", jvp=lambda t, out, x: None, kind="view", sympy=lambda sp, n, a: a,
           reads_forward=False,
           doc="Identity whose gradient is 0."))

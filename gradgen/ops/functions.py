@@ -71,6 +71,38 @@ def add_tangents(a: Any, b: Any) -> Any:
 
 
 from gradgen.ops import loops  # noqa: E402, F401 - registers scan and loop_output
+from gradgen.ops.arrays import (  # noqa: E402
+    array_split,
+    atleast_1d,
+    atleast_2d,
+    atleast_3d,
+    column_stack,
+    diag,
+    diagonal,
+    dstack,
+    expand_dims,
+    eye,
+    flip,
+    fliplr,
+    flipud,
+    hsplit,
+    hstack,
+    moveaxis,
+    pad,
+    ravel,
+    repeat,
+    roll,
+    split,
+    squeeze,
+    swapaxes,
+    tile,
+    trace,
+    tril,
+    triu,
+    vsplit,
+    vstack,
+)
+from gradgen.ops.composites import clip, deg2rad, logaddexp2, rad2deg, reciprocal, round, sinc, square  # noqa: E402
 from gradgen.ops.elementwise import (  # noqa: E402
     abs,
     add,
@@ -105,6 +137,7 @@ from gradgen.ops.elementwise import (  # noqa: E402
 )
 from gradgen.ops.linalg import matmul  # noqa: E402
 from gradgen.ops.reduce import log_softmax, logsumexp, max, mean, min, softmax, sum  # noqa: E402
+from gradgen.ops.rounding import ceil, floor, fmod, mod, rint, trunc  # noqa: E402
 from gradgen.ops.shape import (  # noqa: E402
     concatenate,
     getitem,
@@ -112,6 +145,25 @@ from gradgen.ops.shape import (  # noqa: E402
     stack,
     take_along_axis,
     transpose,
+)
+from gradgen.ops.statistics import inner, kron, norm, outer, std, var, vdot  # noqa: E402
+from gradgen.ops.transcendental import (  # noqa: E402
+    arccos,
+    arccosh,
+    arcsin,
+    arcsinh,
+    arctan,
+    arctan2,
+    arctanh,
+    cosh,
+    erf,
+    exp2,
+    hypot,
+    log2,
+    log10,
+    logaddexp,
+    sinh,
+    tan,
 )
 
 __all__ = [
@@ -121,6 +173,13 @@ __all__ = [
     "mean", "min", "minimum", "multiply", "name", "negative", "not_equal", "power", "relu", "reshape",
     "sigmoid", "sign", "sin", "softmax", "softplus", "sqrt", "stack", "stop_gradient", "subtract", "sum",
     "take_along_axis", "tanh", "transpose", "where", "elementwise",
+    "tan", "sinh", "cosh", "arcsin", "arccos", "arctan", "arctan2", "arcsinh", "arccosh", "arctanh", "erf",
+    "exp2", "hypot", "log2", "log10", "logaddexp", "logaddexp2", "ceil", "floor", "fmod", "mod", "rint", "trunc",
+    "round", "clip", "deg2rad", "rad2deg", "reciprocal", "sinc", "square",
+    "array_split", "atleast_1d", "atleast_2d", "atleast_3d", "column_stack", "diag", "diagonal", "dstack",
+    "expand_dims", "eye", "flip", "fliplr", "flipud", "hsplit", "hstack", "moveaxis", "pad", "ravel", "repeat",
+    "roll", "split", "squeeze", "swapaxes", "tile", "tril", "triu", "vsplit", "vstack", "inner", "kron",
+    "norm", "outer", "std", "var", "vdot",
 ]
 
 #: NumPy ufuncs a Value answers to (``np.exp(v)`` means ``gg.exp(v)``).
@@ -131,6 +190,12 @@ UFUNCS = {
     "maximum": maximum, "minimum": minimum, "less": less, "less_equal": less_equal, "greater": greater,
     "greater_equal": greater_equal, "equal": equal, "not_equal": not_equal, "matmul": matmul,
     "logical_and": logical_and, "logical_or": logical_or, "logical_not": logical_not,
+    "tan": tan, "sinh": sinh, "cosh": cosh, "arcsin": arcsin, "arccos": arccos, "arctan": arctan,
+    "arctan2": arctan2, "arcsinh": arcsinh, "arccosh": arccosh, "arctanh": arctanh, "exp2": exp2,
+    "hypot": hypot, "log2": log2, "log10": log10, "logaddexp": logaddexp, "logaddexp2": logaddexp2,
+    "floor": floor, "ceil": ceil, "trunc": trunc, "rint": rint, "remainder": mod, "mod": mod,
+    "fmod": fmod, "square": square, "reciprocal": reciprocal, "deg2rad": deg2rad, "radians": deg2rad,
+    "rad2deg": rad2deg, "degrees": rad2deg,
 }
 
 #: NumPy functions a Value answers to (``np.sum(v)`` means ``gg.sum(v)``).
@@ -138,4 +203,12 @@ ARRAY_FUNCTIONS = {
     "sum": sum, "mean": mean, "max": max, "amax": max, "min": min, "amin": min, "where": where,
     "reshape": reshape, "transpose": transpose, "concatenate": concatenate, "stack": stack,
     "take_along_axis": take_along_axis, "matmul": matmul, "dot": matmul, "broadcast_to": broadcast_to,
+    "clip": clip, "round": round, "around": round, "sinc": sinc, "fix": trunc,
+    "array_split": array_split, "atleast_1d": atleast_1d, "atleast_2d": atleast_2d, "atleast_3d": atleast_3d,
+    "column_stack": column_stack, "diag": diag, "diagonal": diagonal, "dstack": dstack, "expand_dims": expand_dims,
+    "flip": flip, "fliplr": fliplr, "flipud": flipud, "hsplit": hsplit, "hstack": hstack, "moveaxis": moveaxis,
+    "pad": pad, "ravel": ravel, "repeat": repeat, "roll": roll, "split": split, "squeeze": squeeze,
+    "swapaxes": swapaxes, "tile": tile, "trace": trace, "tril": tril, "triu": triu, "vsplit": vsplit,
+    "vstack": vstack, "inner": inner, "kron": kron, "norm": norm, "outer": outer, "std": std, "var": var,
+    "vdot": vdot,
 }
