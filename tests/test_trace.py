@@ -56,15 +56,16 @@ def test_specs_dict_and_keywords_are_equivalent():
     assert str(a) == str(b)
 
 
-@pytest.mark.parametrize("use", [
-    lambda x: 1.0 if x > 0 else 0.0,
-    lambda x: float(x),
-    lambda x: bool(x),
-    lambda x: int(x),
-    lambda x: [0, 1][x],
+@pytest.mark.parametrize("use, advice", [
+    (lambda x: 1.0 if x > 0 else 0.0, "gg.where"),
+    (lambda x: bool(x), "gg.where"),
+    (lambda x: float(x), "use gg's functions"),
+    (lambda x: int(x), "use gg's functions"),
+    (lambda x: [0, 1][x], "Index with an int64 input instead"),
 ])
-def test_concrete_use_of_a_symbol_raises_and_points_to_where(use):
-    with pytest.raises(gg.TracingError, match="gg.where"):
+def test_concrete_use_of_a_symbol_raises_and_says_what_to_write_instead(use, advice):
+    """A branch points to gg.where; a conversion to a Python number to gg's functions."""
+    with pytest.raises(gg.TracingError, match=advice):
         gg.trace(use)
 
 

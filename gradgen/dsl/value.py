@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from gradgen.errors import TracingError
+from gradgen.errors import InputError, TracingError
 from gradgen.ir.builder import GraphBuilder
 from gradgen.ir.graph import Node
 
@@ -67,30 +67,39 @@ class Value:
         return f"{self.name or '%' + str(self.id)} ({node.op}, shape {node.shape}, {node.dtype})"
 
     # --- no concrete value while tracing ---------------------------------------
-    def _concrete(self, what: str) -> TracingError:
-        return TracingError(
-            f"{what} needs a concrete value, but {self._describe()} is symbolic while gradgen "
-            "traces the function. Branch with gg.where(condition, if_true, if_false) instead of "
-            "`if`, and keep values symbolic (use gg.exp, gg.sum, ... rather than math or float())."
-        )
+    def _concrete(self, what: str, instead: str) -> TracingError:
+        return TracingError(f"{what} needs a concrete value, but {self._describe()} is symbolic while gradgen "
+                            f"traces the function. {instead}")
 
     def __bool__(self) -> bool:
-        raise self._concrete("bool() (an `if`, `while`, `and`/`or` or comparison chain)")
+        raise self._concrete("bool() (an `if`, `while`, `and`/`or` or comparison chain)",
+                             "Branch with gg.where(condition, if_true, if_false) instead of `if`; combine masks "
+                             "with & and | instead of `and` and `or`.")
 
     def __float__(self) -> float:
-        raise self._concrete("float()")
+        raise self._concrete("float() (or a function of the math module, such as math.exp)", _NUMBERS)
 
     def __int__(self) -> int:
-        raise self._concrete("int()")
+        raise self._concrete("int()", _NUMBERS)
 
     def __index__(self) -> int:
-        raise self._concrete("using a value as an index or size")
+        raise self._concrete("using a value as a Python index or size",
+                             "Index with an int64 input instead: x[i] with i = gg.Scalar('int64') or an int64 "
+                             "array, or gg.take_along_axis; sizes must be Python ints (shapes are static).")
 
     def __complex__(self) -> complex:
-        raise self._concrete("complex()")
+        raise self._concrete("complex()", "gradgen computes with real numbers only.")
 
     def __array__(self, *args: Any, **kwargs: Any) -> np.ndarray:
-        raise self._concrete("conversion to a NumPy array")
+        raise self._concrete("np.asarray or np.array (a conversion to a NumPy array)",
+                             "Use the value as it is: it already acts as an array (np.exp(x), x @ W, x[1:] "
+                             "work); gg.stack([...]) joins traced values into one array, gg.cast changes "
+                             "its dtype.")
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        raise InputError(f"x[{index!r}] = ... on {self._describe()}: traced values cannot be changed in place. "
+                         "Build a new value instead: gg.where(mask, new, x) for entries, gg.concatenate of "
+                         "slices for rows, or a Python list of values joined with gg.stack.")
 
     __hash__ = object.__hash__
 
@@ -98,19 +107,20 @@ class Value:
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
         fn = F.UFUNCS.get(ufunc.__name__) if method == "__call__" and not kwargs else None
         if fn is None:
-            raise TracingError(
-                f"numpy.{ufunc.__name__} ({method}) cannot take the symbolic value {self._describe()}; "
-                "use the gg. function of the same name"
-            )
+            spelled = f"numpy.{ufunc.__name__}" + (f".{method}" if method != "__call__" else "")
+            if kwargs and method == "__call__" and ufunc.__name__ in F.UFUNCS:
+                raise TracingError(f"{spelled} with {', '.join(kwargs)}= cannot take the symbolic value "
+                                   f"{self._describe()}; call it without {', '.join(kwargs)}= (results are new "
+                                   "values; use gg.where to select)")
+            instead = _COMPOSE["reduce"] if method == "reduce" else _instead(ufunc)
+            raise TracingError(f"{spelled} cannot take the symbolic value {self._describe()}; {instead}")
         return fn(*inputs)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
         fn = F.ARRAY_FUNCTIONS.get(func.__name__)
         if fn is None:
-            raise TracingError(
-                f"numpy.{func.__name__} cannot take the symbolic value {self._describe()}; "
-                "use the gg. function of the same name"
-            )
+            raise TracingError(f"numpy.{func.__name__} cannot take the symbolic value {self._describe()}; "
+                               f"{_instead(func)}")
         return fn(*args, **kwargs)
 
     # --- operators ---------------------------------------------------------------
@@ -277,6 +287,30 @@ class Value:
 
     def sigmoid(self) -> Value:
         return F.sigmoid(self)
+
+
+_NUMBERS = ("A Python number cannot hold a traced value: use gg's functions (gg.exp, gg.log, gg.sqrt, ...; "
+            "np.exp works too) in place of the math module's, and keep the value in arithmetic as it is.")
+
+#: What to use for a NumPy function gradgen does not answer to, where there is something.
+_COMPOSE = {
+    "reduce": "use gg.sum, gg.max or gg.min over an axis (np.sum(x, axis=0) works too)",
+    "cumsum": "gg.scan(lambda total, x: (total + x, total + x), 0.0 * x[0], x) gives the running sums",
+    "cumprod": "gg.scan(lambda p, x: (p * x, p * x), 1.0 + 0.0 * x[0], x) gives the running products",
+    "prod": "for a few entries multiply them; for many, gg.exp(gg.sum(gg.log(x))) where x > 0",
+    "linspace": "make it with NumPy outside the function (a constant)",
+    "zeros_like": "0.0 * x, or a NumPy array made outside the function",
+    "ones_like": "0.0 * x + 1.0, or a NumPy array made outside the function",
+}
+
+
+def _instead(numpy_function: Any) -> str:
+    """What to write instead of a NumPy function gradgen does not answer to."""
+    name = getattr(numpy_function, "__name__", "")
+    if name in _COMPOSE:
+        return _COMPOSE[name]
+    return (f"gradgen has no {name} yet: write it from gg functions (the README lists them by family) or "
+            "compute it with NumPy outside the traced function")
 
 
 # The operators call the public functions, which themselves build Values:

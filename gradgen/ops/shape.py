@@ -365,22 +365,41 @@ def stack(arrays: Sequence[Any], axis: int = 0) -> Any:
 
 
 # --- NumPy basic indexing ---------------------------------------------------------------------
-def _take_array(x: Value, index: Any) -> Value:
-    """``x[idx]`` for an int64 index array along axis 0 (a constant one is checked against the axis now)."""
+def _take_array(x: Value, index: Any, axis: int = 0) -> Value:
+    """``x[idx]`` (or ``x[:, idx]``: along ``axis``) for an int64 index array (a constant one is checked
+    against the axis now)."""
     if x.ndim == 0:
         raise ShapeError(f"cannot index the scalar {x!r} with an array")
     if not isinstance(index, Value):
         values = np.asarray(index)
         if values.dtype.kind in "iu" and values.size:
-            n = x.shape[0]
+            n = x.shape[axis]
             for value in (int(values.min()), int(values.max())):
                 if not -n <= value < n:
-                    raise ShapeError(f"index {value} is out of bounds for axis 0 of size {n} (indexing {x!r})")
+                    raise ShapeError(f"index {value} is out of bounds for axis {axis} of size {n} (indexing {x!r})")
     idx = constant(builder_of([x, index]), index)
     if idx.node.dtype != "int64":
         raise InputError(f"indexing {x!r} needs int64 indices, got {idx.node.dtype}"
                          " (boolean masks are not supported: use gg.where)")
-    return apply("take", x, idx, axis=0)
+    return apply("take", x, idx, axis=axis)
+
+
+def _is_index_array(item: Any) -> bool:
+    return isinstance(item, (np.ndarray, list)) or (isinstance(item, Value) and bool(item.ndim))
+
+
+def _array_along_one_axis(x: Value, index: tuple) -> Value | None:
+    """``x[:, idx]``, ``x[..., idx]``: one index array, every other item a whole axis, as a take along the
+    array's axis; None for other indices."""
+    arrays = [k for k, item in enumerate(index) if _is_index_array(item)]
+    rest = [item for k, item in enumerate(index) if k not in arrays]
+    whole = all(item is Ellipsis or (isinstance(item, slice) and item == slice(None)) for item in rest)
+    ellipses = sum(1 for item in rest if item is Ellipsis)  # identity: `in` would compare symbols with ==
+    if len(arrays) != 1 or not whole or ellipses > 1 or len(index) - ellipses > x.ndim:
+        return None
+    at = arrays[0]
+    after_ellipsis = any(item is Ellipsis for item in index[:at])
+    return _take_array(x, index[at], x.ndim - (len(index) - at) if after_ellipsis else at)
 
 
 def _check_index_item(x: Value, item: Any) -> None:
@@ -395,16 +414,19 @@ def _check_index_item(x: Value, item: Any) -> None:
         raise InputError(f"indexing {x!r}: a symbolic index inside x[...] must be an int64 scalar, got "
                          f"{item!r}{hint}")
     if isinstance(item, (np.ndarray, list)):
-        raise InputError(f"indexing {x!r}: an index array cannot be combined with other indices; index with it "
-                         "alone, as x[idx], or use gg.take_along_axis")
+        raise InputError(f"indexing {x!r}: an index array combines only with whole axes (x[idx], x[:, idx], "
+                         "x[..., idx]); slice first and index after (x[1:][:, idx]), or use gg.take_along_axis")
 
 
 def getitem(x: Value, index: Any) -> Value:
     """``x[index]``: NumPy basic indexing (ints, slices, None, ...) where an int64 scalar input may
-    stand in for an int (``X[i, :]``), or an int64 index array alone (``x[idx]``)."""
-    if isinstance(index, (np.ndarray, list)) or (isinstance(index, Value) and index.ndim):
+    stand in for an int (``X[i, :]``), or an int64 index array with whole axes (``x[idx]``, ``X[:, idx]``)."""
+    if _is_index_array(index):
         return _take_array(x, index)
     index = index if isinstance(index, tuple) else (index,)
+    along = _array_along_one_axis(x, index)
+    if along is not None:
+        return along
     for item in index:
         _check_index_item(x, item)
     if sum(1 for i in index if i is Ellipsis) > 1:

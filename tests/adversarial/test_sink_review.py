@@ -74,49 +74,35 @@ def _values(steps: int = 6, width: int = 3, seed: int = 0) -> dict:
 N = 100
 
 
-def _same_start(x0, w):
+def _same_start(x0, w, tanh=gg.tanh, total=gg.sum):
     x, y = x0, x0  # two carries, one initial value
     for k in range(N):
-        x = gg.tanh(x * w[k])
+        x = tanh(x * w[k])
         y = y * x
-    return gg.sum(x + y)
+    return total(x + y)
 
 
-def _same_constant_start(a, w):
-    x, y = 1.5, 1.5
+def _same_constant_start(a, w, tanh=gg.tanh, total=gg.sum):
+    x, y = 1.5, 1.5  # one hash-consed constant
     for k in range(N):
-        s = gg.sum(gg.tanh(a * w[k]))
+        s = total(tanh(a * w[k]))
         x = x * s * 0.4
         y = s * y * 0.3
     return x + y
 
 
-def test_two_carries_starting_from_one_value_stay_two_carries():
+@pytest.mark.parametrize("fn", [_same_start, _same_constant_start], ids=["input", "constant"])
+def test_two_carries_starting_from_one_value_stay_two_carries(fn):
     """Re-rolling with the first step taken in keys the body's carry inputs by the node each carry starts
     from (``inside[carried[o]]`` in _step_body): two carries that start from the same value (``x, y = x0,
-    x0``) become one input, the body reads ``y`` for both, and C returns 0.0 instead of 2.14 (the value
-    before the first step was taken in, and the Python backend's)."""
+    x0``, or ``1.5, 1.5``) become one input, the body reads ``y`` for both, and C returns 0.0 instead of
+    2.1403 (the NumPy loop's value, the Python backend's, and C's before the first step was taken in)."""
     rng = np.random.default_rng(6)
-    values = {"x0": rng.uniform(0.5, 1.0, 3), "w": rng.uniform(1.1, 1.5, N)}
-    x, y = values["x0"], values["x0"]
-    for k in range(N):
-        x = np.tanh(x * values["w"][k])
-        y = y * x
-    kernel = gg.compile(_same_start, backend="c", specs=specs_of(values))
-    assert kernel(**values) == pytest.approx(np.sum(x + y), rel=1e-12)
-    _agree(_same_start, values)
-
-
-def test_two_carries_starting_from_one_constant_stay_two_carries():
-    """As above, with both carries starting at the Python number 1.5 (one hash-consed constant)."""
-    rng = np.random.default_rng(10)
-    values = {"a": rng.normal(size=3), "w": rng.uniform(1.1, 1.5, N)}
-    x = y = 1.5
-    for k in range(N):
-        s = np.sum(np.tanh(values["a"] * values["w"][k]))
-        x, y = x * s * 0.4, s * y * 0.3
-    assert gg.compile(_same_constant_start, backend="c", specs=specs_of(values))(**values) == \
-        pytest.approx(x + y, rel=1e-12)
+    values = dict(zip(["x0" if fn is _same_start else "a", "w"], [rng.uniform(0.5, 1.0, 3), rng.uniform(1.1, 1.5, N)]))
+    specs = specs_of(values)
+    expected = fn(*values.values(), tanh=np.tanh, total=np.sum)  # the loop run by NumPy
+    assert gg.compile(lambda **v: fn(*v.values()), backend="c", specs=specs)(**values) == \
+        pytest.approx(expected, rel=1e-12)
 
 
 def _constant_start_broadcast(a, w):
@@ -167,11 +153,9 @@ def test_sinking_in_a_body_keeps_the_order_of_its_captured_inputs(p_shape):
     values = {"h0": rng.normal(size=2), "xs": rng.normal(size=(4, 6)), "P": rng.normal(size=p_shape),
               "Q": rng.normal(size=(3, 2)) * 0.5}
     fn = _capturing_after_the_inner_loop(p_shape)
-    body = next(n for n in sink_sums(trace(fn, specs_of(values))).nodes if n.op == "scan").params["body"]
-    assert body.input_names == next(n for n in trace(fn, specs_of(values)).nodes
-                                    if n.op == "scan").params["body"].input_names
-    assert [body.nodes[i].shape for i in body.inputs][2:] == [p_shape, (3, 2)]
     _agree(fn, values)
+    body = next(n for n in sink_sums(trace(fn, specs_of(values))).nodes if n.op == "scan").params["body"]
+    assert body.input_names == ("h", "x", "P", "Q")
 
 
 # =========================================================================================================
@@ -355,7 +339,7 @@ def test_export_c_of_a_sunk_sum_compiles_strictly_and_agrees(tmp_path):
 # --- re-rolling a Python loop with its first step -------------------------------------------------------
 
 
-M = 80
+M = 100
 
 
 def _python_loops():
@@ -435,9 +419,16 @@ def _python_loops():
             off_the_stride, two_loops]
 
 
+#: The loops re-rolled: every step (the first taken in), all but the first (it differs), or none.
+LENGTHS = {"constant_start": [M], "stacked_after_x0": [M], "stacked_sum_mean_where": [M], "first_step_read_after": [M],
+           "off_the_stride": [], "two_loops": [M, M]}
+
+
 @pytest.mark.parametrize("fn", _python_loops(), ids=lambda f: f.__name__)
 def test_re_rolled_python_loops_agree(fn):
     rng = np.random.default_rng(9)
     values = {"a": rng.normal(size=3), "w": rng.uniform(1.1, 1.5, M), "x0": rng.uniform(0.5, 1.0, 3),
               "obs": rng.normal(size=(M, 3))}
+    loops = [n.params["length"] for n in reroll(trace(fn, specs_of(values))).nodes if n.op == "scan"]
+    assert loops == LENGTHS.get(fn.__name__, [M - 1])
     _agree(fn, values, rtol=1e-10)

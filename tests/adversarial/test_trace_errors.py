@@ -53,7 +53,7 @@ def test_control_characters_in_names_cannot_break_a_python_kernel():
     (lambda x: x[::0], gg.ShapeError, r"slice\(None, None, 0\): a slice step cannot be zero"),
     (lambda x: x[1.5:], gg.InputError, "slice bounds and steps must be ints or None"),
     (lambda x: x[True], gg.InputError, "NumPy reads a bool as a mask"),
-    (lambda x: x[[0, 1], 0], gg.InputError, "an index array cannot be combined with other indices"),
+    (lambda x: x[[0, 1], 0], gg.InputError, "an index array combines only with whole axes"),
     (lambda x: gg.concatenate([]), gg.ShapeError, "concatenate: needs at least one array, got none"),
     (lambda x: gg.stack([]), gg.ShapeError, "stack: needs at least one array, got none"),
     (lambda x: gg.concatenate(3.0), gg.InputError, "concatenate: expected a sequence of arrays"),

@@ -1,0 +1,61 @@
+"""What a user coming from NumPy writes that tracing cannot take: each error names the expression and says
+what to write instead, and x[:, idx] (an index array with whole axes) works."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import gradgen as gg
+
+
+def _fails(fn, error, message: str) -> None:
+    with pytest.raises(error, match=message):
+        gg.compile(fn, x=gg.Array((2, 3)))
+
+
+def test_python_numbers_and_conversions_say_what_to_use_instead():
+    _fails(lambda x: float(x), gg.TracingError, r"float\(\) .* use gg's functions \(gg.exp, gg.log")
+    _fails(lambda x: math.exp(x[0, 0]), gg.TracingError, r"math module, such as math.exp\).*gg's functions")
+    _fails(lambda x: np.asarray(x), gg.TracingError, r"np.asarray or np.array .* Use the value as it is.*gg.stack")
+    _fails(lambda x: 1.0 if x[0, 0] > 0 else 0.0, gg.TracingError, "Branch with gg.where")
+    _fails(lambda x: range(x[0, 0]), gg.TracingError, "Index with an int64 input instead")
+
+
+def test_numpy_functions_gradgen_lacks_name_what_exists_or_say_it_is_missing():
+    _fails(lambda x: np.cumsum(x), gg.TracingError, r"numpy.cumsum .* gg.scan\(lambda total, x")
+    _fails(lambda x: np.add.reduce(x), gg.TracingError, r"numpy.add.reduce .* use gg.sum")
+    _fails(lambda x: np.gradient(x), gg.TracingError, "gradgen has no gradient yet")
+    _fails(lambda x: np.exp(x, out=np.empty((2, 3))), gg.TracingError, r"numpy.exp with out= .* call it without")
+
+
+def test_assigning_into_a_traced_value_is_an_input_error_naming_the_way_out():
+    def fn(x):
+        x[0] = 0.0
+        return x
+
+    _fails(fn, gg.InputError, r"x\[0\] = \.\.\. on x .* cannot be changed in place.*gg.where\(mask, new, x\)")
+
+
+@pytest.mark.parametrize("backend", ["python", "c"])
+def test_an_index_array_with_whole_axes_takes_along_that_axis(backend):
+    X = np.arange(24.0).reshape(2, 3, 4)
+    idx = np.array([3, 0, 3])
+    cases = [(lambda x: x[:, :, idx], X[:, :, idx]), (lambda x: x[..., idx], X[..., idx]),
+             (lambda x: x[:, [2, 0]], X[:, [2, 0]]), (lambda x: x[[1, 0], ...], X[[1, 0], ...]),
+             (lambda x: x[:, np.array([[1], [2]]), :], X[:, np.array([[1], [2]]), :])]
+    for fn, expected in cases:
+        got = gg.compile(fn, backend=backend, x=gg.Array((2, 3, 4)))(X)
+        np.testing.assert_array_equal(got, expected)
+    weights = np.random.default_rng(0).normal(size=(2, 3, 3))
+    _, grads = gg.value_and_grad(lambda x: gg.sum(x[:, :, idx] * weights), backend=backend,
+                                 x=gg.Array((2, 3, 4)))(X)
+    expected = np.zeros_like(X)
+    np.add.at(expected, (slice(None), slice(None), idx), weights)
+    np.testing.assert_array_equal(grads["x"], expected)
+    with pytest.raises(gg.ShapeError, match="index 4 is out of bounds for axis 2 of size 4"):
+        gg.compile(lambda x: x[..., np.array([4])], x=gg.Array((2, 3, 4)))
+    with pytest.raises(gg.InputError, match=r"combines only with whole axes .*x\[1:\]\[:, idx\]"):
+        gg.compile(lambda x: x[1:, idx], x=gg.Array((2, 3, 4)))
