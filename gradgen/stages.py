@@ -18,7 +18,7 @@ from gradgen.codegen.c import print_c
 from gradgen.codegen.cabi import CKernelSource
 from gradgen.codegen.python import PythonKernelSource, generate_python
 from gradgen.dsl.specs import Array
-from gradgen.dsl.trace import trace
+from gradgen.dsl.trace import function_name, trace
 from gradgen.ir.graph import Graph
 from gradgen.passes.autodiff import resolve_wrt
 from gradgen.passes.lower import lower_for_c
@@ -107,7 +107,7 @@ def to_python(graph: Graph, *, function_name: str, mode: str, grad_keys: Sequenc
 
 def kernel_names(target: Any, mode: str) -> tuple[str, str]:
     """(the function's name as an identifier, the kernel's name for ``mode``)."""
-    fn_name = getattr(target, "__name__", "graph")
+    fn_name = "graph" if isinstance(target, Graph) else function_name(target)
     fn_name = fn_name if fn_name.isidentifier() and fn_name != "<lambda>" else "kernel_fn"
     suffix = {"forward": "", "value_and_grad": "_value_and_grad", "grad": "_grad"}[mode]
     return fn_name, fn_name + suffix

@@ -59,3 +59,46 @@ def test_an_index_array_with_whole_axes_takes_along_that_axis(backend):
         gg.compile(lambda x: x[..., np.array([4])], x=gg.Array((2, 3, 4)))
     with pytest.raises(gg.InputError, match=r"combines only with whole axes .*x\[1:\]\[:, idx\]"):
         gg.compile(lambda x: x[1:, idx], x=gg.Array((2, 3, 4)))
+
+
+# --- signatures a user writes ---------------------------------------------------------------------------
+def loss_with_defaults(w, x, scale=2.0, *, power=2):
+    return gg.sum((w * x) ** power) * scale
+
+
+@pytest.mark.parametrize("backend", ["python", "c"])
+def test_parameters_with_defaults_are_constants_unless_given_a_spec(backend):
+    w, x = np.array([0.5, -1.0, 2.0]), np.array([1.0, 2.0, 3.0])
+    kernel = gg.value_and_grad(loss_with_defaults, wrt="w", backend=backend, w=gg.Array((3,)), x=gg.Array((3,)))
+    assert kernel.graph.input_names == ("w", "x")
+    value, grads = kernel(w, x)
+    assert value == pytest.approx(2.0 * np.sum((w * x) ** 2), rel=1e-15)
+    np.testing.assert_allclose(grads["w"], 4.0 * w * x * x, rtol=1e-15)
+    jit = gg.value_and_grad(loss_with_defaults, wrt="w", backend=backend)  # shapes from the first call
+    assert jit(w, x)[0] == value
+    given = gg.value_and_grad(loss_with_defaults, wrt=["w", "scale"], backend=backend, w=gg.Array((3,)),
+                              x=gg.Array((3,)), scale=gg.Scalar())
+    value, grads = given(w, x, 3.0)
+    assert value == pytest.approx(3.0 * np.sum((w * x) ** 2), rel=1e-15)
+    assert grads["scale"] == pytest.approx(np.sum((w * x) ** 2), rel=1e-15)
+    with pytest.raises(gg.InputError, match="argument 'scale' has a Python default and no spec"):
+        kernel(w, x, scale=3.0)
+    with pytest.raises(gg.InputError, match="'scale', 'power' kept their defaults as constants"):
+        kernel(w, x, 3.0)
+
+
+@pytest.mark.parametrize("backend", ["python", "c"])
+def test_a_partial_traces_as_the_function_it_calls(backend):
+    import functools
+
+    data = np.array([1.0, 2.0, 3.0])
+    bound = functools.partial(loss_with_defaults, x=data, scale=0.5)
+    kernel = gg.value_and_grad(bound, backend=backend, w=gg.Array((3,)))
+    value, grads = kernel(np.ones(3))
+    assert value == pytest.approx(0.5 * np.sum(data**2)) and list(grads) == ["w"]
+    np.testing.assert_allclose(grads["w"], data**2, rtol=1e-15)
+    assert "loss_with_defaults" in kernel.source  # named after the function, not "partial"
+    positional = gg.compile(functools.partial(loss_with_defaults, np.ones(3)), backend=backend, x=gg.Array((3,)))
+    assert positional(data) == pytest.approx(2.0 * np.sum(data**2))
+    table = gg.backprop_table(loss_with_defaults, w=np.ones(3), x=data)  # the views fold defaults too
+    assert [row.name for row in table.rows][:2] == ["w", "x"]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from types import FrameType
 from typing import Any, Callable
 
@@ -16,40 +17,62 @@ from gradgen.ir.graph import Graph
 from gradgen.ops.core import constant
 
 
-def parameter_names(fn: Callable) -> list[str]:
-    """The names of ``fn``'s parameters, which become the graph's input names."""
+def unwrapped(fn: Callable) -> Callable:
+    """The function a ``functools.partial`` (however nested) calls; ``fn`` itself otherwise."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    return fn
+
+
+def function_name(fn: Callable) -> str:
+    """``fn``'s name, a partial's function's for a partial."""
+    return getattr(unwrapped(fn), "__name__", "fn")
+
+
+def _parameters(fn: Callable) -> list[inspect.Parameter]:
     try:
-        params = inspect.signature(fn).parameters.values()
+        params = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):
         raise InputError(f"cannot read the parameters of {fn!r}; pass a plain Python function") from None
-    names = []
     for p in params:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            raise InputError(f"{fn.__name__}: *args and **kwargs cannot be traced; name every input")
-        names.append(p.name)
-    return names
+            raise InputError(f"{function_name(fn)}: *args and **kwargs cannot be traced; name every input")
+    return params
 
 
-def _call(fn: Callable, names: list[str], args: list[Value]) -> Any:
-    """``fn`` called with one value per parameter, keyword-only parameters by keyword."""
-    keyword_only = {p.name for p in inspect.signature(fn).parameters.values() if p.kind is p.KEYWORD_ONLY}
-    return fn(*[a for n, a in zip(names, args) if n not in keyword_only],
-              **{n: a for n, a in zip(names, args) if n in keyword_only})
+def parameter_names(fn: Callable, given: Collection[str] = ()) -> list[str]:
+    """The names of ``fn``'s parameters that become the graph's inputs: those without a default, and those
+    with one that are ``given`` a spec (the others are constants, their defaults, folded at trace time)."""
+    return [p.name for p in _parameters(fn) if p.default is p.empty or p.name in given]
+
+
+def folded_parameters(fn: Callable, given: Collection[str] = ()) -> list[str]:
+    """The parameters of ``fn`` that keep their Python defaults as constants (no spec ``given``)."""
+    return [p.name for p in _parameters(fn) if p.default is not p.empty and p.name not in given]
+
+
+def _call(fn: Callable, values: dict[str, Any]) -> Any:
+    """``fn`` called with ``values`` for its inputs and its defaults for the rest; keyword-only parameters
+    by keyword."""
+    params = _parameters(fn)
+    chosen = {p.name: values[p.name] if p.name in values else p.default for p in params}
+    return fn(*[chosen[p.name] for p in params if p.kind is not p.KEYWORD_ONLY],
+              **{p.name: chosen[p.name] for p in params if p.kind is p.KEYWORD_ONLY})
 
 
 def resolve_specs(fn: Callable, specs: Mapping[str, Any] | None, spec_kwargs: Mapping[str, Any]) -> dict[str, Array]:
-    """Merge ``specs`` and keyword specs into one spec per parameter (scalar by default)."""
-    names = parameter_names(fn)
+    """Merge ``specs`` and keyword specs into one spec per input (scalar by default); a parameter with a
+    default and no spec is no input (see ``parameter_names``)."""
     given = dict(specs or {})
     for key, value in spec_kwargs.items():
         if key in given:
             raise InputError(f"spec for {key!r} given twice (in specs= and as a keyword)")
         given[key] = value
-    unknown = [k for k in given if k not in names]
+    every = [p.name for p in _parameters(fn)]
+    unknown = [k for k in given if k not in every]
     if unknown:
-        raise InputError(f"spec for unknown argument(s) {unknown}; {getattr(fn, '__name__', 'fn')} "
-                         f"takes {names}")
-    return {n: as_spec(given[n], n) if n in given else Array(()) for n in names}
+        raise InputError(f"spec for unknown argument(s) {unknown}; {function_name(fn)} takes {every}")
+    return {n: as_spec(given[n], n) if n in given else Array(()) for n in parameter_names(fn, given)}
 
 
 class TracingBuilder(GraphBuilder):
@@ -90,35 +113,35 @@ def trace(fn: Callable, specs: Mapping[str, Any] | None = None, **spec_kwargs: A
 
     ``specs={"x": gg.Array((3,))}`` (or ``x=gg.Array((3,))``) gives an
     argument's shape and dtype; an argument without a spec is a float64
-    scalar. Intermediate nodes are named after the local variables they were
-    bound to when ``fn`` returned; ``gg.name(v, "c")`` names one explicitly.
-    The function may return one value or a tuple of values.
+    scalar; an argument with a Python default and no spec is no input: its
+    default is a constant of the graph. Intermediate nodes are named after the
+    local variables they were bound to when ``fn`` returned; ``gg.name(v,
+    "c")`` names one explicitly. The function may return one value or a tuple
+    of values; a ``functools.partial`` traces as the function it calls.
     """
     if isinstance(fn, Graph):
         return fn
     resolved = resolve_specs(fn, specs, spec_kwargs)
-    builder = TracingBuilder(getattr(fn, "__code__", None))
-    args = []
-    for name, spec in resolved.items():
-        args.append(Value(builder, builder.input(name, spec.shape, spec.dtype)))
-    result = _call(fn, list(resolved), args)
+    builder = TracingBuilder(getattr(unwrapped(fn), "__code__", None))
+    inputs = {name: Value(builder, builder.input(name, spec.shape, spec.dtype)) for name, spec in resolved.items()}
+    result = _call(fn, inputs)
     for node_id, local in builder.local_names().items():
         if builder.nodes[node_id].op != "input":
             builder.set_name(node_id, local)
     results = result if isinstance(result, tuple) else (result,)
     if not results:
-        raise GraphError(f"{getattr(fn, '__name__', 'fn')} returned an empty tuple; return a value")
+        raise GraphError(f"{function_name(fn)} returned an empty tuple; return a value")
     outputs = []
     for r in results:
         if isinstance(r, Value) and r.builder is not builder:
             raise GraphError("the function returned a value from another trace")
         if isinstance(r, (list, tuple)) and any(isinstance(v, Value) for v in r):
-            raise GraphError(f"{getattr(fn, '__name__', 'fn')} returned a {type(r).__name__} holding gradgen values; "
+            raise GraphError(f"{function_name(fn)} returned a {type(r).__name__} holding gradgen values; "
                              "return one value or a flat tuple of values (gg.stack joins values into one array)")
         try:
             outputs.append(constant(builder, r).id)
         except InputError:
-            raise GraphError(f"{getattr(fn, '__name__', 'fn')} returned {r!r}; return a gradgen value or a "
+            raise GraphError(f"{function_name(fn)} returned {r!r}; return a gradgen value or a "
                              "number") from None
     output_names = _output_names(builder, outputs)
     return builder.finish(tuple(outputs), tuple(output_names))

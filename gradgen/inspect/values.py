@@ -15,7 +15,7 @@ from gradgen.ir.graph import Graph
 
 def trace_at(fn: Callable | Graph, values: Mapping[str, Any]) -> tuple[Graph, dict[str, np.ndarray]]:
     """Trace ``fn`` with the shapes of ``values`` and return the graph and the values as arrays."""
-    names = list(fn.input_names) if isinstance(fn, Graph) else parameter_names(fn)
+    names = list(fn.input_names) if isinstance(fn, Graph) else parameter_names(fn, values)
     missing = [n for n in names if n not in values]
     unknown = [k for k in values if k not in names]
     if missing or unknown:

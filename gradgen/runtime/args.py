@@ -32,12 +32,20 @@ class OtherSignature(Exception):
     """Raised by a check when an argument is valid but of another shape (JIT kernels retrace)."""
 
 
-def bind(names: Sequence[str], args: tuple, kwargs: dict) -> list[Any]:
-    """Positional and keyword arguments as one list in parameter order."""
+def bind(names: Sequence[str], args: tuple, kwargs: dict, folded: Sequence[str] = ()) -> list[Any]:
+    """Positional and keyword arguments as one list in parameter order (``folded``: the parameters whose
+    defaults are constants of the kernel, which cannot be given)."""
     if len(args) > len(names):
-        raise InputError(f"expected {len(names)} argument(s) ({', '.join(names)}), got {len(args)} positional")
+        constants = (f"; {', '.join(map(repr, folded))} kept their defaults as constants when traced: give "
+                     "a spec to make one an input") if folded else ""
+        raise InputError(f"expected {len(names)} argument(s) ({', '.join(names)}), got {len(args)} positional"
+                         + constants)
     values: list[Any] = list(args) + [_MISSING] * (len(names) - len(args))
     for key, value in kwargs.items():
+        if key in folded:
+            raise InputError(f"argument {key!r} has a Python default and no spec, so the kernel was traced with "
+                             f"its default as a constant; give it a spec ({key}=gg.Scalar() or gg.Array(shape)) "
+                             "to make it an input")
         if key not in names:
             raise InputError(f"unknown argument {key!r}; the arguments are {', '.join(names)}")
         index = names.index(key)

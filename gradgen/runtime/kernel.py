@@ -23,7 +23,7 @@ from gradgen.codegen.cabi import packed_entry
 from gradgen.codegen.pyhelpers import ARRAY, SCALAR_FAST
 from gradgen.codegen.python import PythonKernelSource, is_scalar_graph
 from gradgen.dsl.specs import Array
-from gradgen.dsl.trace import parameter_names, resolve_specs
+from gradgen.dsl.trace import folded_parameters, function_name, parameter_names, resolve_specs
 from gradgen.errors import CompileError, GradgenError, InputError
 from gradgen.ir.graph import Graph
 from gradgen.runtime import args as checks
@@ -171,12 +171,15 @@ class Kernel:
         self._wrt_names = frozenset([wrt] if isinstance(wrt, str) else checks.names_in(wrt, "wrt"))
         if isinstance(fn_or_graph, Graph):
             self.names = list(fn_or_graph.input_names)
+            self._folded: tuple[str, ...] = ()
             self._jit = False
             graph_specs = tuple(Array(fn_or_graph.nodes[i].shape, fn_or_graph.nodes[i].dtype)
                                 for i in fn_or_graph.inputs)
             self._add_variant(graph_specs)
         elif callable(fn_or_graph):
-            self.names = parameter_names(fn_or_graph)
+            given = {*(specs or {}), *spec_kwargs}
+            self.names = parameter_names(fn_or_graph, given)
+            self._folded = tuple(folded_parameters(fn_or_graph, given))
             self._jit = specs is None and not spec_kwargs
             if not self._jit:
                 resolved = resolve_specs(fn_or_graph, specs, spec_kwargs)
@@ -188,6 +191,10 @@ class Kernel:
         self.__class__ = type("Kernel", (Kernel,), {"__module__": Kernel.__module__})
         if self._first is not None:
             type(self).__call__ = self._first.entry
+
+    @property
+    def _target_name(self) -> str:
+        return "graph" if isinstance(self._target, Graph) else function_name(self._target)
 
     # --- building ----------------------------------------------------------------------
     def _add_variant(self, specs: tuple[Array, ...]) -> Variant:
@@ -273,7 +280,7 @@ class Kernel:
 
     def _entry_namespace(self, specs: tuple[Array, ...]) -> dict[str, Any]:
         namespace: dict[str, Any] = {
-            "_bind": lambda a, k: checks.bind(self.names, a, k), "_to_scalar": checks.to_scalar,
+            "_bind": lambda a, k: checks.bind(self.names, a, k, self._folded), "_to_scalar": checks.to_scalar,
             "_to_array": checks.to_array, "_OtherSignature": checks.OtherSignature, "_ndarray": np.ndarray,
             "_float32": np.float32,
         }
@@ -299,10 +306,11 @@ class Kernel:
     # --- calling -------------------------------------------------------------------------
     def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
         # Only reached before the first variant exists (JIT kernels).
-        return self._call_other_signature(checks.bind(self.names, args, kwargs) if kwargs else list(args))
+        return self._call_other_signature(checks.bind(self.names, args, kwargs, self._folded) if kwargs
+                                          else list(args))
 
     def _call_other_signature(self, args: Sequence[Any]) -> Any:
-        values = checks.bind(self.names, tuple(args), {})
+        values = checks.bind(self.names, tuple(args), {}, self._folded)
         specs = tuple(checks.call_spec(v, n, n in self._wrt_names) for v, n in zip(values, self.names))
         variant = self._variants.get(specs)
         if variant is None:
@@ -381,8 +389,8 @@ class Kernel:
 
     def __repr__(self) -> str:
         if self._first is None:
-            return f"<gradgen.Kernel {self.mode} of {getattr(self._target, '__name__', 'graph')} (not compiled yet)>"
-        return (f"<gradgen.Kernel {self.mode} of {getattr(self._target, '__name__', 'graph')}, "
+            return f"<gradgen.Kernel {self.mode} of {self._target_name} (not compiled yet)>"
+        return (f"<gradgen.Kernel {self.mode} of {self._target_name}, "
                 f"backend={self.backend}, {len(self._variants)} signature(s)>")
 
 
