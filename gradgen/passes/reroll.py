@@ -251,8 +251,8 @@ def _step_before(graph: Graph, run: Run, roles: Roles) -> tuple[Graph, Run, Role
                 ok = j == j2
             if not ok:
                 return None
-    if set(carried) != set(roles.carried):
-        return None
+    if set(carried) != set(roles.carried) or len(set(carried.values())) < len(carried):
+        return None  # two carries starting from one value: the first step could not tell them apart
     for offset, init in carried.items():
         value, begin = graph.nodes[first + offset], graph.nodes[init]
         if (value.shape, value.dtype) != (begin.shape, begin.dtype) or init in roles.captured:
@@ -355,10 +355,10 @@ def _step_body(graph: Graph, run: Run, roles: Roles, ys: list[int]) -> tuple[Gra
     for i in range(start, start + period):
         node = graph.nodes[i]
         for j in node.inputs:
-            if j not in inside and _constant(graph, j):  # constants stay constants
-                source = graph.nodes[j].inputs[0] if graph.nodes[j].inputs else j
-                inside[source] = copy_node(body, graph.nodes[source], [])
-                inside[j] = copy_node(body, graph.nodes[j], [inside[source]])
+            if j not in inside and _constant(graph, j):  # constants stay constants (a carry may start at one)
+                constant = graph.nodes[j]
+                source = [copy_node(body, graph.nodes[constant.inputs[0]], [])] if constant.inputs else []
+                inside[j] = copy_node(body, constant, source)
         if i not in inside:
             inside[i] = emit(body, node.op, [inside[j] for j in node.inputs], **node.params)
         name = name_at(i - start)

@@ -146,7 +146,7 @@ def _new_inputs(graph: Graph, sink: Sink) -> tuple[list[int], list[int]]:
 
 def _order(graph: Graph, sink: Sink) -> list[Node]:
     """The graph's nodes in an order where the loop comes after every value its sunk sum reads: those
-    made after the loop (and what they are made of) move before it; none of them reads the loop."""
+    made after the loop (and what they are made of) move before it (none of them reads the loop)."""
     loop = sink.loop.id
     early: set[int] = set()
     pending = [node.id for node in _outside(graph, sink) if node.id > loop]
@@ -157,7 +157,10 @@ def _order(graph: Graph, sink: Sink) -> list[Node]:
             pending.extend(j for j in graph.nodes[i].inputs if j > loop)
     moved = [graph.nodes[i] for i in sorted(early)]
     rest = [node for node in graph.nodes[loop:] if node.id not in early]
-    return list(graph.nodes[:loop]) + moved + rest
+    order = list(graph.nodes[:loop]) + moved + rest
+    # the inputs first, in their order: a body's input made where first read may come after the loop, and
+    # the rebuilt graph's inputs are in the order they are made
+    return [graph.nodes[i] for i in graph.inputs] + [node for node in order if node.op != "input"]
 
 
 def _sunk(graph: Graph, sink: Sink) -> Graph:
