@@ -18,7 +18,7 @@ from gradgen.codegen.c import print_c
 from gradgen.codegen.cabi import CKernelSource
 from gradgen.codegen.python import PythonKernelSource, generate_python
 from gradgen.dsl.specs import Array
-from gradgen.dsl.trace import function_name, trace
+from gradgen.dsl.trace import function_name, trace, trace_with_aux
 from gradgen.ir.graph import Graph
 from gradgen.passes.autodiff import resolve_wrt
 from gradgen.passes.lower import lower_for_c
@@ -41,10 +41,14 @@ class Prepared:
     traced: Graph
     mode: str
     grad_keys: tuple[str, ...]
+    aux: Any = None
+    """With ``has_aux``, the template of the aux results (``trace_with_aux``); the traced graph's outputs
+    after the first are their leaves."""
 
     def _prepare(self, graph: Graph) -> Graph:
         gradient = self.mode != "forward"
-        return prepare(graph, gradient=gradient, wrt=list(self.grad_keys) if gradient else None)
+        return prepare(graph, gradient=gradient, wrt=list(self.grad_keys) if gradient else None,
+                       aux=len(graph.outputs) - 1 if self.aux is not None else 0)
 
     @cached_property
     def prepared(self) -> Graph:
@@ -71,11 +75,18 @@ class CStages:
 
 
 def prepared(fn_or_graph: Callable | Graph, specs: Mapping[str, Array] | None, mode: str,
-             wrt: str | Sequence[str] | None = None) -> Prepared:
-    """Trace (a Graph is taken as traced) and prepare for ``mode`` ("forward", "value_and_grad", "grad")."""
-    traced = fn_or_graph if isinstance(fn_or_graph, Graph) else trace(fn_or_graph, dict(specs or {}))
+             wrt: str | Sequence[str] | None = None, has_aux: bool = False) -> Prepared:
+    """Trace (a Graph is taken as traced) and prepare for ``mode`` ("forward", "value_and_grad", "grad");
+    with ``has_aux``, the function returns (loss, aux) and only the loss is differentiated."""
+    aux = None
+    if isinstance(fn_or_graph, Graph):
+        traced = fn_or_graph
+    elif has_aux:
+        traced, aux = trace_with_aux(fn_or_graph, dict(specs or {}))
+    else:
+        traced = trace(fn_or_graph, dict(specs or {}))
     keys = tuple(resolve_wrt(traced, wrt)) if mode != "forward" else ()
-    return Prepared(traced, mode, keys)
+    return Prepared(traced, mode, keys, aux)
 
 
 def to_program(graph: Graph, *, threads: int = 1, blas: bool = False, standalone: bool = False) -> Program:
@@ -96,12 +107,13 @@ def to_c(graph: Graph, *, function_name: str, title: str, standalone: bool = Fal
     return CStages(lowered, program, source)
 
 
-def to_python(graph: Graph, *, function_name: str, mode: str, grad_keys: Sequence[str], title: str
-              ) -> tuple[PythonKernelSource, PythonKernelSource | None]:
+def to_python(graph: Graph, *, function_name: str, mode: str, grad_keys: Sequence[str], title: str,
+              aux: Any = None) -> tuple[PythonKernelSource, PythonKernelSource | None]:
     """A prepared graph as Python source, and for plain-float kernels its NumPy twin (the IEEE fallback)."""
-    generated = generate_python(graph, function_name=function_name, mode=mode, grad_keys=grad_keys, title=title)
+    generated = generate_python(graph, function_name=function_name, mode=mode, grad_keys=grad_keys, title=title,
+                                aux=aux)
     twin = generate_python(graph, function_name=function_name, mode=mode, grad_keys=grad_keys, title=title,
-                           numpy=True) if generated.scalar else None
+                           numpy=True, aux=aux) if generated.scalar else None
     return generated, twin
 
 

@@ -102,3 +102,47 @@ def test_a_partial_traces_as_the_function_it_calls(backend):
     assert positional(data) == pytest.approx(2.0 * np.sum(data**2))
     table = gg.backprop_table(loss_with_defaults, w=np.ones(3), x=data)  # the views fold defaults too
     assert [row.name for row in table.rows][:2] == ["w", "x"]
+
+
+def logistic_with_metrics(w, X, y):
+    logits = X @ w
+    loss = gg.mean(gg.softplus(logits) - y * logits)
+    accuracy = gg.mean(gg.cast((logits > 0.0) == (y > 0.5), "float64"))
+    return loss, {"accuracy": accuracy, "logits": logits, "pair": (logits[0], 2.0), "listed": [gg.sum(w)]}
+
+
+@pytest.mark.parametrize("backend", ["python", "c"])
+def test_has_aux_returns_the_aux_values_beside_the_gradient(backend):
+    rng = np.random.default_rng(3)
+    X, y, w = rng.normal(size=(8, 3)), (rng.random(8) > 0.5).astype(float), rng.normal(size=3)
+    logits = X @ w
+    expected_loss = np.mean(np.logaddexp(0.0, logits) - y * logits)
+    expected_grad = X.T @ (1.0 / (1.0 + np.exp(-logits)) - y) / 8
+    kernel = gg.value_and_grad(logistic_with_metrics, wrt="w", backend=backend, has_aux=True,
+                               w=gg.Array((3,)), X=gg.Array((8, 3)), y=gg.Array((8,)))
+    (value, aux), grads = kernel(w, X, y)
+    assert value == pytest.approx(expected_loss, rel=1e-14)
+    np.testing.assert_allclose(grads["w"], expected_grad, rtol=1e-13)
+    assert list(grads) == ["w"] and list(aux) == ["accuracy", "logits", "pair", "listed"]
+    assert aux["accuracy"] == np.mean((logits > 0) == (y > 0.5))
+    np.testing.assert_allclose(aux["logits"], logits, rtol=1e-15)
+    assert aux["pair"] == (pytest.approx(logits[0], rel=1e-15), 2.0) and isinstance(aux["listed"], list)
+    only_grads, aux_again = gg.grad(logistic_with_metrics, wrt="w", backend=backend, has_aux=True)(w, X, y)
+    np.testing.assert_allclose(only_grads["w"], expected_grad, rtol=1e-13)
+    assert aux_again["accuracy"] == aux["accuracy"]
+    single = gg.value_and_grad(lambda x: (x * x, x + 1.0), backend=backend, has_aux=True)
+    assert single(3.0) == ((9.0, 4.0), {"x": 6.0})
+
+
+def test_has_aux_errors_name_what_is_wrong():
+    with pytest.raises(gg.GraphError, match="with has_aux=True the function returns \\(loss, aux\\), got Value"):
+        gg.value_and_grad(lambda x: x * x, has_aux=True, x=gg.Scalar())
+    with pytest.raises(gg.GraphError, match="pass has_aux=True"):
+        gg.value_and_grad(lambda x: (x * x, x), x=gg.Scalar())
+    with pytest.raises(gg.GraphError, match="the keys of an aux dict must be strings or ints, got \\(1, 2\\)"):
+        gg.value_and_grad(lambda x: (x * x, {(1, 2): x}), has_aux=True, x=gg.Scalar())
+    with pytest.raises(gg.InputError, match="has_aux must be True or False, got 'yes'"):
+        gg.value_and_grad(lambda x: x * x, has_aux="yes")
+    graph = gg.trace(lambda x: x * x)
+    with pytest.raises(gg.InputError, match="has_aux=True needs a Python function"):
+        gg.value_and_grad(graph, has_aux=True)

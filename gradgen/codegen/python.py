@@ -64,11 +64,30 @@ def _docstring(text: str) -> str:
     return repr(text)
 
 
-def _result_expression(mode: str, outputs: Sequence[str], grad_keys: Sequence[str]) -> str:
+def result_expression(mode: str, outputs: Sequence[str], grad_keys: Sequence[str], aux: Any = None) -> str:
+    """What a kernel returns, from the expressions of the graph's outputs: the output(s) ("forward"),
+    ``value, {key: grad}`` ("value_and_grad") or the dict ("grad"); with an ``aux`` template (``has_aux``),
+    ``(value, aux), {key: grad}`` or ``{key: grad}, aux``, the aux leaves being the outputs after the
+    gradients."""
     if mode == "forward":
         return outputs[0] if len(outputs) == 1 else "(" + ", ".join(outputs) + ",)"
     grads = "{" + ", ".join(f"{k!r}: {v}" for k, v in zip(grad_keys, outputs[1:])) + "}"
-    return grads if mode == "grad" else f"{outputs[0]}, {grads}"
+    if aux is None:
+        return grads if mode == "grad" else f"{outputs[0]}, {grads}"
+    extra = render_aux(aux, outputs[1 + len(grad_keys):])
+    return f"{grads}, {extra}" if mode == "grad" else f"({outputs[0]}, {extra}), {grads}"
+
+
+def render_aux(template: Any, leaves: Sequence[str]) -> str:
+    """The aux template (its structure, leaf indices in place of values) as an expression of ``leaves``."""
+    if isinstance(template, dict):
+        return "{" + ", ".join(f"{key!r}: {render_aux(value, leaves)}" for key, value in template.items()) + "}"
+    if isinstance(template, tuple):
+        items = [render_aux(value, leaves) for value in template]
+        return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+    if isinstance(template, list):
+        return "[" + ", ".join(render_aux(value, leaves) for value in template) + "]"
+    return leaves[template]
 
 
 def _broadcast_aliases(graph: Graph) -> dict[int, int]:
@@ -174,11 +193,12 @@ class _Emitter:
 
 
 def generate_python(graph: Graph, *, function_name: str, mode: str,
-                    grad_keys: Sequence[str] = (), title: str = "", numpy: bool = False) -> PythonKernelSource:
+                    grad_keys: Sequence[str] = (), title: str = "", numpy: bool = False,
+                    aux: Any = None) -> PythonKernelSource:
     """Emit ``graph`` as the source of one Python function.
 
     ``mode`` shapes the return value: "forward" returns the output(s),
-    "value_and_grad" returns ``(value, {key: grad})``, "grad" the dict.
+    "value_and_grad" returns ``(value, {key: grad})``, "grad" the dict; ``aux`` as in ``result_expression``.
     """
     scalar = is_scalar_graph(graph) and not numpy
     while function_name in RESERVED:  # a kernel of gg.erf must not be ``def erf`` calling itself for the helper
@@ -210,7 +230,7 @@ def generate_python(graph: Graph, *, function_name: str, mode: str,
                 text = f"np.array({text}, dtype=np.{node.dtype})"
         seen.add(node_id)
         outputs.append(text)
-    result = _result_expression(mode, outputs, grad_keys)
+    result = result_expression(mode, outputs, grad_keys, aux)
 
     params = ", ".join(names[i] for i in graph.inputs)
     lines = [f"def {function_name}({params}):"]

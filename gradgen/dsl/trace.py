@@ -121,13 +121,44 @@ def trace(fn: Callable, specs: Mapping[str, Any] | None = None, **spec_kwargs: A
     """
     if isinstance(fn, Graph):
         return fn
-    resolved = resolve_specs(fn, specs, spec_kwargs)
+    return _trace(fn, resolve_specs(fn, specs, spec_kwargs), has_aux=False)[0]
+
+
+def trace_with_aux(fn: Callable, specs: Mapping[str, Any] | None = None) -> tuple[Graph, Any]:
+    """Trace ``fn`` returning ``(loss, aux)``: the graph's outputs are the loss, then the leaves of ``aux``
+    (a value, or tuples, lists and dicts of them, nested); also the template of ``aux``: its structure
+    with each leaf replaced by the leaf's index (see ``render_aux``)."""
+    return _trace(fn, resolve_specs(fn, specs, {}), has_aux=True)
+
+
+def _aux_template(aux: Any, leaves: list[Any]) -> Any:
+    """``aux`` with each leaf (appended to ``leaves``) replaced by its index."""
+    if isinstance(aux, dict):
+        for key in aux:
+            if not isinstance(key, (str, int)) or isinstance(key, bool):
+                raise GraphError(f"has_aux: the keys of an aux dict must be strings or ints, got {key!r}")
+        return {key: _aux_template(value, leaves) for key, value in aux.items()}
+    if type(aux) in (tuple, list):
+        return type(aux)(_aux_template(value, leaves) for value in aux)
+    leaves.append(aux)
+    return len(leaves) - 1
+
+
+def _trace(fn: Callable, resolved: dict[str, Array], has_aux: bool) -> tuple[Graph, Any]:
     builder = TracingBuilder(getattr(unwrapped(fn), "__code__", None))
     inputs = {name: Value(builder, builder.input(name, spec.shape, spec.dtype)) for name, spec in resolved.items()}
     result = _call(fn, inputs)
     for node_id, local in builder.local_names().items():
         if builder.nodes[node_id].op != "input":
             builder.set_name(node_id, local)
+    template = None
+    if has_aux:
+        if not isinstance(result, tuple) or len(result) != 2:
+            raise GraphError(f"{function_name(fn)}: with has_aux=True the function returns (loss, aux), got "
+                             f"{type(result).__name__}" + (f" of {len(result)}" if isinstance(result, tuple) else ""))
+        leaves: list[Any] = []
+        template = _aux_template(result[1], leaves)
+        result = (result[0], *leaves)
     results = result if isinstance(result, tuple) else (result,)
     if not results:
         raise GraphError(f"{function_name(fn)} returned an empty tuple; return a value")
@@ -143,16 +174,17 @@ def trace(fn: Callable, specs: Mapping[str, Any] | None = None, **spec_kwargs: A
         except InputError:
             raise GraphError(f"{function_name(fn)} returned {r!r}; return a gradgen value or a "
                              "number") from None
-    output_names = _output_names(builder, outputs)
-    return builder.finish(tuple(outputs), tuple(output_names))
+    output_names = _output_names(builder, outputs, aux=has_aux)
+    return builder.finish(tuple(outputs), tuple(output_names)), template
 
 
-def _output_names(builder: GraphBuilder, outputs: list[int]) -> list[str]:
+def _output_names(builder: GraphBuilder, outputs: list[int], aux: bool = False) -> list[str]:
     names = []
     for k, node_id in enumerate(outputs):
         node = builder.nodes[node_id]
         given = builder.names.get(node_id)
-        name = given if node.op != "input" and given else ("J" if len(outputs) == 1 else f"out{k}")
+        unnamed = ("J" if k == 0 else f"aux{k - 1}") if aux else ("J" if len(outputs) == 1 else f"out{k}")
+        name = given if node.op != "input" and given else unnamed
         if node.op != "input" and given is None:
             builder.set_name(node_id, name)
         names.append(name)

@@ -54,16 +54,19 @@ def resolve_wrt(graph: Graph, wrt: str | Sequence[str] | None) -> list[str]:
 
 
 def differentiate(graph: Graph, wrt: str | Sequence[str] | None = None, *, every_node: bool = False,
-                  simplify: bool = True, guarded: bool = False) -> Graph:
+                  simplify: bool = True, guarded: bool = False, aux: int = 0) -> Graph:
     """The joint graph whose outputs are the value and dJ/d(input) for each ``wrt`` input.
 
     With ``every_node``, it also outputs dJ/d(node) for every float node the
     output depends on (named ``dJ_d<name>``), for backprop tables. ``guarded``:
     the output's own cotangent may be an exact zero that must stay one (the
-    body of a loop's reverse sweep), so every contribution is guarded.
+    body of a loop's reverse sweep), so every contribution is guarded. ``aux``:
+    the number of outputs after the first that are not differentiated (``has_aux``),
+    output again after the gradients.
     """
-    if len(graph.outputs) != 1:
-        raise GraphError(f"gradients need one scalar output; the function returns {len(graph.outputs)} values")
+    if len(graph.outputs) != 1 + aux:
+        raise GraphError(f"gradients need one scalar output; the function returns {len(graph.outputs)} values"
+                         + (" (return (loss, aux) and pass has_aux=True to keep the others)" if not aux else ""))
     out_id = graph.outputs[0]
     out_node = graph.nodes[out_id]
     if out_node.shape != () or out_node.dtype not in FLOAT_DTYPES:
@@ -142,6 +145,9 @@ def differentiate(graph: Graph, wrt: str | Sequence[str] | None = None, *, every
         grad = grads.get(node.id)
         outputs.append(grad.id if grad is not None else filled(builder, 0.0, node.shape, node.dtype))
         names.append(f"d{out_name}_d{n}")
+    for node_id, name in zip(graph.outputs[1:], graph.output_names[1:]):
+        outputs.append(new_id[node_id])
+        names.append(name)
     if every_node:
         for node_id, grad in grads.items():
             if graph.nodes[node_id].op != "input" and node_id != out_id:

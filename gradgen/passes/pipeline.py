@@ -13,7 +13,7 @@ from gradgen.passes.rebuild import inside_loops
 
 
 def prepare(graph: Graph, *, gradient: bool, wrt: str | Sequence[str] | None = None,
-            check: bool = False) -> Graph:
+            check: bool = False, aux: int = 0) -> Graph:
     """Stabilize, differentiate (if ``gradient``) and prune ``graph``.
 
     Both stabilize and differentiate build through the simplifying rewriter,
@@ -21,11 +21,12 @@ def prepare(graph: Graph, *, gradient: bool, wrt: str | Sequence[str] | None = N
     Stabilizing and pruning reach into the bodies of loops too (pruning also drops the ys of a loop
     nobody reads).
 
-    With ``check``, the IR checker runs after every pass (the tests use it).
+    With ``check``, the IR checker runs after every pass (the tests use it). ``aux``: outputs after the
+    first that are not differentiated (``has_aux``).
     """
     passes = [inside_loops(stabilize)]
     if gradient:
-        passes.append(lambda g: differentiate(g, wrt))
+        passes.append(lambda g: differentiate(g, wrt, aux=aux))
     passes.append(eliminate_dead_code)
     for run in passes:
         graph = run(graph)

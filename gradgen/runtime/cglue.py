@@ -15,13 +15,14 @@ from typing import Any
 import numpy as np
 
 from gradgen.codegen.cabi import CKernelSource
+from gradgen.codegen.python import result_expression
 from gradgen.errors import InputError
 
 _FLOATS = ("float64", "float32")  # scalar outputs that come back through the packed array of doubles
 
 
 def glue_source(c: CKernelSource, *, function_name: str, mode: str, grad_keys: Sequence[str],
-                names: Sequence[str], title: str) -> str:
+                names: Sequence[str], title: str, aux: Any = None) -> str:
     """Source of ``function_name(*inputs)`` calling the C function and shaping its result."""
     params = [f"a{k}" for k in range(len(names))]  # positional names that shadow nothing
     lines = [f"def {function_name}({', '.join(params)}):", f'    """{title}"""',
@@ -56,12 +57,7 @@ def glue_source(c: CKernelSource, *, function_name: str, mode: str, grad_keys: S
     lines.append(f"    _status = _lib.{c.function_name}_packed({', '.join(args)})")
     lines.append("    if _status:")
     lines.append("        _index_error(_status)")
-    if mode == "forward":
-        result = results[0] if len(results) == 1 else "(" + ", ".join(results) + ",)"
-    else:
-        grads = "{" + ", ".join(f"{k!r}: {v}" for k, v in zip(grad_keys, results[1:])) + "}"
-        result = grads if mode == "grad" else f"{results[0]}, {grads}"
-    lines.append(f"    return {result}")
+    lines.append(f"    return {result_expression(mode, results, grad_keys, aux)}")
     return "\n".join(lines) + "\n"
 
 

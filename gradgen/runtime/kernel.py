@@ -160,8 +160,14 @@ class Kernel:
     """
 
     def __init__(self, fn_or_graph: Callable | Graph, mode: str, *, wrt: str | Sequence[str] | None,
-                 backend: str, specs: Mapping[str, Any] | None, spec_kwargs: Mapping[str, Any]):
+                 backend: str, specs: Mapping[str, Any] | None, spec_kwargs: Mapping[str, Any],
+                 has_aux: bool = False):
         self.mode = mode
+        if not isinstance(has_aux, bool):
+            raise InputError(f"has_aux must be True or False, got {has_aux!r}")
+        if has_aux and isinstance(fn_or_graph, Graph):
+            raise InputError("has_aux=True needs a Python function returning (loss, aux), not a gg.Graph")
+        self._has_aux = has_aux
         self._target = fn_or_graph
         self._wrt = wrt
         self._backend_request = backend
@@ -202,7 +208,7 @@ class Kernel:
             return self._build_variant(specs)
 
     def _build_variant(self, specs: tuple[Array, ...]) -> Variant:
-        stage = stages.prepared(self._target, dict(zip(self.names, specs)), self.mode, self._wrt)
+        stage = stages.prepared(self._target, dict(zip(self.names, specs)), self.mode, self._wrt, self._has_aux)
         grad_keys = list(stage.grad_keys)
         fn_name, kernel_name = stages.kernel_names(self._target, self.mode)
         title = stages.title(fn_name, self.mode, grad_keys)
@@ -218,7 +224,7 @@ class Kernel:
         if variant is None:
             graph = stage.prepared
             generated, fallback = stages.to_python(graph, function_name=kernel_name, mode=self.mode,
-                                                   grad_keys=grad_keys, title=title)
+                                                   grad_keys=grad_keys, title=title, aux=stage.aux)
             variant = self._load(generated, specs, graph, fallback, stage)
         self._variants[specs] = variant
         if self._first is None:
@@ -269,7 +275,7 @@ class Kernel:
                               name_hint=kernel_name, include_dirs=includes, libraries=libraries,
                               extra_compile_args=flags, fallback=_requested_backend(self._backend_request) != "c")
         glue = glue_source(c_source, function_name=kernel_name, mode=self.mode, grad_keys=grad_keys,
-                           names=self.names, title=title)
+                           names=self.names, title=title, aux=stage.aux)
         namespace = self._entry_namespace(specs)
         namespace.update(glue_namespace(module.ffi, module.lib, c_source, self.names))
         load_source(glue, namespace, kernel_name)
@@ -402,12 +408,15 @@ def compile(fn_or_graph: Callable | Graph, backend: str = "auto", specs: Mapping
 
 
 def value_and_grad(fn_or_graph: Callable | Graph, wrt: str | Sequence[str] | None = None,
-                   backend: str = "auto", specs: Mapping[str, Any] | None = None,
+                   backend: str = "auto", specs: Mapping[str, Any] | None = None, has_aux: bool = False,
                    **spec_kwargs: Any) -> Kernel:
     """Compile ``fn`` into a kernel returning ``(value, {input name: gradient})``.
 
     ``wrt`` names the inputs to differentiate (default: every float input);
-    ``fn`` must return a scalar.
+    ``fn`` must return a scalar. With ``has_aux``, ``fn`` returns ``(loss, aux)``
+    (aux a value, or tuples, lists and dicts of values) and the kernel
+    ``((value, aux), {input name: gradient})``: aux computed in the same call,
+    not differentiated.
 
     Integers follow one rule, whatever the kernel was called with before:
     integer scalars (Python or NumPy) are numbers, converted to float64,
@@ -416,11 +425,14 @@ def value_and_grad(fn_or_graph: Callable | Graph, wrt: str | Sequence[str] | Non
     JAX); without specs, any other integer array is an int64 index input,
     never differentiated (with specs, the spec's dtype decides).
     """
-    return Kernel(fn_or_graph, "value_and_grad", wrt=wrt, backend=backend, specs=specs, spec_kwargs=spec_kwargs)
+    return Kernel(fn_or_graph, "value_and_grad", wrt=wrt, backend=backend, specs=specs, spec_kwargs=spec_kwargs,
+                  has_aux=has_aux)
 
 
 def grad(fn_or_graph: Callable | Graph, wrt: str | Sequence[str] | None = None, backend: str = "auto",
-         specs: Mapping[str, Any] | None = None, **spec_kwargs: Any) -> Kernel:
-    """Like ``value_and_grad`` but the kernel returns only the gradient dict."""
-    return Kernel(fn_or_graph, "grad", wrt=wrt, backend=backend, specs=specs, spec_kwargs=spec_kwargs)
+         specs: Mapping[str, Any] | None = None, has_aux: bool = False, **spec_kwargs: Any) -> Kernel:
+    """Like ``value_and_grad`` but the kernel returns only the gradient dict (with ``has_aux``,
+    ``({input name: gradient}, aux)``)."""
+    return Kernel(fn_or_graph, "grad", wrt=wrt, backend=backend, specs=specs, spec_kwargs=spec_kwargs,
+                  has_aux=has_aux)
 
