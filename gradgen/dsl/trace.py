@@ -9,7 +9,8 @@ from collections.abc import Collection, Mapping
 from types import FrameType
 from typing import Any, Callable
 
-from gradgen.dsl.specs import Array, as_spec
+from gradgen.dsl.specs import Array
+from gradgen.dsl.trees import build, spec_tree
 from gradgen.dsl.value import Value
 from gradgen.errors import GraphError, InputError
 from gradgen.ir.builder import GraphBuilder
@@ -61,8 +62,9 @@ def _call(fn: Callable, values: dict[str, Any]) -> Any:
 
 
 def resolve_specs(fn: Callable, specs: Mapping[str, Any] | None, spec_kwargs: Mapping[str, Any]) -> dict[str, Array]:
-    """Merge ``specs`` and keyword specs into one spec per input (scalar by default); a parameter with a
-    default and no spec is no input (see ``parameter_names``)."""
+    """Merge ``specs`` and keyword specs into one spec per input (scalar by default), or a structure of
+    specs for a structured parameter (``dsl/trees.py``); a parameter with a default and no spec is no
+    input (see ``parameter_names``)."""
     given = dict(specs or {})
     for key, value in spec_kwargs.items():
         if key in given:
@@ -72,7 +74,7 @@ def resolve_specs(fn: Callable, specs: Mapping[str, Any] | None, spec_kwargs: Ma
     unknown = [k for k in given if k not in every]
     if unknown:
         raise InputError(f"spec for unknown argument(s) {unknown}; {function_name(fn)} takes {every}")
-    return {n: as_spec(given[n], n) if n in given else Array(()) for n in parameter_names(fn, given)}
+    return {n: spec_tree(given[n], n) if n in given else Array(()) for n in parameter_names(fn, given)}
 
 
 class TracingBuilder(GraphBuilder):
@@ -146,7 +148,10 @@ def _aux_template(aux: Any, leaves: list[Any]) -> Any:
 
 def _trace(fn: Callable, resolved: dict[str, Array], has_aux: bool) -> tuple[Graph, Any]:
     builder = TracingBuilder(getattr(unwrapped(fn), "__code__", None))
-    inputs = {name: Value(builder, builder.input(name, spec.shape, spec.dtype)) for name, spec in resolved.items()}
+    def leaf(path: str, spec: Array) -> Value:
+        return Value(builder, builder.input(path, spec.shape, spec.dtype))
+
+    inputs = {name: build(spec, name, leaf) for name, spec in resolved.items()}
     result = _call(fn, inputs)
     for node_id, local in builder.local_names().items():
         if builder.nodes[node_id].op != "input":

@@ -88,6 +88,10 @@ def integer_gradient_error(name: str, dtype: Any) -> InputError:
 
 def call_spec(value: Any, name: str, differentiated: bool) -> Array:
     """The spec a JIT kernel compiles for ``value``; InputError for an integer array to differentiate."""
+    if isinstance(value, dict) or (isinstance(value, (list, tuple)) and any(isinstance(v, dict) for v in value)):
+        raise InputError(f"argument {name!r} is a {type(value).__name__} of arrays: a structured argument needs "
+                         "specs of the same structure when the kernel is made, e.g. "
+                         f"{name}={{'W': gg.Array((3, 2)), 'b': gg.Array((2,))}}")
     spec = spec_of(value, name)
     if differentiated and spec.dtype == "int64":
         raise integer_gradient_error(name, np.asarray(value).dtype)

@@ -22,10 +22,11 @@ from gradgen.build.blas import find_blas, has_libmvec
 from gradgen.codegen.cabi import packed_entry
 from gradgen.codegen.pyhelpers import ARRAY, SCALAR_FAST
 from gradgen.codegen.python import PythonKernelSource, is_scalar_graph
+from gradgen.dsl import trees
 from gradgen.dsl.specs import Array
 from gradgen.dsl.trace import folded_parameters, function_name, parameter_names, resolve_specs
 from gradgen.errors import CompileError, GradgenError, InputError
-from gradgen.ir.graph import Graph
+from gradgen.ir.graph import FLOAT_DTYPES, Graph
 from gradgen.runtime import args as checks
 from gradgen.runtime.cglue import glue_namespace, glue_source
 from gradgen.runtime.gcpause import gc_paused
@@ -173,6 +174,8 @@ class Kernel:
         self._backend_request = backend
         _requested_backend(backend)  # fail early on a bad name
         self._variants: dict[tuple[Array, ...], Variant] = {}
+        self._trees: dict[str, Any] = {}  # structured parameter -> its structure of specs (dsl/trees.py)
+        self._params: list[str] = []  # with structured parameters: the function's parameters, as called
         self._first: Variant | None = None
         self._wrt_names = frozenset([wrt] if isinstance(wrt, str) else checks.names_in(wrt, "wrt"))
         if isinstance(fn_or_graph, Graph):
@@ -189,18 +192,70 @@ class Kernel:
             self._jit = specs is None and not spec_kwargs
             if not self._jit:
                 resolved = resolve_specs(fn_or_graph, specs, spec_kwargs)
-                self._add_variant(tuple(resolved[n] for n in self.names))
+                self._add_variant(self._flat_specs(resolved))
         else:
             raise InputError(f"expected a Python function or a gg.Graph, got {type(fn_or_graph).__name__}")
         # Each kernel gets its own subclass so that its generated entry can be
         # its __call__ (special methods are looked up on the type).
         self.__class__ = type("Kernel", (Kernel,), {"__module__": Kernel.__module__})
-        if self._first is not None:
+        if self._trees:
+            type(self).__call__ = Kernel._call_with_structures
+        elif self._first is not None:
             type(self).__call__ = self._first.entry
 
     @property
     def _target_name(self) -> str:
         return "graph" if isinstance(self._target, Graph) else function_name(self._target)
+
+    def _flat_specs(self, resolved: dict[str, Any]) -> tuple[Array, ...]:
+        """One spec per graph input; a structured parameter is one input per leaf, named by its path
+        (``params.W``), and ``wrt`` naming it differentiates its float leaves."""
+        self._trees = {n: spec for n, spec in resolved.items() if not isinstance(spec, Array)}
+        if not self._trees:
+            return tuple(resolved[n] for n in self.names)
+        self._params = list(self.names)
+        flat = [leaf for n in self._params for leaf in trees.leaves(resolved[n], n)]
+        self.names = [path for path, _ in flat]
+        wrt = [self._wrt] if isinstance(self._wrt, str) else self._wrt
+        if wrt is not None:
+            floats = {path for path, spec in flat if spec.dtype in FLOAT_DTYPES}
+            expanded = []
+            for n in wrt:
+                expanded += [path for path, _ in trees.leaves(resolved[n], n) if path in floats] \
+                    if n in self._trees else [n]
+            self._wrt = expanded
+            self._wrt_names = frozenset(self._wrt)
+        return tuple(spec for _, spec in flat)
+
+    def _trace_specs(self, specs: tuple[Array, ...]) -> dict[str, Any]:
+        """The specs the function is traced with: ``specs`` of the graph's inputs, structured again."""
+        by_path = dict(zip(self.names, specs))
+        if not self._trees:
+            return by_path
+        return {n: trees.build(self._trees[n], n, lambda path, _: by_path[path]) if n in self._trees
+                else by_path[n] for n in self._params}
+
+    def _call_with_structures(self, /, *args: Any, **kwargs: Any) -> Any:
+        """A call of a kernel with structured parameters: their leaves passed on, the gradients of their
+        leaves given back in their structures."""
+        values = checks.bind(self._params, args, kwargs, self._folded)
+        flat = [leaf for n, value in zip(self._params, values)
+                for leaf in (trees.flatten(value, self._trees[n], n) if n in self._trees else [value])]
+        assert self._first is not None
+        result = self._first.entry(self, *flat)
+        if self.mode == "forward":
+            return result
+        if self.mode == "grad":
+            return (self._grouped(result[0]), result[1]) if self._has_aux else self._grouped(result)
+        return result[0], self._grouped(result[1])
+
+    def _grouped(self, grads: dict[str, Any]) -> dict[str, Any]:
+        out = {}
+        for n in self._params:
+            part = trees.regroup(grads, self._trees[n], n) if n in self._trees else grads.get(n)
+            if part is not None:
+                out[n] = part
+        return out
 
     # --- building ----------------------------------------------------------------------
     def _add_variant(self, specs: tuple[Array, ...]) -> Variant:
@@ -208,7 +263,7 @@ class Kernel:
             return self._build_variant(specs)
 
     def _build_variant(self, specs: tuple[Array, ...]) -> Variant:
-        stage = stages.prepared(self._target, dict(zip(self.names, specs)), self.mode, self._wrt, self._has_aux)
+        stage = stages.prepared(self._target, self._trace_specs(specs), self.mode, self._wrt, self._has_aux)
         grad_keys = list(stage.grad_keys)
         fn_name, kernel_name = stages.kernel_names(self._target, self.mode)
         title = stages.title(fn_name, self.mode, grad_keys)
