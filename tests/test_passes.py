@@ -154,3 +154,58 @@ def test_joint_graph_outputs_value_then_gradients():
     assert graph.output_names == ("J", "dJ_dz")
     every = differentiate(gg.trace(bce), every_node=True, simplify=False)
     assert "dJ_da" in every.output_names
+
+
+def _bce_with_exp(z, y):
+    p = gg.exp(z) / (1.0 + gg.exp(z))
+    return -(y * gg.log(p) + (1 - y) * gg.log(1 - p))
+
+
+def _bce_with_one_minus(z, y):
+    p = 1.0 - 1.0 / (1.0 + gg.exp(-z))  # the probability of class 0
+    return -((1 - y) * gg.log(p) + y * gg.log(1 - p))
+
+
+def _softmax_ce_by_formula(z, label):
+    return -gg.log(gg.exp(z) / gg.sum(gg.exp(z)))[label]
+
+
+def _softmax_ce_by_log(z, label):
+    return -gg.log(gg.softmax(z))[label]
+
+
+@pytest.mark.parametrize("backend", ["python", "c"])
+@pytest.mark.parametrize("fn", [_bce_with_exp, _bce_with_one_minus])
+@pytest.mark.parametrize("z", [-1000.0, -30.0, 0.3, 30.0, 1000.0])
+def test_other_spellings_of_binary_cross_entropy_stay_finite(fn, z, backend):
+    value, grads = gg.value_and_grad(fn, wrt="z", backend=backend)(z, 1.0)
+    assert value == pytest.approx(np.logaddexp(0.0, -z), rel=1e-12, abs=1e-300)
+    assert grads["z"] == pytest.approx(-float(np.exp(-np.logaddexp(0.0, z))), rel=1e-12, abs=1e-300)  # sigmoid(z) - 1
+
+
+@pytest.mark.parametrize("backend", ["python", "c"])
+@pytest.mark.parametrize("fn", [_softmax_ce_by_formula, _softmax_ce_by_log])
+def test_softmax_cross_entropy_written_either_way_stays_finite_at_logits_of_1000(fn, backend):
+    z = np.array([1000.0, -1000.0, 0.0])
+    kernel = gg.value_and_grad(fn, wrt="z", backend=backend, z=gg.Array((3,)), label=gg.Scalar("int64"))
+    value, grads = kernel(z, 1)
+    assert value == 2000.0  # logsumexp(z) - z[1]
+    np.testing.assert_array_equal(grads["z"], [1.0, -1.0, 0.0])  # softmax(z) - onehot(1)
+    forward = prepare(gg.trace(fn, z=gg.Array((3,)), label=gg.Scalar("int64")), gradient=False)
+    assert "divide" not in ops_of(forward) and ops_of(forward).count("exp") == 1  # the one inside logsumexp
+
+
+def test_near_misses_of_the_new_rewrites_stay_as_written():
+    def ops(fn, **specs):
+        return ops_of(prepare(gg.trace(fn, **specs), gradient=False))
+
+    assert "sigmoid" not in ops(lambda z, w: gg.exp(z) / (1.0 + gg.exp(w)), w=gg.Scalar())  # another exp
+    assert "sigmoid" not in ops(lambda z: gg.exp(z) / (2.0 + gg.exp(z)))
+    assert "sigmoid" not in ops(lambda z: 2.0 * gg.exp(z) / (1.0 + gg.exp(z)))
+    assert ops(lambda z: 2.0 - gg.sigmoid(z)).count("sigmoid") == 1 and "negative" not in ops(
+        lambda z: 2.0 - gg.sigmoid(z))
+    vector = {"z": gg.Array((3,))}
+    assert "log" in ops(lambda z: gg.sum(gg.log(gg.exp(z) / gg.sum(gg.exp(2.0 * z)))), **vector)
+    assert "log" in ops(lambda z: gg.sum(gg.log(gg.exp(z) / gg.sum(gg.exp(z) + 1.0))), **vector)
+    assert "log" in ops(lambda z: gg.log(gg.exp(z) * 2.0))
+    assert ops(lambda z: gg.log(gg.exp(z))) == ["input"]  # log(exp(z)) is z
