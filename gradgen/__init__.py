@@ -57,7 +57,9 @@ from gradgen.ops.functions import (  # noqa: A004 - NumPy's names (abs, max, min
     deg2rad,
     diag,
     diagonal,
+    dot,
     dstack,
+    einsum,
     erf,
     exp,
     exp2,
@@ -122,6 +124,7 @@ from gradgen.ops.functions import (  # noqa: A004 - NumPy's names (abs, max, min
     take_along_axis,
     tan,
     tanh,
+    tensordot,
     tile,
     transpose,
     tril,
@@ -151,7 +154,7 @@ __all__ = [
  "array_split", "atleast_1d", "atleast_2d", "atleast_3d", "column_stack", "diag", "diagonal", "dstack", "expand_dims",
  "eye", "flip", "fliplr", "flipud", "hsplit", "hstack", "inner", "kron", "linalg", "moveaxis", "norm", "outer", "pad",
  "ravel", "repeat", "roll", "split", "squeeze", "std", "swapaxes", "tile", "tril", "triu", "var", "vdot",
- "vsplit", "vstack",
+ "vsplit", "vstack", "dot", "einsum", "tensordot",
 ]
 
 

@@ -71,6 +71,18 @@ CASES = {
     "kron": (lambda x, y: gg.kron(x, y), [(2, 2), (2, 3)]),
     "kron mixed": (lambda x, y: np.kron(x, y), [(3,), (2, 2)]),
     "dot method": (lambda x, y: x.dot(y), [(2, 3), (3,)]),
+    "dot beyond 2-D": (lambda x, y: np.dot(x, y), [(2, 3, 4), (2, 4, 3)]),
+    "einsum batched": (lambda x, y: gg.einsum("bij,bjk->bik", x, y), [(2, 3, 4), (2, 4, 2)]),
+    "einsum matrix product": (lambda x, y: np.einsum("ij,kj->ik", x, y), [(3, 4), (2, 4)]),
+    "einsum diagonal": (lambda x: gg.einsum("ii->i", x), [(3, 3)]),
+    "einsum implicit": (lambda x, y: gg.einsum("ijk,ikl", x, y), [(2, 3, 4), (2, 4, 2)]),
+    "einsum three": (lambda x, y: gg.einsum("ij,jk,ki->", x, y, x.T), [(2, 3), (3, 3)]),
+    "einsum outer sum": (lambda x, y: gg.einsum("i,jk->ij", x, y), [(3,), (2, 4)]),
+    "tensordot": (lambda x, y: gg.tensordot(x, y, axes=([1, 2], [2, 1])), [(2, 3, 4), (5, 4, 3)]),
+    "tensordot int": (lambda x, y: np.tensordot(x, y, 1), [(2, 3), (3, 4)]),
+    "matmul batched": (lambda x, y: x @ y, [(2, 1, 3, 4), (3, 4, 2)]),
+    "matmul vector and stack": (lambda x, y: x @ y, [(4,), (2, 4, 3)]),
+    "matmul stack and vector": (lambda x, y: gg.matmul(x, y), [(2, 3, 4), (4,)]),
     "clip method": (lambda x: x.clip(-0.5, 0.5), [(2, 3)]),
     "activations as methods": (lambda x: x.relu() + x.exp() + (x * x + 1.0).log() + x.tanh() + x.sigmoid(),
                                [(2, 3)]),
@@ -135,6 +147,10 @@ def test_gradients_match_jax():
         "norm matrix -1 axes": lambda x: jnp.linalg.norm(x, -1, axis=(2, 0)),
         "kron": lambda x, y: jnp.kron(x, y), "inner": lambda x, y: jnp.inner(x, y),
         "triu batched": lambda x: jnp.triu(x, -1),
+        "einsum batched": lambda x, y: jnp.einsum("bij,bjk->bik", x, y),
+        "einsum three": lambda x, y: jnp.einsum("ij,jk,ki->", x, y, x.T),
+        "tensordot": lambda x, y: jnp.tensordot(x, y, axes=([1, 2], [2, 1])),
+        "matmul batched": lambda x, y: x @ y, "dot beyond 2-D": lambda x, y: jnp.dot(x, y),
     }
     for name, theirs in pairs.items():
         fn, shapes = CASES[name]
@@ -172,6 +188,13 @@ def test_bad_arguments_are_named():
             (lambda v: gg.moveaxis(v, 0, (0, 1)), "moveaxis: 1 source axes but 2 destinations"),
             (lambda v: gg.roll(v, (1, 2, 3), axis=(0, 1)), "roll: 3 shifts for 2 axes"),
             (lambda v: gg.hstack(v), "hstack: give a non-empty list or tuple of arrays"),
-            (lambda v: gg.diag(gg.reshape(v, (1, 2, 3))), "diag: needs a 1-D or 2-D array")):
+            (lambda v: gg.diag(gg.reshape(v, (1, 2, 3))), "diag: needs a 1-D or 2-D array"),
+            (lambda v: gg.einsum("ij,jk->ik", v, v), "einsum 'ij,jk->ik': axis 'j' has length 3 and 2"),
+            (lambda v: gg.einsum("ijk", v), "operand 0 has 2 axes, its subscripts 'ijk' name 3"),
+            (lambda v: gg.einsum("...j->j", v), "ellipses"),
+            (lambda v: gg.einsum("ij->k", v), "the output 'k' must name distinct letters of the inputs"),
+            (lambda v: gg.tensordot(v, v, axes=([0], [0, 1])), "tensordot: 1 axes of a against 2 of b"),
+            (lambda v: gg.reshape(v, (1, 2, 3)) @ gg.reshape(v, (3, 2)).T, "do not fit"),
+            (lambda v: gg.matmul(v, 2.0), "operands must have at least one axis")):
         with pytest.raises(gg.GradgenError, match=message):
             gg.compile(_named(fn, 1), x0=x)

@@ -26,7 +26,8 @@ FAMILIES: dict[str, tuple[str, ...]] = {
                             "flip", "fliplr", "flipud", "roll", "tile", "repeat", "pad", "take_along_axis"),
     "matrices (and `x.trace()`, `np.trace`: `gg.trace` traces a function)": ("eye", "diag", "diagonal", "tril",
                                                                               "triu"),
-    "linear algebra (`norm` is `gg.linalg.norm` too)": ("matmul", "outer", "inner", "vdot", "kron", "norm"),
+    "linear algebra (`norm` is `gg.linalg.norm` too)": ("matmul", "dot", "einsum", "tensordot", "outer",
+                                                         "inner", "vdot", "kron", "norm"),
     "loops": ("scan", "fori_loop"),
     "gradients and names": ("stop_gradient", "cast", "name"),
 }

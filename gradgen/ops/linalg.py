@@ -1,4 +1,5 @@
-"""Matrix products: ``matmul`` for vectors and matrices (the NumPy ``@`` rules up to 2-D)."""
+"""Matrix products: ``matmul`` for vectors and matrices (the NumPy ``@`` rules up to 2-D; beyond, see
+``contractions``)."""
 
 from __future__ import annotations
 
@@ -59,10 +60,19 @@ define(Op("matmul", _matmul_infer, np.matmul, _matmul_vjp, None, "{0} @ {1}", jv
 
 
 def matmul(a: Any, b: Any) -> Any:
-    """``a @ b`` for 1-D and 2-D operands."""
+    """``a @ b``: a primitive for 1-D and 2-D operands; beyond, matrix products over the last two axes with
+    the others broadcast, as NumPy (``contractions.batched_matmul``)."""
     builder = builder_of([a, b])
     if builder is None:
         return np.matmul(a, b)
+    shapes = [x.shape if isinstance(x, Value) else np.shape(x) for x in (a, b)]
+    if not all(shapes):
+        raise ShapeError(f"matmul: operands must have at least one axis, got shapes {shapes[0]} and {shapes[1]}; "
+                         "use * to multiply by a scalar")
+    if max(map(len, shapes)) > 2:
+        from gradgen.ops.contractions import batched_matmul  # written with matmul itself
+
+        return batched_matmul(a, b)
     dtype = result_dtype([a, b])
     a, b = (cast(constant(builder, x, dtype if not isinstance(x, Value) else None), dtype) for x in (a, b))
     return apply("matmul", a, b)
