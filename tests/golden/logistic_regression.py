@@ -11,25 +11,25 @@ def logistic_regression_value_and_grad(X, y, w, b):
         t6 = -t5  # negative -> (100,) float64
         t7 = t3 * t6  # multiply -> (100,) float64
         t10 = 1.0 - y  # subtract -> (100,) float64
-        t11 = np.logaddexp(0.0, z)  # softplus -> (100,) float64
-        t12 = -t11  # negative -> (100,) float64
-        t13 = t10 * t12  # multiply -> (100,) float64
-        t14 = t7 - t13  # subtract -> (100,) float64
-        t15 = np.sum(t14, axis=(0,), keepdims=False)  # sum -> () float64
-        J = t15 / 100.0  # divide -> () float64
-        t21 = 0.01 * t10  # dJ/d(softplus) through (negative)
-        t22 = t21 * a  # dJ/dz through (softplus)
-        t23 = 0.01 * t12  # dJ/dy through (subtract)
-        t24 = (-0.01) * t3  # dJ/d(softplus) through (negative)
-        t25 = 1.0 / (1.0 + np.exp(-t4))  # sigmoid -> (100,) float64
-        t26 = t24 * t25  # dJ/d(negative) through (softplus)
+        t11 = 1.0 / (1.0 + np.exp(-t4))  # sigmoid -> (100,) float64
+        t12 = np.logaddexp(0.0, z)  # softplus -> (100,) float64
+        t13 = -t12  # negative -> (100,) float64
+        t14 = t10 * t13  # multiply -> (100,) float64
+        t15 = t7 - t14  # subtract -> (100,) float64
+        t16 = np.sum(t15, axis=(0,), keepdims=False)  # sum -> () float64
+        J = t16 / 100.0  # divide -> () float64
+        t22 = 0.01 * t10  # dJ/d(softplus) through (negative)
+        t23 = t22 * a  # dJ/dz through (softplus)
+        t24 = 0.01 * t13  # dJ/dy through (subtract)
+        t25 = (-0.01) * t3  # dJ/d(softplus) through (negative)
+        t26 = t25 * t11  # dJ/d(negative) through (softplus)
         t27 = (-0.01) * t6  # dJ/dy through (negative)
-        dJ_dz = t22 - t26  # dJ/dz
+        dJ_dz = t23 - t26  # dJ/dz
         dJ_db = np.sum(dJ_dz, axis=(0,), keepdims=False)  # dJ/db through (broadcast_to)
         t28 = np.reshape(dJ_dz, (100, 1))  # reshape -> (100, 1) float64
         t29 = np.reshape(w, (1, 3))  # reshape -> (1, 3) float64
         dJ_dX = t28 @ t29  # dJ/dX through (matmul)
         t30 = np.transpose(X, (1, 0))  # transpose -> (3, 100) float64
         dJ_dw = t30 @ dJ_dz  # dJ/dw through (matmul)
-        dJ_dy = t23 + t27  # dJ/dy
+        dJ_dy = t24 + t27  # dJ/dy
     return float(J), {'X': dJ_dX, 'y': dJ_dy, 'w': dJ_dw, 'b': float(dJ_db)}
