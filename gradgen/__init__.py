@@ -44,6 +44,8 @@ from gradgen.ops.functions import (  # noqa: A004 - NumPy's names (abs, max, min
     arctan,
     arctan2,
     arctanh,
+    argmax,
+    argmin,
     array_split,
     atleast_1d,
     atleast_2d,
@@ -54,6 +56,8 @@ from gradgen.ops.functions import (  # noqa: A004 - NumPy's names (abs, max, min
     concatenate,
     cos,
     cosh,
+    cumprod,
+    cumsum,
     deg2rad,
     diag,
     diagonal,
@@ -96,6 +100,7 @@ from gradgen.ops.functions import (  # noqa: A004 - NumPy's names (abs, max, min
     norm,
     outer,
     pad,
+    prod,
     rad2deg,
     ravel,
     reciprocal,
@@ -154,7 +159,7 @@ __all__ = [
  "array_split", "atleast_1d", "atleast_2d", "atleast_3d", "column_stack", "diag", "diagonal", "dstack", "expand_dims",
  "eye", "flip", "fliplr", "flipud", "hsplit", "hstack", "inner", "kron", "linalg", "moveaxis", "norm", "outer", "pad",
  "ravel", "repeat", "roll", "split", "squeeze", "std", "swapaxes", "tile", "tril", "triu", "var", "vdot",
- "vsplit", "vstack", "dot", "einsum", "tensordot",
+ "vsplit", "vstack", "dot", "einsum", "tensordot", "argmax", "argmin", "cumprod", "cumsum", "prod",
 ]
 
 

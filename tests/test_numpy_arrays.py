@@ -71,6 +71,12 @@ CASES = {
     "kron": (lambda x, y: gg.kron(x, y), [(2, 2), (2, 3)]),
     "kron mixed": (lambda x, y: np.kron(x, y), [(3,), (2, 2)]),
     "dot method": (lambda x, y: x.dot(y), [(2, 3), (3,)]),
+    "cumsum": (lambda x: gg.cumsum(x, axis=1), [(2, 4)]),
+    "cumsum flat": (lambda x: np.cumsum(x), [(2, 3)]),
+    "cumprod": (lambda x: x.cumprod(axis=0), [(3, 2)]),
+    "prod": (lambda x: gg.prod(x, axis=1), [(3, 4)]),
+    "prod all keepdims": (lambda x: np.prod(x, keepdims=True), [(2, 3)]),
+    "prod axes": (lambda x: x.prod(axis=(0, 2)), [(2, 3, 2)]),
     "dot beyond 2-D": (lambda x, y: np.dot(x, y), [(2, 3, 4), (2, 4, 3)]),
     "einsum batched": (lambda x, y: gg.einsum("bij,bjk->bik", x, y), [(2, 3, 4), (2, 4, 2)]),
     "einsum matrix product": (lambda x, y: np.einsum("ij,kj->ik", x, y), [(3, 4), (2, 4)]),
@@ -151,6 +157,8 @@ def test_gradients_match_jax():
         "einsum three": lambda x, y: jnp.einsum("ij,jk,ki->", x, y, x.T),
         "tensordot": lambda x, y: jnp.tensordot(x, y, axes=([1, 2], [2, 1])),
         "matmul batched": lambda x, y: x @ y, "dot beyond 2-D": lambda x, y: jnp.dot(x, y),
+        "cumsum": lambda x: jnp.cumsum(x, axis=1), "cumprod": lambda x: jnp.cumprod(x, axis=0),
+        "prod axes": lambda x: jnp.prod(x, axis=(0, 2)),
     }
     for name, theirs in pairs.items():
         fn, shapes = CASES[name]
@@ -198,3 +206,33 @@ def test_bad_arguments_are_named():
             (lambda v: gg.matmul(v, 2.0), "operands must have at least one axis")):
         with pytest.raises(gg.GradgenError, match=message):
             gg.compile(_named(fn, 1), x0=x)
+
+
+@pytest.mark.parametrize("backend", ["python", "c"])
+def test_products_with_zeros_have_exact_gradients(backend):
+    """prod / x, the textbook gradient, is NaN at a zero; the loop's own gradient is exact."""
+    kernel = gg.value_and_grad(lambda x: gg.prod(x), backend=backend, x=gg.Array((3,)))
+    assert kernel(np.array([2.0, 0.0, 3.0])) == (0.0, {"x": pytest.approx(np.array([0.0, 6.0, 0.0]))})
+    value, grads = kernel(np.array([0.0, 0.0, 3.0]))
+    np.testing.assert_array_equal(grads["x"], np.zeros(3))
+    running = gg.value_and_grad(lambda x: gg.sum(gg.cumprod(x)), backend=backend, x=gg.Array((3,)))
+    value, grads = running(np.array([2.0, 0.0, 3.0]))  # 2 + 0 + 0
+    assert value == 2.0
+    np.testing.assert_array_equal(grads["x"], [1.0, 2.0 + 6.0, 0.0])
+    assert gg.compile(lambda x: gg.prod(x, axis=0), backend=backend, x=gg.Array((0, 2)))(np.zeros((0, 2))).tolist() \
+        == [1.0, 1.0]
+
+
+@pytest.mark.parametrize("backend", ["python", "c"])
+def test_argmax_and_argmin_follow_numpy_ties_and_nans(backend):
+    x = np.array([[1.0, 3.0, 3.0, -2.0], [np.nan, 0.0, np.nan, 5.0], [-1.0, -1.0, -4.0, -4.0]])
+    for ours, theirs in ((gg.argmax, np.argmax), (gg.argmin, np.argmin)):
+        for axis in (None, 0, 1, -1):
+            got = gg.compile(lambda v, f=ours, a=axis: f(v, a) if a is not None else f(v), backend=backend,
+                             v=gg.Array((3, 4)))(x)
+            np.testing.assert_array_equal(got, theirs(x, axis) if axis is not None else theirs(x))
+            assert np.asarray(got).dtype == np.int64
+    labels = gg.compile(lambda v: v.argmax(axis=1), backend=backend, v=gg.Array((3, 4)))(np.nan_to_num(x))
+    np.testing.assert_array_equal(labels, np.argmax(np.nan_to_num(x), axis=1))
+    with pytest.raises(gg.ShapeError, match="argmax: axis 0 of shape \\(0, 3\\) has length 0"):
+        gg.compile(lambda v: gg.argmax(v, 0), v=gg.Array((0, 3)))

@@ -243,7 +243,22 @@ class Value:
         return F.std(self, axis=axis, ddof=ddof, keepdims=keepdims)
 
     def dot(self, other: Any) -> Value:
-        return F.matmul(self, other)
+        return F.dot(self, other)
+
+    def prod(self, axis: Any = None, keepdims: bool = False) -> Value:
+        return F.prod(self, axis=axis, keepdims=keepdims)
+
+    def cumsum(self, axis: int | None = None) -> Value:
+        return F.cumsum(self, axis)
+
+    def cumprod(self, axis: int | None = None) -> Value:
+        return F.cumprod(self, axis)
+
+    def argmax(self, axis: int | None = None) -> Value:
+        return F.argmax(self, axis)
+
+    def argmin(self, axis: int | None = None) -> Value:
+        return F.argmin(self, axis)
 
     def clip(self, min: Any = None, max: Any = None) -> Value:  # noqa: A002 - NumPy's names
         return F.clip(self, min, max)
@@ -295,9 +310,7 @@ _NUMBERS = ("A Python number cannot hold a traced value: use gg's functions (gg.
 #: What to use for a NumPy function gradgen does not answer to, where there is something.
 _COMPOSE = {
     "reduce": "use gg.sum, gg.max or gg.min over an axis (np.sum(x, axis=0) works too)",
-    "cumsum": "gg.scan(lambda total, x: (total + x, total + x), 0.0 * x[0], x) gives the running sums",
-    "cumprod": "gg.scan(lambda p, x: (p * x, p * x), 1.0 + 0.0 * x[0], x) gives the running products",
-    "prod": "for a few entries multiply them; for many, gg.exp(gg.sum(gg.log(x))) where x > 0",
+    "diff": "write x[1:] - x[:-1] (x[:, 1:] - x[:, :-1] along the last axis of a matrix)",
     "linspace": "make it with NumPy outside the function (a constant)",
     "zeros_like": "0.0 * x, or a NumPy array made outside the function",
     "ones_like": "0.0 * x + 1.0, or a NumPy array made outside the function",

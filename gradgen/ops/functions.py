@@ -104,6 +104,7 @@ from gradgen.ops.arrays import (  # noqa: E402
 )
 from gradgen.ops.composites import clip, deg2rad, logaddexp2, rad2deg, reciprocal, round, sinc, square  # noqa: E402
 from gradgen.ops.contractions import dot, einsum, tensordot  # noqa: E402
+from gradgen.ops.cumulative import argmax, argmin, cumprod, cumsum, prod  # noqa: E402
 from gradgen.ops.elementwise import (  # noqa: E402
     abs,
     add,
@@ -180,7 +181,8 @@ __all__ = [
     "array_split", "atleast_1d", "atleast_2d", "atleast_3d", "column_stack", "diag", "diagonal", "dstack",
     "expand_dims", "eye", "flip", "fliplr", "flipud", "hsplit", "hstack", "moveaxis", "pad", "ravel", "repeat",
     "roll", "split", "squeeze", "swapaxes", "tile", "tril", "triu", "vsplit", "vstack", "inner", "kron",
-    "norm", "outer", "std", "var", "vdot", "dot", "einsum", "tensordot",
+    "norm", "outer", "std", "var", "vdot", "dot", "einsum", "tensordot", "argmax", "argmin", "cumprod", "cumsum",
+    "prod",
 ]
 
 #: NumPy ufuncs a Value answers to (``np.exp(v)`` means ``gg.exp(v)``).
@@ -204,7 +206,8 @@ ARRAY_FUNCTIONS = {
     "sum": sum, "mean": mean, "max": max, "amax": max, "min": min, "amin": min, "where": where,
     "reshape": reshape, "transpose": transpose, "concatenate": concatenate, "stack": stack,
     "take_along_axis": take_along_axis, "matmul": matmul, "dot": dot, "broadcast_to": broadcast_to,
-    "einsum": einsum, "tensordot": tensordot,
+    "einsum": einsum, "tensordot": tensordot, "cumsum": cumsum, "cumprod": cumprod, "prod": prod,
+    "argmax": argmax, "argmin": argmin,
     "clip": clip, "round": round, "around": round, "sinc": sinc, "fix": trunc,
     "array_split": array_split, "atleast_1d": atleast_1d, "atleast_2d": atleast_2d, "atleast_3d": atleast_3d,
     "column_stack": column_stack, "diag": diag, "diagonal": diagonal, "dstack": dstack, "expand_dims": expand_dims,
