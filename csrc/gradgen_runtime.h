@@ -166,6 +166,36 @@ static inline float gg_modf(float a, float b)
     return r;
 }
 
+/* np.floor_divide (Python's //): the quotient that goes with gg_mod, computed from fmod as NumPy does, so
+ * that a == b * (a // b) + a % b holds where floor(a / b) would round wrongly (1.0 // 0.1 is 9). */
+static inline double gg_floordiv(double a, double b)
+{
+    if (b == 0.0)
+        return a / b;
+    double r = fmod(a, b);
+    double q = (a - r) / b;
+    if (r != 0.0 && (b < 0.0) != (r < 0.0))
+        q -= 1.0;
+    if (q == 0.0)
+        return copysign(0.0, a / b);
+    double whole = floor(q);
+    return q - whole > 0.5 ? whole + 1.0 : whole;
+}
+
+static inline float gg_floordivf(float a, float b)
+{
+    if (b == 0.0f)
+        return a / b;
+    float r = fmodf(a, b);
+    float q = (a - r) / b;
+    if (r != 0.0f && (b < 0.0f) != (r < 0.0f))
+        q -= 1.0f;
+    if (q == 0.0f)
+        return copysignf(0.0f, a / b);
+    float whole = floorf(q);
+    return q - whole > 0.5f ? whole + 1.0f : whole;
+}
+
 /* np.logaddexp: log(exp(a) + exp(b)) without overflow; a + log(2) where a == b (infinities too). */
 static inline double gg_logaddexp(double a, double b)
 {

@@ -1,5 +1,7 @@
-"""``gg.linalg``: the linear algebra NumPy keeps in ``np.linalg``, for traced values."""
+"""``gg.linalg``: the linear algebra NumPy keeps in ``np.linalg`` (and SciPy's triangular solve), for
+traced values."""
 
+from gradgen.ops.solvers import SlogdetResult, cholesky, det, inv, slogdet, solve, solve_triangular
 from gradgen.ops.statistics import norm
 
-__all__ = ["norm"]
+__all__ = ["SlogdetResult", "cholesky", "det", "inv", "norm", "slogdet", "solve", "solve_triangular"]

@@ -36,7 +36,7 @@ def _gradients(fn, backend: str, x: np.ndarray, y: np.ndarray | None = None) -> 
 def test_remainders_and_rounding_follow_numpy_signs_and_ties(backend):
     a = np.array([-3.0, 3.0, -3.5, 3.5, 0.0, -0.0, 7.25, -7.25])
     b = np.array([2.0, -2.0, 2.0, -2.0, 3.0, -3.0, 0.5, 0.5])
-    for fn, ref in ((lambda x, y: x % y, np.mod), (gg.fmod, np.fmod)):
+    for fn, ref in ((lambda x, y: x % y, np.mod), (gg.fmod, np.fmod), (lambda x, y: x // y, np.floor_divide)):
         got = _forward(fn, a, backend, b)
         np.testing.assert_array_equal(got, ref(a, b))
         np.testing.assert_array_equal(np.signbit(got), np.signbit(ref(a, b)))  # signed zeros too
@@ -47,6 +47,10 @@ def test_remainders_and_rounding_follow_numpy_signs_and_ties(backend):
         np.testing.assert_array_equal(got, ref(ties * 1.01))
         np.testing.assert_array_equal(np.signbit(got), np.signbit(ref(ties * 1.01)))
     np.testing.assert_array_equal(_forward(gg.rint, ties, backend), [0.0, 2.0, 2.0, -0.0, -2.0, -0.0, 1.0, -3.0])
+    # // is the quotient of %, as NumPy and Python compute it: 1.0 // 0.1 is 9 (floor(1.0 / 0.1) is 10)
+    got = _forward(lambda x, y: x // y, np.array([1.0, -1.0, 0.7]), backend, np.array([0.1, 0.1, -0.1]))
+    np.testing.assert_array_equal(got, [9.0, -10.0, -7.0])
+    np.testing.assert_array_equal(got, np.floor_divide([1.0, -1.0, 0.7], [0.1, 0.1, -0.1]))
     np.testing.assert_array_equal(_forward(lambda x: gg.round(x, -1), np.array([15.0, 25.0, -35.0]), backend),
                                   np.round(np.array([15.0, 25.0, -35.0]), -1))
 
@@ -180,6 +184,7 @@ def test_the_readme_lists_every_dsl_function_by_family_as_the_catalog_does():
     listed = [name for names in FAMILIES.values() for name in names]
     assert len(listed) == len(set(listed)), "a function in two families"
     public = set(gg.__all__) & (set(functions.__all__) | {"scan", "fori_loop", "cast", "broadcast_to"})
+    public |= {f"linalg.{name}" for name in gg.linalg.__all__ if name not in ("norm", "SlogdetResult")}
     assert set(listed) == public
     readme = (Path(gg.__file__).resolve().parents[1] / "README.md").read_text()
     assert catalog_markdown() in readme, "run python -m gradgen.ops.catalog and paste its list into the README"

@@ -46,7 +46,9 @@ class Arg:
     (magnitude in [0.5, 2], either sign), "distinct" (entries at least 0.3
     apart, so a maximum is never tied), "fractional" (in [-3, 3], at least 0.1
     from an integer: away from the jumps of floor and mod), "dyadic" (multiples
-    of 1/16, exact in float32) or "index" (integers in [0, bound)).
+    of 1/16, exact in float32), "index" (integers in [0, bound)), "invertible" (a square
+    matrix with n or -n added to each diagonal entry: far from singular) or "spd" (m m.T + n I:
+    symmetric positive definite).
     """
 
     shape: tuple[int, ...]
@@ -77,6 +79,12 @@ class Arg:
             value = rng.integers(-32, 33, shape) / 16.0
         elif self.kind == "index":
             value = rng.integers(0, self.bound, shape)
+        elif self.kind == "invertible":  # a square matrix far from singular, its determinant either sign
+            n = shape[0]
+            value = rng.uniform(-1.0, 1.0, shape) + n * np.diag(rng.choice([-1.0, 1.0], n))
+        elif self.kind == "spd":  # symmetric positive definite
+            m = rng.uniform(-1.0, 1.0, shape)
+            value = m @ m.T + shape[0] * np.eye(shape[0])
         else:
             raise ValueError(f"unknown argument kind {self.kind!r}")
         return np.asarray(value, dtype=self.dtype)
@@ -100,6 +108,14 @@ def distinct(*shape: int) -> Arg:
 
 def fractional(*shape: int) -> Arg:
     return Arg(shape, "fractional")
+
+
+def invertible(n: int) -> Arg:
+    return Arg((n, n), "invertible")
+
+
+def spd(n: int) -> Arg:
+    return Arg((n, n), "spd")
 
 
 def index(bound: int, *shape: int) -> Arg:
@@ -208,6 +224,8 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
     "mod": (ex(lambda q, b: (q * b) % b, q=fractional(2, 3), b=nonzero(2, 3)),
             ex(lambda q: (q * 1.5) % 1.5, q=fractional(3))),
     "fmod": (ex(lambda q, b: gg.fmod(q * b, b), q=fractional(2, 3), b=nonzero(2, 3)),),
+    "floor_divide": (ex(lambda q, b: (q * b) // b, q=fractional(2, 3), b=nonzero(2, 3)),
+                     ex(lambda q: 3.0 // (q + 2.0), q=fractional(3))),
     # masks
     "less": (ex(lambda x, y: x < y, x=real(2, 3), y=real(2, 3)),),
     "less_equal": (ex(lambda x, y: x <= y, x=real(2, 3), y=real(3)),),
@@ -260,6 +278,16 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
     "loop_output": (ex(lambda x: gg.scan(lambda c, _: (c * 0.5 + x, gg.exp(c)), x, length=3)[1], x=real(2)),),
     "matmul": (ex(lambda a, b: a @ b, a=real(2, 3), b=real(3, 4)), ex(lambda a, b: a @ b, a=real(3), b=real(3, 2)),
                ex(lambda a, b: a @ b, a=real(2, 3), b=real(3)), ex(lambda a, b: a @ b, a=real(3), b=real(3))),
+    # dense linear algebra
+    "solve": (ex(lambda a, b: gg.linalg.solve(a, b), a=invertible(3), b=real(3)),
+              ex(lambda a, b: np.linalg.solve(a.T, b), a=invertible(4), b=real(4, 2)),
+              ex(lambda a: gg.linalg.inv(a), a=invertible(3))),
+    "solve_triangular": (ex(lambda a, b: gg.linalg.solve_triangular(a, b, lower=True), a=invertible(3), b=real(3)),
+                         ex(lambda a, b: gg.linalg.solve_triangular(a, b), a=invertible(3), b=real(3, 2))),
+    "cholesky": (ex(lambda a: gg.linalg.cholesky(a), a=spd(3)), ex(lambda a: np.linalg.cholesky(a), a=spd(1))),
+    "det": (ex(lambda a: gg.linalg.det(a), a=invertible(3)), ex(lambda a: np.linalg.det(a * 2.0), a=invertible(1))),
+    "logabsdet": (ex(lambda a: gg.linalg.slogdet(a).logabsdet, a=invertible(3)),),
+    "det_sign": (ex(lambda a: np.linalg.slogdet(a)[0], a=invertible(3)),),
 }
 
 
@@ -640,6 +668,7 @@ OUT_OF_DOMAIN = {
     "exp2-overflow": (gg.exp2, [2000.0]),
     "mod-by-zero": (lambda a: gg.mod(a, 0.0 * a), [1.0, 0.0]),
     "fmod-by-zero": (lambda a: gg.fmod(a, 0.0 * a), [1.0]),
+    "floor-divide-by-zero": (lambda a: a // (0.0 * a), [1.0, -1.0, 0.0]),
     "floor-inf": (lambda a: gg.floor(a * 1e308 * 10.0), [1.0, -1.0]),
 }
 

@@ -34,6 +34,7 @@ from gradgen.schedule.program import (
     Loop,
     Program,
     Ref,
+    Routine,
     Row,
     RunBody,
     Stmt,
@@ -41,6 +42,7 @@ from gradgen.schedule.program import (
     Var,
     buffers_used,
     reads,
+    routines,
     walk,
 )
 
@@ -175,10 +177,22 @@ class Printer:
                 f"{gemm}(CblasRowMajor, {ta}, {tb}, {s.m}, {s.n}, {s.k}, 1, {pa}, {lda}, {pb}, {ldb}, 0, {out}, "
                 f"{s.n});"]
 
+    def print_Routine(self, s: Routine) -> list[str]:  # noqa: N802
+        node = self.program.graph.nodes[s.node]
+        names = [self.buffer_names[b] for b in s.buffers]
+        args = ", ".join([*map(str, s.sizes), *names])
+        what = f"{names[-1]} = {node.op}({', '.join(names[:-1])}), in double precision"
+        lines = [f"/* {comment(what)} */"]
+        if not s.status:
+            return lines + [f"{s.routine}({args});"]
+        return lines + [f"if ({s.routine}({args})) return {s.status};  /* the matrix is {OPS[node.op].failure} */"]
+
     def print_RunBody(self, s: RunBody) -> list[str]:  # noqa: N802
         args = [self.pointer(a) for a in s.arguments + s.results]
         args.append(self.buffer_names[s.work] if s.work is not None else "0")
         lines = ["{", f"    const int status = {self.body_name(s.body)}({', '.join(args)});"]
+        if any(r.status for r in routines(self.program.bodies[s.body])):
+            lines.append("    if (status < 0) return status;  /* a matrix in the body is singular */")
         if all(k == s.computed for k in s.statuses):
             lines.append(f"    if (status) return {s.computed};  /* an index out of range in the body */")
         else:  # the body's argument k holds a bad index: blame the kernel's argument it came from

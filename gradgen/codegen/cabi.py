@@ -6,7 +6,8 @@ value, arrays as pointers to C-contiguous data, each output as a pointer to
 caller-owned memory (named after the output: ``J_out``, ``dJ_dw_out``), and
 ``work`` pointing to ``work_size`` doubles. It returns 0, or k in 1..n when
 the k-th of its n inputs holds an index out of range, or n + 1 when an index
-the kernel computes otherwise is out of range. It keeps no state, so
+the kernel computes otherwise is out of range, or a negative status when a
+matrix it factors is singular (or not positive definite). It keeps no state, so
 threads may call it at once with their own buffers.
 """
 
@@ -16,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gradgen.ir.graph import Shape
-from gradgen.schedule.program import Buffer, Gemm, Loop, Program, buffers_used, walk
+from gradgen.ops.registry import OPS
+from gradgen.schedule.program import Buffer, Gemm, Loop, Program, buffers_used, routines, walk
 from gradgen.version import __version__
 
 if TYPE_CHECKING:
@@ -63,6 +65,8 @@ class CKernelSource:
     long: bool = False
     uses_blas: bool = False
     uses_threads: bool = False
+    failures: dict[int, str] = field(default_factory=dict)
+    """The negative statuses the kernel may return, each with what it means."""
 
 
 def _parameters(program: Program, printer: Printer) -> tuple[list[str], list[str]]:
@@ -160,7 +164,10 @@ def kernel_source(program: Program, printer: Printer, *, function_name: str, tit
         lines.append("#include <cblas.h>")
     if threads:
         lines.append("#define GG_USE_THREADS 1")
-    lines += ['#include "gradgen_runtime.h"', ""]
+    lines.append('#include "gradgen_runtime.h"')
+    if any(True for _ in routines(program)):
+        lines.append('#include "gradgen_linalg.h"')
+    lines.append("")
     lines += [_constant(b, printer.buffer_names[b.id]) for b in program.buffers if b.kind == "const"]
     for k in range(len(program.bodies)):
         lines += _body_function(printer.body_printer(k), standalone)
@@ -171,7 +178,10 @@ def kernel_source(program: Program, printer: Printer, *, function_name: str, tit
     inputs = [(graph.nodes[i].params["name"], graph.nodes[i].shape, graph.nodes[i].dtype) for i in program.inputs]
     outputs = [(graph.output_names[k], graph.nodes[graph.outputs[k]].shape, graph.nodes[graph.outputs[k]].dtype)
                for k in range(len(graph.outputs))]
+    failures = {r.status: f"{graph.nodes[r.node].op}: the matrix is {OPS[graph.nodes[r.node].op].failure}"
+                for r in routines(program) if r.status}
     return CKernelSource(text, signature + ";", function_name, inputs, outputs, program.work_size, names,
+                         failures=dict(sorted(failures.items(), reverse=True)),
                          long=bool(program.parts) or text.count("\n") > LONG_SOURCE, uses_blas=uses_blas,
                          uses_threads=threads)
 
@@ -240,9 +250,10 @@ def _queries(c: CKernelSource, name: str) -> list[str]:
     return lines
 
 
-def standalone_pair(c: CKernelSource, name: str, runtime: str) -> tuple[str, str]:
+def standalone_pair(c: CKernelSource, name: str, runtime: str, linalg: str) -> tuple[str, str]:
     """The text of ``name.h`` and ``name.c`` for a kernel printed as standalone C (function ``name``):
-    C99, nothing to link but libm, the runtime helpers copied in as ``static inline`` functions."""
+    C99, nothing to link but libm, the runtime helpers (``runtime``, and ``linalg`` where the kernel calls
+    its routines) copied in as ``static inline`` functions."""
     guard = f"{name.upper()}_H"
     n_in = len(c.inputs)
     header = "\n".join([
@@ -254,6 +265,7 @@ def standalone_pair(c: CKernelSource, name: str, runtime: str) -> tuple[str, str
         f" * work: {name}_work_size() doubles of scratch space (may be NULL when that is 0).",
         " * Returns 0, or k in 1..n_in when argument k (1-based) holds an index out of range, or n_in + 1",
         " * when an index the kernel computes (from several arguments, or from floats) is out of range.",
+        *[f" * Returns {code} when {what}." for code, what in c.failures.items()],
         " * No global state: threads may call it at once with their own buffers.",
         f" * {name}_n_in/_n_out, _name_in/_name_out(i), _ndim_in/_ndim_out(i) and _shape_in/_shape_out(i)",
         " * describe the arguments (NULL or -1 for an i out of range).", " */",
@@ -264,5 +276,6 @@ def standalone_pair(c: CKernelSource, name: str, runtime: str) -> tuple[str, str
         f"const long *{name}_shape_in(int i);", f"const long *{name}_shape_out(int i);",
         f"size_t {name}_work_size(void);", "", f"#endif /* {guard} */", ""])
     body = c.text.replace('#include "gradgen_runtime.h"', runtime)
+    body = body.replace('#include "gradgen_linalg.h"', linalg)
     source = "\n".join([f'#include "{name}.h"', body, *_queries(c, name)])
     return header, source

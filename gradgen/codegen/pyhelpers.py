@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from gradgen.ops.shape import scatter_add_array, scatter_along_axis_array, unslice_array, unslice_sum_array
+from gradgen.ops.solvers import cholesky_array, det_sign_array, solve_array, solve_triangular_array
 from gradgen.ops.transcendental import LN2, erf_array
 
 
@@ -56,6 +57,7 @@ SCALAR_FAST: dict[str, Any] = {
     "erf": math.erf, "hypot": math.hypot, "log2": math.log2, "log10": math.log10, "exp2": lambda x: 2.0**x,
     "logaddexp": _logaddexp, "floor": _integral(math.floor), "ceil": _integral(math.ceil),
     "trunc": _integral(math.trunc), "rint": _integral(round), "mod": lambda a, b: a % b, "fmod": math.fmod,
+    "floordiv": lambda a, b: a // b,
     # What math raises where IEEE gives inf or nan, under a name no user's variable can take
     # (generated names never start with an underscore), so a local called ValueError cannot shadow it.
     "_MATH_ERRORS": (ArithmeticError, ValueError),
@@ -64,7 +66,9 @@ SCALAR_FAST: dict[str, Any] = {
 ARRAY: dict[str, Any] = {
     "np": np, "inf": math.inf, "nan": math.nan, "unslice": unslice_array, "scatter_add": scatter_add_array,
     "take_along_axis": _take_along_axis, "scatter_along_axis": scatter_along_axis_array,
-    "unslice_sum": unslice_sum_array, "erf": erf_array,
+    "unslice_sum": unslice_sum_array, "erf": erf_array, "linalg_solve": solve_array,
+    "linalg_solve_triangular": solve_triangular_array, "linalg_cholesky": cholesky_array,
+    "linalg_det_sign": det_sign_array,
 }
 
 #: Names a generated variable must never take (they would shadow the helpers).

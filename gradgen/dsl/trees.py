@@ -25,18 +25,30 @@ def is_tree(value: Any) -> bool:
 
 
 def spec_tree(value: Any, name: str) -> Any:
-    """A user's spec as an Array, or a structure of them (keys strings or ints)."""
+    """A user's spec as an Array, or a structure of them (keys strings or ints) whose leaves' paths differ."""
+    tree = _spec_tree(value, name)
+    seen: set[str] = set()
+    for path, _ in leaves(tree, name):
+        if path in seen:
+            raise InputError(f"spec for {name!r}: two entries have the path {path!r} (an int key and its string, "
+                             "or a key with a '.' beside a nested one); gradients are named by these paths, so "
+                             "rename one of the keys")
+        seen.add(path)
+    return tree
+
+
+def _spec_tree(value: Any, name: str) -> Any:
     if isinstance(value, dict):
         for key in value:
             if not isinstance(key, (str, int)) or isinstance(key, bool):
                 raise InputError(f"spec for {name!r}: the keys of a structure must be strings or ints, got {key!r}")
         if not value:
             raise InputError(f"spec for {name!r}: an empty dict has no arrays to trace")
-        return {key: spec_tree(item, f"{name}.{key}") for key, item in value.items()}
+        return {key: _spec_tree(item, f"{name}.{key}") for key, item in value.items()}
     if is_tree(value):
         if not value:
             raise InputError(f"spec for {name!r}: an empty {type(value).__name__} has no arrays to trace")
-        return type(value)(spec_tree(item, f"{name}.{k}") for k, item in enumerate(value))
+        return type(value)(_spec_tree(item, f"{name}.{k}") for k, item in enumerate(value))
     return as_spec(value, name)
 
 

@@ -154,6 +154,12 @@ class Value:
     def __rmod__(self, other: Any) -> Value:
         return F.mod(other, self)
 
+    def __floordiv__(self, other: Any) -> Value:
+        return F.floor_divide(self, other)
+
+    def __rfloordiv__(self, other: Any) -> Value:
+        return F.floor_divide(other, self)
+
     def __pow__(self, other: Any) -> Value:
         return F.power(self, other)
 
@@ -254,11 +260,11 @@ class Value:
     def cumprod(self, axis: int | None = None) -> Value:
         return F.cumprod(self, axis)
 
-    def argmax(self, axis: int | None = None) -> Value:
-        return F.argmax(self, axis)
+    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Value:
+        return F.argmax(self, axis, keepdims)
 
-    def argmin(self, axis: int | None = None) -> Value:
-        return F.argmin(self, axis)
+    def argmin(self, axis: int | None = None, keepdims: bool = False) -> Value:
+        return F.argmin(self, axis, keepdims)
 
     def clip(self, min: Any = None, max: Any = None) -> Value:  # noqa: A002 - NumPy's names
         return F.clip(self, min, max)

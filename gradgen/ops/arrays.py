@@ -221,6 +221,8 @@ def tile(x: Any, reps: Any) -> Any:
     if not _traced(x):
         return np.tile(x, reps)
     reps = as_ints(reps, "tile: reps") if isinstance(reps, (tuple, list)) else (int(reps),)
+    if any(r < 0 for r in reps):
+        raise InputError(f"tile: reps must not be negative, got {reps!r}; 0 gives an empty axis")
     ndim = max(x.ndim, len(reps))
     shape = (1,) * (ndim - x.ndim) + x.shape
     reps = (1,) * (ndim - len(reps)) + tuple(reps)
@@ -309,22 +311,32 @@ def trace(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
     return F.sum(diagonal(x, offset, axis1, axis2), axis=-1)
 
 
-def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: float = 0.0) -> Any:
+def _per_axis_pairs(given: Any, ndim: int, name: str, dtype: Any) -> np.ndarray:
+    """NumPy's pad forms (one number, one (before, after) pair, or one pair per axis) as an (ndim, 2) array."""
+    try:
+        return np.broadcast_to(np.asarray(given, dtype=dtype), (ndim, 2))
+    except (ValueError, TypeError):
+        raise InputError(f"pad: {name}={given!r} is not one number, one (before, after) pair or one pair per "
+                         f"axis of a {ndim}-D array") from None
+
+
+def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: Any = 0.0) -> Any:
     """``x`` with ``pad_width`` entries of ``constant_values`` before and after along each axis (NumPy's
-    ``pad_width`` forms: one int, one (before, after) pair, or one pair per axis)."""
+    forms for both: one number, one (before, after) pair, or one pair per axis)."""
     if not _traced(x):
         return np.pad(x, pad_width, mode=mode, constant_values=constant_values)
     if mode != "constant":
         raise InputError(f"pad: only mode='constant' is supported, got mode={mode!r}; build other modes from "
                          "slices and concatenate")
-    widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (x.ndim, 2))
+    widths = _per_axis_pairs(pad_width, x.ndim, "pad_width", np.int64)
     if np.any(widths < 0):
         raise InputError(f"pad: pad_width must not be negative, got {pad_width!r}")
+    fills = _per_axis_pairs(constant_values, x.ndim, "constant_values", x.dtype)
     for axis, (before, after) in enumerate(widths.tolist()):
         parts = []
-        for count in (before, after):
+        for count, fill in zip((before, after), fills[axis]):
             shape = x.shape[:axis] + (count,) + x.shape[axis + 1:]
-            parts.append(np.full(shape, constant_values, dtype=x.dtype))
+            parts.append(np.full(shape, fill, dtype=x.dtype))
         if before or after:
             x = F.concatenate([p for p in (parts[0], x, parts[1]) if _shape(p)[axis]], axis=axis)
     return x

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from gradgen.ops import functions as F
 
-OPERATORS = "`+ - * / ** % @`, unary `-` and `abs()`, comparisons `< <= > >= == !=` and `& | ~` on masks"
+LINALG = ("norm", "solve", "inv", "det", "slogdet", "cholesky")
+"""The NumPy functions that live in ``np.linalg`` (and in ``gg.linalg``)."""
+
+OPERATORS = "`+ - * / // ** % @`, unary `-` and `abs()`, comparisons `< <= > >= == !=` and `& | ~` on masks"
 """The Python operators a traced value answers to."""
 
 FAMILIES: dict[str, tuple[str, ...]] = {
@@ -17,7 +20,8 @@ FAMILIES: dict[str, tuple[str, ...]] = {
                                      "rad2deg", "sinc"),
     "activations and special functions": ("sigmoid", "relu", "softplus", "erf"),
     "piecewise (zero or split gradients)": ("abs", "sign", "maximum", "minimum", "clip", "where", "floor",
-                                            "ceil", "trunc", "rint", "round", "mod", "fmod"),
+                                            "ceil", "trunc", "rint", "round", "mod", "fmod",
+                                            "floor_divide"),
     "reductions and statistics": ("sum", "mean", "prod", "max", "min", "argmax", "argmin", "var", "std",
                                   "cumsum", "cumprod", "logsumexp", "softmax", "log_softmax"),
     "shapes and indexing": ("reshape", "ravel", "squeeze", "expand_dims", "transpose", "swapaxes", "moveaxis",
@@ -28,6 +32,8 @@ FAMILIES: dict[str, tuple[str, ...]] = {
                                                                               "triu"),
     "linear algebra (`norm` is `gg.linalg.norm` too)": ("matmul", "dot", "einsum", "tensordot", "outer",
                                                          "inner", "vdot", "kron", "norm"),
+    "dense linear algebra (`gg.linalg`, as `np.linalg`)": ("linalg.solve", "linalg.solve_triangular", "linalg.inv",
+                                                           "linalg.det", "linalg.slogdet", "linalg.cholesky"),
     "loops": ("scan", "fori_loop"),
     "gradients and names": ("stop_gradient", "cast", "name"),
 }
@@ -36,7 +42,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
 
 def numpy_spellings() -> list[str]:
     """The NumPy names that, given a traced value, run the DSL function (``np.exp(x)`` is ``gg.exp(x)``)."""
-    return sorted("linalg.norm" if name == "norm" else name for name in set(F.UFUNCS) | set(F.ARRAY_FUNCTIONS))
+    return sorted(f"linalg.{name}" if name in LINALG else name for name in set(F.UFUNCS) | set(F.ARRAY_FUNCTIONS))
 
 
 def catalog_markdown() -> str:

@@ -139,7 +139,7 @@ from gradgen.ops.elementwise import (  # noqa: E402
 )
 from gradgen.ops.linalg import matmul  # noqa: E402
 from gradgen.ops.reduce import log_softmax, logsumexp, max, mean, min, softmax, sum  # noqa: E402
-from gradgen.ops.rounding import ceil, floor, fmod, mod, rint, trunc  # noqa: E402
+from gradgen.ops.rounding import ceil, floor, floor_divide, fmod, mod, rint, trunc  # noqa: E402
 from gradgen.ops.shape import (  # noqa: E402
     concatenate,
     getitem,
@@ -148,6 +148,7 @@ from gradgen.ops.shape import (  # noqa: E402
     take_along_axis,
     transpose,
 )
+from gradgen.ops.solvers import cholesky, det, inv, slogdet, solve  # noqa: E402
 from gradgen.ops.statistics import inner, kron, norm, outer, std, var, vdot  # noqa: E402
 from gradgen.ops.transcendental import (  # noqa: E402
     arccos,
@@ -177,7 +178,7 @@ __all__ = [
     "take_along_axis", "tanh", "transpose", "where", "elementwise",
     "tan", "sinh", "cosh", "arcsin", "arccos", "arctan", "arctan2", "arcsinh", "arccosh", "arctanh", "erf",
     "exp2", "hypot", "log2", "log10", "logaddexp", "logaddexp2", "ceil", "floor", "fmod", "mod", "rint", "trunc",
-    "round", "clip", "deg2rad", "rad2deg", "reciprocal", "sinc", "square",
+    "floor_divide", "round", "clip", "deg2rad", "rad2deg", "reciprocal", "sinc", "square",
     "array_split", "atleast_1d", "atleast_2d", "atleast_3d", "column_stack", "diag", "diagonal", "dstack",
     "expand_dims", "eye", "flip", "fliplr", "flipud", "hsplit", "hstack", "moveaxis", "pad", "ravel", "repeat",
     "roll", "split", "squeeze", "swapaxes", "tile", "tril", "triu", "vsplit", "vstack", "inner", "kron",
@@ -197,6 +198,7 @@ UFUNCS = {
     "arctan2": arctan2, "arcsinh": arcsinh, "arccosh": arccosh, "arctanh": arctanh, "exp2": exp2,
     "hypot": hypot, "log2": log2, "log10": log10, "logaddexp": logaddexp, "logaddexp2": logaddexp2,
     "floor": floor, "ceil": ceil, "trunc": trunc, "rint": rint, "remainder": mod, "mod": mod,
+    "floor_divide": floor_divide,
     "fmod": fmod, "square": square, "reciprocal": reciprocal, "deg2rad": deg2rad, "radians": deg2rad,
     "rad2deg": rad2deg, "degrees": rad2deg,
 }
@@ -215,5 +217,5 @@ ARRAY_FUNCTIONS = {
     "pad": pad, "ravel": ravel, "repeat": repeat, "roll": roll, "split": split, "squeeze": squeeze,
     "swapaxes": swapaxes, "tile": tile, "trace": trace, "tril": tril, "triu": triu, "vsplit": vsplit,
     "vstack": vstack, "inner": inner, "kron": kron, "norm": norm, "outer": outer, "std": std, "var": var,
-    "vdot": vdot,
+    "vdot": vdot, "solve": solve, "inv": inv, "det": det, "slogdet": slogdet, "cholesky": cholesky,
 }

@@ -57,6 +57,9 @@ class Op:
       for the SymPy bridge (None: no SymPy form).
     - ``reads_forward``: the VJP uses forward values, so a zero cotangent
       must stay zero even where those values are inf or NaN (see autodiff).
+    - ``routine``: the function of the C runtime that computes it on whole matrices (dense linear
+      algebra: ``status = routine(n, m, copies of the inputs..., result)``, in double precision);
+      ``failure``: what a nonzero status means ("singular"), for the error the kernel raises.
     - ``selects``: the VJP hands some inputs exact zeros (``where``), so
       the values upstream of those inputs may be inf or NaN where unused.
     """
@@ -74,6 +77,8 @@ class Op:
     sympy: Callable[..., Any] | None = None
     reads_forward: bool = True
     selects: bool = False
+    routine: str = ""
+    failure: str = ""
     doc: str = ""
 
     def __post_init__(self) -> None:
@@ -104,6 +109,18 @@ def define(op: Op) -> Op:
         raise GraphError(f"op {op.name!r} is defined twice")
     OPS[op.name] = op
     return op
+
+
+def failure_code(name: str) -> int:
+    """The status a C kernel returns when op ``name``'s routine fails: negative (positive statuses are bad
+    indices), one per op that can fail, in name order; 0 for an op that cannot fail."""
+    failing = sorted(n for n, op in OPS.items() if op.failure)
+    return -1 - failing.index(name) if name in failing else 0
+
+
+def failed_op(status: int) -> str:
+    """The op whose routine returned the negative ``status`` (``failure_code``'s inverse)."""
+    return sorted(n for n, op in OPS.items() if op.failure)[-1 - status]
 
 
 def get_op(name: str) -> Op:

@@ -4,7 +4,8 @@
 are piecewise constant: their gradient is 0 everywhere (also at the jumps, as in JAX and autograd).
 ``mod`` (Python's ``%``: the sign of the divisor) and ``fmod`` (C's: the sign of the dividend) are
 ``a - b * floor(a / b)`` and ``a - b * trunc(a / b)``, so their gradient is 1 for ``a`` and
-``-floor(a / b)`` or ``-trunc(a / b)`` for ``b``, away from the jumps.
+``-floor(a / b)`` or ``-trunc(a / b)`` for ``b``, away from the jumps. ``floor_divide`` (Python's
+``//``) is the quotient that goes with ``mod``, piecewise constant too.
 """
 
 from __future__ import annotations
@@ -47,3 +48,8 @@ mod = _remainder("mod", lambda q: floor(q), np.mod, "mod({0}, {1})", "gg_mod{f}(
 fmod = _remainder("fmod", lambda q: trunc(q), np.fmod, "fmod({0}, {1})", "fmod{f}({0}, {1})",
                   lambda sp, n, a, b: a - b * sp.Piecewise((sp.floor(a / b), a / b >= 0), (sp.ceiling(a / b), True)),
                   "C's fmod: the remainder with the sign of a (nan where b is 0).")
+floor_divide = float_op("floor_divide", 2, np.floor_divide, no_gradient, "floordiv({0}, {1})",
+                        "np.floor_divide({0}, {1})", c="gg_floordiv{f}({0}, {1})", jvp=lambda t, out, a, b: None,
+                        cheap=True, sympy=lambda sp, n, a, b: sp.floor(a / b),
+                        doc="a // b: floor(a / b) computed as Python and np.floor_divide do, so that "
+                            "a == b * (a // b) + a % b (a / b where b is 0). Its gradient is 0.")

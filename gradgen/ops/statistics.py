@@ -22,7 +22,7 @@ def var(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Any:
         return np.var(x, axis=axis, ddof=ddof, keepdims=keepdims)
     count = math.prod(x.shape[a] for a in normalize_axes(axis, x.ndim, "var"))
     deviation = x - F.mean(x, axis=axis, keepdims=True)
-    return F.sum(deviation * deviation, axis=axis, keepdims=keepdims) / float(count - ddof)
+    return F.sum(deviation * deviation, axis=axis, keepdims=keepdims) / float(max(count - ddof, 0))
 
 
 def _safe_sqrt(s: Any) -> Any:

@@ -17,6 +17,8 @@ import numpy as np
 from gradgen.codegen.cabi import CKernelSource
 from gradgen.codegen.python import result_expression
 from gradgen.errors import InputError
+from gradgen.ops.registry import OPS, failed_op
+from gradgen.ops.solvers import singular
 
 _FLOATS = ("float64", "float32")  # scalar outputs that come back through the packed array of doubles
 
@@ -68,6 +70,9 @@ def glue_namespace(ffi: Any, lib: Any, c: CKernelSource, names: Sequence[str]) -
     scalars_type = ffi.typeof(f"double[{scalar_count}]") if scalar_count else None
 
     def index_error(status: int) -> None:
+        if status < 0:  # a linear-algebra routine failed
+            name = failed_op(status)
+            raise singular(name, OPS[name].failure)
         inside = status > len(names)  # one past the inputs: an index the kernel computes
         what = "an index computed in the kernel" if inside else f"argument {names[status - 1]!r}: an index"
         raise InputError(f"{what} is out of range for the array it indexes; indices must lie in [-n, n) for an axis "

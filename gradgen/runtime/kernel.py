@@ -238,11 +238,17 @@ class Kernel:
     def _call_with_structures(self, /, *args: Any, **kwargs: Any) -> Any:
         """A call of a kernel with structured parameters: their leaves passed on, the gradients of their
         leaves given back in their structures."""
-        values = checks.bind(self._params, args, kwargs, self._folded)
-        flat = [leaf for n, value in zip(self._params, values)
-                for leaf in (trees.flatten(value, self._trees[n], n) if n in self._trees else [value])]
         assert self._first is not None
-        result = self._first.entry(self, *flat)
+        values = checks.bind(self._params, args, kwargs, self._folded)
+        return self._regrouped(self._first.entry(self, *self._leaves_of(values)))
+
+    def _leaves_of(self, values: Any) -> list[Any]:
+        """The graph's inputs for the parameters' ``values``: a structured parameter's leaves, in order."""
+        return [leaf for n, value in zip(self._params, values)
+                for leaf in (trees.flatten(value, self._trees[n], n) if n in self._trees else [value])]
+
+    def _regrouped(self, result: Any) -> Any:
+        """A flat kernel's result with the gradients of structured parameters in their structures."""
         if self.mode == "forward":
             return result
         if self.mode == "grad":
@@ -286,7 +292,9 @@ class Kernel:
             self._first = variant
             # The hot-loop entry, without a wrapper call; GRADGEN_CHECK_UNCHECKED=1 checks it like a call.
             checking = os.environ.get("GRADGEN_CHECK_UNCHECKED", "").strip() == "1"
-            self.unchecked = (lambda *args: variant.entry(self, *args)) if checking else variant.function
+            flat = (lambda *args: variant.entry(self, *args)) if checking else variant.function
+            # Structured parameters are taken and given back in their structures, as by a checked call.
+            self.unchecked = (lambda *args: self._regrouped(flat(*self._leaves_of(args)))) if self._trees else flat
         return variant
 
     def _use_c(self, stage: stages.Prepared) -> bool:
@@ -390,8 +398,10 @@ class Kernel:
         C-contiguous NumPy array of exactly its spec's shape and dtype (for the C backend, memory is read
         as laid out: a short array or another dtype reads memory it does not own, or garbage). Set
         ``GRADGEN_CHECK_UNCHECKED=1`` (read when the kernel first compiles) to check these calls as
-        ordinary ones while testing. A kernel that has not compiled a signature yet (a JIT kernel before
-        its first call) raises: which signature to run is what the checks decide.
+        ordinary ones while testing. A structured parameter is given as its structure (its keys and
+        lengths are still matched) and its gradients come back in it. A kernel that has not compiled a
+        signature yet (a JIT kernel before its first call) raises: which signature to run is what the
+        checks decide.
         """
         if self._first is None:
             raise InputError("kernel.unchecked: this kernel has not compiled any signature yet; call it once "

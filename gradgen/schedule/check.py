@@ -26,6 +26,7 @@ from gradgen.schedule.program import (
     Loop,
     Program,
     Ref,
+    Routine,
     RunBody,
     Stmt,
     Store,
@@ -133,6 +134,9 @@ class _Checker:
                 self.write(s.target.buffer, where)
             elif isinstance(s, Gemm):
                 self.write(s.out, where)
+            elif isinstance(s, Routine):
+                for b in s.buffers:
+                    self.write(b, where)
             elif isinstance(s, Call) and not 0 <= s.part < len(self.program.parts):
                 self.fail(f"a call of part {s.part}, which does not exist")
             elif isinstance(s, RunBody):

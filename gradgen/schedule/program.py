@@ -206,6 +206,20 @@ class Gemm:
 
 
 @dataclass(frozen=True)
+class Routine:
+    """``status = routine(sizes..., buffers...)``: a linear-algebra routine of the C runtime on whole
+    buffers (double precision, row-major copies of the operands, then the result). A nonzero status means
+    the matrix of node ``node`` is singular (or not positive definite): the kernel returns ``status``, a
+    negative code the runtime turns into an error (0: the routine cannot fail, no check)."""
+
+    routine: str
+    sizes: tuple[int, ...]
+    buffers: tuple[int, ...]
+    node: int
+    status: int
+
+
+@dataclass(frozen=True)
 class Loop:
     """``for var in range(start, extent, step)``.
 
@@ -267,7 +281,7 @@ class RunBody:
     computed: int
 
 
-Stmt = Union[Let, Init, Store, Accumulate, Fill, IndexValue, Gemm, Loop, Call, RunBody]
+Stmt = Union[Let, Init, Store, Accumulate, Fill, IndexValue, Gemm, Routine, Loop, Call, RunBody]
 
 
 # --- the program ----------------------------------------------------------------------------------------
@@ -333,6 +347,15 @@ def walk(statements: tuple[Stmt, ...]) -> Iterator[Stmt]:
         yield s
         if isinstance(s, Loop):
             stack.extend(reversed(s.inits + s.body))
+
+
+def routines(program: Program) -> Iterator[Routine]:
+    """The linear-algebra routines the program calls, those of its loops' bodies too."""
+    for s in walk(program.body + tuple(x for part in program.parts for x in part)):
+        if isinstance(s, Routine):
+            yield s
+        elif isinstance(s, RunBody):
+            yield from routines(program.bodies[s.body])
 
 
 def statement_count(program: Program) -> int:
@@ -401,6 +424,8 @@ def buffers_used(statements: tuple[Stmt, ...]) -> set[int]:
             used.add(s.buffer)
         elif isinstance(s, Gemm):
             used |= {s.out, s.a.buffer, s.b.buffer}
+        elif isinstance(s, Routine):
+            used |= set(s.buffers)
         elif isinstance(s, Loop):
             used |= set(s.locals)
         elif isinstance(s, RunBody):
@@ -491,6 +516,10 @@ class _Formatter:
             elif isinstance(s, Gemm):
                 yield (f"{pad}{self.buffer(s.out)} = gemm({self.buffer(s.a.buffer)}, {self.buffer(s.b.buffer)}; "
                        f"{s.m} x {s.k} @ {s.k} x {s.n})")
+            elif isinstance(s, Routine):
+                buffers = ", ".join(self.buffer(b) for b in s.buffers)
+                check = f" (else fail with {s.status})" if s.status else ""
+                yield f"{pad}{s.routine}({', '.join(map(str, s.sizes))}; {buffers}){check}"
             elif isinstance(s, Call):
                 yield f"{pad}call part {s.part}"
             elif isinstance(s, RunBody):

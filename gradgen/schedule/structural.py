@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from gradgen.ir.graph import Graph, Node, Shape
+from gradgen.ops.registry import OPS, failure_code
 from gradgen.schedule.access import blas_layout, canonical, flat, identity_index
 from gradgen.schedule.program import (
     Accumulate,
@@ -26,6 +27,7 @@ from gradgen.schedule.program import (
     Local,
     Loop,
     Matrix,
+    Routine,
     Stmt,
     Store,
     Var,
@@ -44,6 +46,8 @@ class Reader(Protocol):
     def argument(self, node_id: int) -> int: ...
 
     def held(self) -> set[int]: ...
+
+    def scratch(self, node_id: int, role: str, size: int, dtype: str) -> int: ...
 
 
 def loop_nest(shape: Shape, innermost: Callable[[tuple[Index, ...]], list[Stmt]],
@@ -165,6 +169,34 @@ def _gemm(reader: Reader, node: Node) -> list[Stmt]:
     return [Gemm(reader.buffer(node.id), operands[0], operands[1], a.shape[0], b.shape[1], a.shape[1], node.dtype)]
 
 
+def _copy(reader: Reader, source: Node, into: int) -> list[Stmt]:
+    """Loops copying ``source`` (read through its index map) into buffer ``into``, row-major."""
+    return loop_nest(source.shape, lambda index: [Store(into, flat(source.shape, index),
+                                                        reader.read(source.id, index))])
+
+
+def _routine(reader: Reader, node: Node) -> list[Stmt]:
+    """A routine of the C runtime on double-precision copies of the operands (the routines overwrite
+    them), its result copied into the node's buffer unless the node is a double itself."""
+    op = OPS[node.op]
+    operands = [reader.graph.nodes[i] for i in node.inputs]
+    n = operands[0].shape[0]
+    statements: list[Stmt] = []
+    copies = []
+    for operand in operands:
+        copies.append(reader.scratch(operand.id, "copy", operand.size, "float64"))
+        statements += _copy(reader, operand, copies[-1])
+    out = reader.buffer(node.id)
+    result = out if node.dtype == "float64" else reader.scratch(node.id, "result", node.size, "float64")
+    flags = tuple(int(value) for _, value in node.attrs)
+    statements.append(Routine(op.routine, (n, max(node.size // max(n, 1), 1), *flags),
+                              (*copies, result), node.id, failure_code(node.op)))
+    if result != out:
+        statements += loop_nest(node.shape, lambda index: [Store(out, flat(node.shape, index),
+                                                                 Load(result, flat(node.shape, index)))])
+    return statements
+
+
 LOWERINGS: dict[str, Callable[[Reader, Node], list[Stmt]]] = {
     "unslice": _unslice, "unslice_sum": _unslice, "concatenate": _concatenate, "take": _gather_or_scatter,
     "scatter_add": _gather_or_scatter, "take_along_axis": _gather_or_scatter,
@@ -174,4 +206,6 @@ LOWERINGS: dict[str, Callable[[Reader, Node], list[Stmt]]] = {
 
 def lower_structural(reader: Reader, node: Node) -> list[Stmt]:
     """The statements that compute structural ``node`` into its buffer."""
+    if OPS[node.op].routine:
+        return _routine(reader, node)
     return LOWERINGS[node.op](reader, node)
