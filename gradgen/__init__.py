@@ -142,7 +142,7 @@ from gradgen.ops.functions import (  # noqa: A004 - NumPy's names (abs, max, min
     vstack,
     where,
 )
-from gradgen.runtime import Kernel, compile, grad, value_and_grad
+from gradgen.runtime import DerivativeKernel, Kernel, compile, grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
 from gradgen.version import __version__  # noqa: F401 - the public version attribute
 
 __all__ = [
@@ -161,6 +161,7 @@ __all__ = [
  "eye", "flip", "fliplr", "flipud", "hsplit", "hstack", "inner", "kron", "linalg", "moveaxis", "norm", "outer", "pad",
  "ravel", "repeat", "roll", "split", "squeeze", "std", "swapaxes", "tile", "tril", "triu", "var", "vdot",
  "vsplit", "vstack", "dot", "einsum", "tensordot", "argmax", "argmin", "cumprod", "cumsum", "prod",
+ "DerivativeKernel", "hessian", "hvp", "jacobian", "jvp", "vjp",
 ]
 
 

@@ -188,3 +188,8 @@ def test_the_readme_lists_every_dsl_function_by_family_as_the_catalog_does():
     assert set(listed) == public
     readme = (Path(gg.__file__).resolve().parents[1] / "README.md").read_text()
     assert catalog_markdown() in readme, "run python -m gradgen.ops.catalog and paste its list into the README"
+
+
+def test_numpy_shape_ndim_and_size_read_a_traced_value():
+    f = gg.compile(lambda x: x * (np.shape(x)[1] + np.ndim(x) + np.size(x)), backend="python", x=gg.Array((2, 3)))
+    np.testing.assert_array_equal(f(np.ones((2, 3))), np.full((2, 3), 11.0))

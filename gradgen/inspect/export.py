@@ -24,6 +24,7 @@ from gradgen.codegen.naming import C_OWN
 from gradgen.errors import InputError
 from gradgen.ir.graph import Graph
 from gradgen.ops.registry import OPS
+from gradgen.runtime.derivatives import DerivativeKernel
 from gradgen.runtime.kernel import Kernel, value_and_grad
 from gradgen.version import __version__
 
@@ -78,16 +79,18 @@ def check_export_name(name: str) -> None:
                          f"choose another, e.g. {name + '_kernel'!r}")
 
 
-def export_c(fn_or_kernel: Callable | Kernel | Graph, directory: str | os.PathLike, name: str,
+def export_c(fn_or_kernel: Callable | Kernel | DerivativeKernel | Graph, directory: str | os.PathLike, name: str,
              wrt: str | Sequence[str] | None = None, **specs: Any) -> tuple[Path, Path]:
     """Write ``name.h`` and ``name.c`` in ``directory``; return their paths.
 
-    A kernel is exported as it was compiled; a function (with specs, as for
+    A kernel (``value_and_grad``, ``compile``, or a derivative kernel: ``jvp``, ``vjp``, ``jacobian``,
+    ``hessian``, ``hvp``, whose directions become arguments after the function's) is exported as it was
+    compiled; a function (with specs, as for
     ``gg.value_and_grad``) or a graph is exported as its value and its
     gradient with respect to ``wrt`` (default: every float input).
     """
     check_export_name(name)
-    if isinstance(fn_or_kernel, Kernel):
+    if isinstance(fn_or_kernel, (Kernel, DerivativeKernel)):
         graph = fn_or_kernel.c_graph
     else:
         graph = value_and_grad(fn_or_kernel, wrt=wrt, backend="python", **specs).c_graph

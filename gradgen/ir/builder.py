@@ -61,6 +61,10 @@ class GraphBuilder:
         self._captured_ids[key] = new
         return new
 
+    def captured_inputs(self) -> list[tuple[int, GraphBuilder, int]]:
+        """(this body's input, the enclosing builder, the node of it the input stands for), in input order."""
+        return [(self._captured_ids[(id(builder), node_id)], builder, node_id) for builder, node_id in self.captured]
+
     def input(self, name: str, shape: Shape, dtype: str) -> int:
         """A new input node named ``name`` (``name_2``, ``name_3``, ... if an input has that name)."""
         unique, k = name, 2

@@ -217,5 +217,6 @@ ARRAY_FUNCTIONS = {
     "pad": pad, "ravel": ravel, "repeat": repeat, "roll": roll, "split": split, "squeeze": squeeze,
     "swapaxes": swapaxes, "tile": tile, "trace": trace, "tril": tril, "triu": triu, "vsplit": vsplit,
     "vstack": vstack, "inner": inner, "kron": kron, "norm": norm, "outer": outer, "std": std, "var": var,
-    "vdot": vdot, "solve": solve, "inv": inv, "det": det, "slogdet": slogdet, "cholesky": cholesky,
+    "vdot": vdot, "shape": lambda x: x.shape, "ndim": lambda x: x.ndim, "size": lambda x: x.size,
+    "solve": solve, "inv": inv, "det": det, "slogdet": slogdet, "cholesky": cholesky,
 }

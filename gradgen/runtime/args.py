@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from gradgen.dsl.specs import Array, spec_of
+from gradgen.dsl.value import Value
 from gradgen.errors import InputError
 from gradgen.ir.graph import Graph
 from gradgen.ops.registry import OPS
@@ -112,6 +113,8 @@ def to_scalar(value: Any, name: str, dtype: str, jit: bool) -> Any:
     """``value`` as a Python float (or, for an int64 spec, an int in range), or InputError/OtherSignature."""
     if type(value) is int and dtype == "float64":  # the common case first: kernel(2, 8, -2, 2)
         return _as_float(value, name)
+    if isinstance(value, Value):
+        raise OtherSignature  # called inside a trace: the kernel inlines its graph (Kernel.traced_call)
     if isinstance(value, (bool, np.bool_)):
         raise InputError(f"argument {name!r}: expected a number, got a bool")
     if dtype == "int64":
@@ -186,6 +189,8 @@ def to_array(value: Any, name: str, spec: Array, jit: bool, differentiated: bool
 
     ``differentiated``: the argument is in ``wrt``, so integer arrays are refused.
     """
+    if isinstance(value, Value):
+        raise OtherSignature  # called inside a trace: the kernel inlines its graph (Kernel.traced_call)
     if isinstance(value, (str, bytes)) or value is None:
         raise _kind_error(name, value, f"an array of shape {spec.shape}")
     try:

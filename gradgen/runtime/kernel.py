@@ -25,6 +25,8 @@ from gradgen.codegen.python import PythonKernelSource, is_scalar_graph
 from gradgen.dsl import trees
 from gradgen.dsl.specs import Array
 from gradgen.dsl.trace import folded_parameters, function_name, parameter_names, resolve_specs
+from gradgen.dsl.transforms import gradient_at
+from gradgen.dsl.value import Value
 from gradgen.errors import CompileError, GradgenError, InputError
 from gradgen.ir.graph import FLOAT_DTYPES, Graph
 from gradgen.runtime import args as checks
@@ -380,6 +382,8 @@ class Kernel:
 
     def _call_other_signature(self, args: Sequence[Any]) -> Any:
         values = checks.bind(self.names, tuple(args), {}, self._folded)
+        if any(isinstance(v, Value) for v in values):
+            return self.traced_call(values)
         specs = tuple(checks.call_spec(v, n, n in self._wrt_names) for v, n in zip(values, self.names))
         variant = self._variants.get(specs)
         if variant is None:
@@ -389,6 +393,22 @@ class Kernel:
             if len(self._variants) == 1:
                 type(self).__call__ = variant.entry
         return variant.entry(self, *values)
+
+    def traced_call(self, values: Sequence[Any]) -> Any:
+        """The kernel called inside another traced function (``values`` holds traced values): its graph
+        inlined there, a gradient taken in the enclosing trace (so a gradient can be part of a loss, and
+        be differentiated again), with what a call returns."""
+        if isinstance(self._target, Graph) or self._has_aux or self._trees:
+            raise InputError("a kernel called inside a traced function must be made from a plain function "
+                             "of arrays, without has_aux or structured arguments")
+        if self.mode == "forward":
+            return self._target(*values)
+        wrt = self._wrt if self._wrt is not None else [
+            n for n, v in zip(self.names, values) if (v.node.dtype if isinstance(v, Value)
+                                                      else np.asarray(v).dtype.name) in FLOAT_DTYPES]
+        value, grads = gradient_at(self._target, self.names, values, list(wrt), what=f"gg.{self.mode}")
+        grads = dict(zip(wrt, grads))
+        return grads if self.mode == "grad" else (value, grads)
 
     def unchecked(self, *args: Any) -> Any:
         """Call the kernel skipping every check, for hot loops; returns what a checked call returns.
