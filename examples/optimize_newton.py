@@ -41,8 +41,9 @@ def fit_logistic(rows: int = 2_000, features: int = 10) -> dict[str, dict]:
         began = time.perf_counter()
         result = optimize.minimize(logistic, start, args=(X, y), method=method, options=options)
         results[method] = {"result": result, "seconds": time.perf_counter() - began}
+        products = f", {result.nhev} Hessian-vector products" if method == "Newton-CG" else ""
         print(f"{method:10s} loss {result.fun:.10f} in {result.nit:3d} iterations, {result.nfev:3d} gradients"
-              f"{', %d Hessian-vector products' % result.nhev if method == 'Newton-CG' else ''}; "
+              f"{products}; "
               f"{results[method]['seconds']:.2f} s, building its kernels included")
     print("  w - true w:", np.round(results["Newton-CG"]["result"].x["w"] - true_w, 2))
     return results

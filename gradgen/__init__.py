@@ -35,6 +35,7 @@ from gradgen.inspect import (
 from gradgen.inspect.export import export_c
 from gradgen.ir.graph import Graph
 from gradgen.ops.core import broadcast_to, cast
+from gradgen.ops.custom import CustomOp, custom_op
 from gradgen.ops.functions import (  # noqa: A004 - NumPy's names (abs, max, min, round, sum)
     abs,
     arccos,
@@ -161,7 +162,7 @@ __all__ = [
  "eye", "flip", "fliplr", "flipud", "hsplit", "hstack", "inner", "kron", "linalg", "moveaxis", "norm", "outer", "pad",
  "ravel", "repeat", "roll", "split", "squeeze", "std", "swapaxes", "tile", "tril", "triu", "var", "vdot",
  "vsplit", "vstack", "dot", "einsum", "tensordot", "argmax", "argmin", "cumprod", "cumsum", "prod",
- "DerivativeKernel", "hessian", "hvp", "jacobian", "jvp", "vjp",
+ "CustomOp", "custom_op", "DerivativeKernel", "hessian", "hvp", "jacobian", "jvp", "vjp",
 ]
 
 

@@ -21,6 +21,7 @@ from gradgen.dsl.specs import Array
 from gradgen.dsl.trace import function_name, trace, trace_with_aux
 from gradgen.ir.graph import Graph
 from gradgen.passes.autodiff import resolve_wrt
+from gradgen.passes.expand import expand_custom_ops
 from gradgen.passes.lower import lower_for_c
 from gradgen.passes.pipeline import prepare
 from gradgen.passes.reroll import reroll
@@ -31,12 +32,13 @@ from gradgen.schedule import Program, schedule
 @dataclass(frozen=True)
 class Prepared:
     """The first two stages: the traced graph, and (``prepared``) the graph after stabilizing,
-    differentiating (unless ``mode`` is "forward") and pruning; ``grad_keys`` are the inputs
-    differentiated. ``for_c`` is the prepared graph C is printed from: the same, unless the traced
-    graph has long runs of repeated steps (an unrolled Python loop), which it has re-rolled into loop
-    nodes first (``passes/reroll.py``), or sums over the steps of a loop's results, which it computes
-    inside the loop (``passes/sink.py``). Each is made when first asked for: a C kernel of an
-    unrolled loop never differentiates the unrolled graph, a Python kernel never re-rolls it."""
+    differentiating (unless ``mode`` is "forward"), pruning and expanding ``gg.custom_op`` nodes;
+    ``grad_keys`` are the inputs differentiated. ``for_c`` is the prepared graph C is printed from:
+    the same, unless the traced graph has long runs of repeated steps (an unrolled Python loop), which
+    it has re-rolled into loop nodes first (``passes/reroll.py``), or sums over the steps of a loop's
+    results, which it computes inside the loop (``passes/sink.py``). Each is made when first asked for:
+    a C kernel of an unrolled loop never differentiates the unrolled graph, a Python kernel never
+    re-rolls it."""
 
     traced: Graph
     mode: str
@@ -47,8 +49,8 @@ class Prepared:
 
     def _prepare(self, graph: Graph) -> Graph:
         gradient = self.mode != "forward"
-        return prepare(graph, gradient=gradient, wrt=list(self.grad_keys) if gradient else None,
-                       aux=len(graph.outputs) - 1 if self.aux is not None else 0)
+        return expand_custom_ops(prepare(graph, gradient=gradient, wrt=list(self.grad_keys) if gradient else None,
+                                         aux=len(graph.outputs) - 1 if self.aux is not None else 0))
 
     @cached_property
     def prepared(self) -> Graph:

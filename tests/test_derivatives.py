@@ -320,3 +320,34 @@ def test_the_loop_over_directions_gives_what_the_unrolled_directions_give(backen
     for a in ("w", "b"):
         for b in ("w", "b"):
             np.testing.assert_allclose(looped[1][2][a][b], unrolled[1][2][a][b], rtol=1e-13, atol=1e-15)
+
+
+def test_derivative_kernels_export_as_standalone_c(tmp_path):
+    from tests.test_export import CC, _run
+
+    if CC is None:
+        pytest.skip("needs a C compiler")
+    kernel = gg.hvp(logreg, wrt="w", specs={**LOGREG_SPECS, "X": gg.Array((3, 4)), "y": gg.Array((3,))})
+    h, _ = gg.export_c(kernel, tmp_path, "newton")
+    header = h.read_text()
+    assert "w_dot" in header and "Hv_w" in header
+    values = _run(tmp_path, "newton", """
+#include <stdio.h>
+#include <stdlib.h>
+#include "newton.h"
+int main(void) {
+    const double w[4] = {0.1, -0.2, 0.3, 0.4}, X[12] = {1, 2, 0, -1, 0.5, 0, 1, 1, -1, 2, 0.5, 0}, y[3] = {1, 0, 1};
+    const double v[4] = {1, 0, -1, 0.5};
+    double J, dw[4], hv[4];
+    double *work = malloc(sizeof(double) * (newton_work_size() + 1));
+    int status = newton(w, 0.2, X, y, v, &J, dw, hv, work);
+    printf("%d %.17g %.17g %.17g %.17g %.17g\\n", status, J, hv[0], hv[1], hv[2], hv[3]);
+    free(work);
+    return 0;
+}
+""")
+    X = np.array([[1, 2, 0, -1], [0.5, 0, 1, 1], [-1, 2, 0.5, 0]], dtype=float)
+    w, v = np.array([0.1, -0.2, 0.3, 0.4]), np.array([1.0, 0.0, -1.0, 0.5])
+    value, _, products = kernel(w, 0.2, X, np.array([1.0, 0.0, 1.0]), tangents={"w": v})
+    assert values[0] == 0
+    np.testing.assert_allclose(values[1:], [value, *products["w"]], rtol=1e-12)

@@ -58,3 +58,21 @@ def test_inspection_tools_name_missing_values():
         gg.backprop_table(linear, w=2.0, b=8.0, x=-2.0)
     with pytest.raises(gg.InputError, match="unknown.*'q'"):
         gg.check_grad(linear, w=2.0, b=8.0, x=-2.0, y=1.0, q=3.0)
+
+
+def test_backprop_table_shows_tangents_beside_adjoints():
+    def loss(w, b, x, y):
+        c = w * x
+        a = c + b
+        d = a - y
+        return d ** 2 / 2
+
+    table = gg.backprop_table(loss, w=2.0, b=8.0, x=-2.0, y=2.0, tangents={"w": 1.0, "b": 0.5})
+    assert [table[n].tangent for n in ("w", "b", "x", "c", "a", "d")] == [1.0, 0.5, None, -2.0, -1.5, -1.5]
+    out = table.rows[-1]
+    assert out.tangent == pytest.approx(-3.0) == table["w"].grad * 1.0 + table["b"].grad * 0.5  # -4 + 1
+    text = str(table)
+    assert "tangent (w=1, b=0.5)" in text.splitlines()[0]
+    assert gg.backprop_table(loss, w=2.0, b=8.0, x=-2.0, y=2.0).rows[-1].tangent is None
+    with pytest.raises(gg.InputError, match=r"tangents for \['z'\], which are not inputs"):
+        gg.backprop_table(loss, w=2.0, b=8.0, x=-2.0, y=2.0, tangents={"z": 1.0})

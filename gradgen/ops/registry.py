@@ -60,6 +60,8 @@ class Op:
     - ``routine``: the function of the C runtime that computes it on whole matrices (dense linear
       algebra: ``status = routine(n, m, copies of the inputs..., result)``, in double precision);
       ``failure``: what a nonzero status means ("singular"), for the error the kernel raises.
+    - ``custom``: defined by a user with ``gg.custom_op`` (its rules are theirs; before code is generated
+      its node becomes the function's own graph, so it has no spellings).
     - ``selects``: the VJP hands some inputs exact zeros (``where``), so
       the values upstream of those inputs may be inf or NaN where unused.
     """
@@ -79,6 +81,7 @@ class Op:
     selects: bool = False
     routine: str = ""
     failure: str = ""
+    custom: bool = False
     doc: str = ""
 
     def __post_init__(self) -> None:
@@ -109,6 +112,11 @@ def define(op: Op) -> Op:
         raise GraphError(f"op {op.name!r} is defined twice")
     OPS[op.name] = op
     return op
+
+
+def builtin_ops() -> list[str]:
+    """The names of gradgen's own ops (not those of ``gg.custom_op``), sorted."""
+    return sorted(name for name, op in OPS.items() if not op.custom)
 
 
 def failure_code(name: str) -> int:
