@@ -47,6 +47,7 @@ from gradgen.ops.functions import (  # noqa: A004 - NumPy's names (abs, max, min
     arctanh,
     argmax,
     argmin,
+    argsort,
     array_split,
     atleast_1d,
     atleast_2d,
@@ -119,6 +120,7 @@ from gradgen.ops.functions import (  # noqa: A004 - NumPy's names (abs, max, min
     sinh,
     softmax,
     softplus,
+    sort,
     split,
     sqrt,
     square,
@@ -162,7 +164,7 @@ __all__ = [
  "eye", "flip", "fliplr", "flipud", "hsplit", "hstack", "inner", "kron", "linalg", "moveaxis", "norm", "outer", "pad",
  "ravel", "repeat", "roll", "split", "squeeze", "std", "swapaxes", "tile", "tril", "triu", "var", "vdot",
  "vsplit", "vstack", "dot", "einsum", "tensordot", "argmax", "argmin", "cumprod", "cumsum", "prod",
- "CustomOp", "custom_op", "DerivativeKernel", "hessian", "hvp", "jacobian", "jvp", "vjp",
+ "sort", "argsort", "CustomOp", "custom_op", "DerivativeKernel", "hessian", "hvp", "jacobian", "jvp", "vjp",
 ]
 
 

@@ -278,6 +278,9 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
     "loop_output": (ex(lambda x: gg.scan(lambda c, _: (c * 0.5 + x, gg.exp(c)), x, length=3)[1], x=real(2)),),
     "matmul": (ex(lambda a, b: a @ b, a=real(2, 3), b=real(3, 4)), ex(lambda a, b: a @ b, a=real(3), b=real(3, 2)),
                ex(lambda a, b: a @ b, a=real(2, 3), b=real(3)), ex(lambda a, b: a @ b, a=real(3), b=real(3))),
+    # sorting
+    "argsort_rows": (ex(lambda x: gg.sort(x), x=distinct(3, 4)), ex(lambda x: gg.sort(x, axis=0), x=distinct(5, 2)),
+                     ex(lambda x: np.sort(x, axis=None), x=distinct(2, 3))),
     # dense linear algebra
     "solve": (ex(lambda a, b: gg.linalg.solve(a, b), a=invertible(3), b=real(3)),
               ex(lambda a, b: np.linalg.solve(a.T, b), a=invertible(4), b=real(4, 2)),
@@ -500,6 +503,33 @@ def test_vjp_matches_finite_differences(name, example):
         assert np.shape(grads[n]) == values[n].shape
         _assert_close(grads[n], expected[n], 1e-6, f"d/d{n} by the Python backend")
         _assert_close(interpreted[1 + k], expected[n], 1e-6, f"d/d{n} by the interpreter")
+
+
+#: Second derivatives in float64 (float32 differences of gradients say little).
+SECOND_ORDER_CASES = [case for case in FD_CASES if case.values[1].precision == "float64"]
+
+
+@pytest.mark.parametrize("name, example", SECOND_ORDER_CASES)
+def test_second_derivatives_match_central_differences_of_the_gradient(name, example):
+    """Every op's VJP differentiated again (forward over reverse, ``gg.hvp``) against central differences
+    of its gradient along a random direction."""
+    rng = _rng(name, "second", example.args)
+    values = example.draw(rng)
+    loss = _weighted(example, _weights_for(name, example, rng))
+    wrt = example.float_args
+    gradient = gg.value_and_grad(loss, wrt=wrt, backend="python", specs=example.specs)
+    direction = {n: rng.normal(size=values[n].shape) for n in wrt}
+    products = gg.hvp(loss, wrt=wrt, backend="python", specs=example.specs)(
+        **_kernel_args(example, values), tangents=direction)[2]
+    h = 1e-5
+
+    def gradient_at(step: float) -> dict:
+        moved = {n: values[n] + step * direction[n] if n in direction else values[n] for n in values}
+        return gradient(**_kernel_args(example, moved))[1]
+
+    plus, minus = gradient_at(h), gradient_at(-h)
+    for n in wrt:
+        _assert_close(products[n], (np.asarray(plus[n]) - np.asarray(minus[n])) / (2 * h), 1e-5, f"(H v) for {n}")
 
 
 @pytest.mark.parametrize("name, example", [case for case in CASES if case.values[0] in ZERO_GRADIENT_OPS])

@@ -515,3 +515,45 @@ def test_random_scalar_programs_match_numpy_and_finite_differences(program):
                           "take", "take_along_axis", "concatenate", "stack", "broadcast_to", "constant")))
 def test_random_array_programs_match_numpy_and_finite_differences(program):
     check_program(program)
+
+
+def check_program_derivatives(program: Program, backend: str) -> None:
+    """Forward mode against reverse mode and second order against differences of the gradient:
+    <jvp> = <grad, t>, (H v) = the central difference of the gradient along v, H symmetric and H v = hvp."""
+    inputs, weights = program.draw()
+    _usable(program, inputs)
+    names = [f"x{k}" for k in range(N_INPUTS)]
+    loss = program.loss_fn(weights)
+    value, grads = gg.value_and_grad(loss, backend="python", specs=program.specs)(*inputs)
+    rng = np.random.default_rng(program.seed + 1)
+    tangents = {n: rng.normal(size=x.shape) for n, x in zip(names, inputs)}
+    pushed_value, pushed = gg.jvp(loss, backend=backend, specs=program.specs)(*inputs, tangents=tangents)
+    _assert_close(pushed_value, value, 1e-12, "J by the jvp kernel")
+    _assert_close(pushed, sum(np.sum(grads[n] * tangents[n]) for n in names), 1e-9, "<jvp> against <grad, t>")
+    _, _, products = gg.hvp(loss, backend=backend, specs=program.specs)(*inputs, tangents=tangents)
+    gradient = gg.value_and_grad(loss, backend="python", specs=program.specs)
+    h = 1e-5
+    plus = gradient(*[x + h * tangents[n] for n, x in zip(names, inputs)])[1]
+    minus = gradient(*[x - h * tangents[n] for n, x in zip(names, inputs)])[1]
+    for n in names:
+        _assert_close(products[n], (plus[n] - minus[n]) / (2 * h), 1e-5, f"(H v) for {n}")
+    _, _, H = gg.hessian(loss, backend=backend, specs=program.specs)(*inputs)
+    for a in names:
+        expected = sum(np.tensordot(H[a][b], tangents[b], axes=np.ndim(tangents[b])) for b in names)
+        _assert_close(products[a], expected, 1e-9, f"(H v) for {a} against H")
+        for b in names:
+            rank_a, rank_b = np.ndim(tangents[a]), np.ndim(tangents[b])
+            axes = tuple(range(rank_b, rank_b + rank_a)) + tuple(range(rank_b))
+            _assert_close(H[a][b], np.transpose(H[b][a], axes), 1e-9, f"H[{a}][{b}] = H[{b}][{a}].T")
+
+
+@settings(max_examples=150, deadline=None)
+@given(programs())
+def test_random_programs_differentiate_forward_and_twice(program):
+    check_program_derivatives(program, "python")
+
+
+@settings(max_examples=12, deadline=None)
+@given(programs())
+def test_random_programs_differentiate_forward_and_twice_in_c(program):
+    check_program_derivatives(program, "c")

@@ -166,7 +166,7 @@ def kernel_source(program: Program, printer: Printer, *, function_name: str, tit
         lines.append("#define GG_USE_THREADS 1")
     lines.append('#include "gradgen_runtime.h"')
     if any(True for _ in routines(program)):
-        lines.append('#include "gradgen_linalg.h"')
+        lines.append('#include "gradgen_routines.h"')
     lines.append("")
     lines += [_constant(b, printer.buffer_names[b.id]) for b in program.buffers if b.kind == "const"]
     for k in range(len(program.bodies)):
@@ -250,10 +250,10 @@ def _queries(c: CKernelSource, name: str) -> list[str]:
     return lines
 
 
-def standalone_pair(c: CKernelSource, name: str, runtime: str, linalg: str) -> tuple[str, str]:
+def standalone_pair(c: CKernelSource, name: str, runtime: str, routines_text: str) -> tuple[str, str]:
     """The text of ``name.h`` and ``name.c`` for a kernel printed as standalone C (function ``name``):
-    C99, nothing to link but libm, the runtime helpers (``runtime``, and ``linalg`` where the kernel calls
-    its routines) copied in as ``static inline`` functions."""
+    C99, nothing to link but libm, the runtime helpers (``runtime``, and ``routines_text`` where the kernel
+    calls its routines) copied in as ``static inline`` functions."""
     guard = f"{name.upper()}_H"
     n_in = len(c.inputs)
     header = "\n".join([
@@ -276,6 +276,6 @@ def standalone_pair(c: CKernelSource, name: str, runtime: str, linalg: str) -> t
         f"const long *{name}_shape_in(int i);", f"const long *{name}_shape_out(int i);",
         f"size_t {name}_work_size(void);", "", f"#endif /* {guard} */", ""])
     body = c.text.replace('#include "gradgen_runtime.h"', runtime)
-    body = body.replace('#include "gradgen_linalg.h"', linalg)
+    body = body.replace('#include "gradgen_routines.h"', routines_text)
     source = "\n".join([f'#include "{name}.h"', body, *_queries(c, name)])
     return header, source

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from gradgen.ops.ordering import argsort_rows_array
 from gradgen.ops.shape import scatter_add_array, scatter_along_axis_array, unslice_array, unslice_sum_array
 from gradgen.ops.solvers import cholesky_array, det_sign_array, solve_array, solve_triangular_array
 from gradgen.ops.transcendental import LN2, erf_array
@@ -68,7 +69,7 @@ ARRAY: dict[str, Any] = {
     "take_along_axis": _take_along_axis, "scatter_along_axis": scatter_along_axis_array,
     "unslice_sum": unslice_sum_array, "erf": erf_array, "linalg_solve": solve_array,
     "linalg_solve_triangular": solve_triangular_array, "linalg_cholesky": cholesky_array,
-    "linalg_det_sign": det_sign_array,
+    "linalg_det_sign": det_sign_array, "argsort_rows": argsort_rows_array,
 }
 
 #: Names a generated variable must never take (they would shadow the helpers).

@@ -22,6 +22,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "piecewise (zero or split gradients)": ("abs", "sign", "maximum", "minimum", "clip", "where", "floor",
                                             "ceil", "trunc", "rint", "round", "mod", "fmod",
                                             "floor_divide"),
+    "sorting (the gradient flows through the permutation)": ("sort", "argsort"),
     "reductions and statistics": ("sum", "mean", "prod", "max", "min", "argmax", "argmin", "var", "std",
                                   "cumsum", "cumprod", "logsumexp", "softmax", "log_softmax"),
     "shapes and indexing": ("reshape", "ravel", "squeeze", "expand_dims", "transpose", "swapaxes", "moveaxis",

@@ -138,6 +138,7 @@ from gradgen.ops.elementwise import (  # noqa: E402
     tanh,
 )
 from gradgen.ops.linalg import matmul  # noqa: E402
+from gradgen.ops.ordering import argsort, sort  # noqa: E402
 from gradgen.ops.reduce import log_softmax, logsumexp, max, mean, min, softmax, sum  # noqa: E402
 from gradgen.ops.rounding import ceil, floor, floor_divide, fmod, mod, rint, trunc  # noqa: E402
 from gradgen.ops.shape import (  # noqa: E402
@@ -182,7 +183,8 @@ __all__ = [
     "array_split", "atleast_1d", "atleast_2d", "atleast_3d", "column_stack", "diag", "diagonal", "dstack",
     "expand_dims", "eye", "flip", "fliplr", "flipud", "hsplit", "hstack", "moveaxis", "pad", "ravel", "repeat",
     "roll", "split", "squeeze", "swapaxes", "tile", "tril", "triu", "vsplit", "vstack", "inner", "kron",
-    "norm", "outer", "std", "var", "vdot", "dot", "einsum", "tensordot", "argmax", "argmin", "cumprod", "cumsum",
+    "norm", "outer", "std", "var", "vdot", "sort", "argsort",
+    "dot", "einsum", "tensordot", "argmax", "argmin", "cumprod", "cumsum",
     "prod",
 ]
 
@@ -218,5 +220,5 @@ ARRAY_FUNCTIONS = {
     "swapaxes": swapaxes, "tile": tile, "trace": trace, "tril": tril, "triu": triu, "vsplit": vsplit,
     "vstack": vstack, "inner": inner, "kron": kron, "norm": norm, "outer": outer, "std": std, "var": var,
     "vdot": vdot, "shape": lambda x: x.shape, "ndim": lambda x: x.ndim, "size": lambda x: x.size,
-    "solve": solve, "inv": inv, "det": det, "slogdet": slogdet, "cholesky": cholesky,
+    "sort": sort, "argsort": argsort, "solve": solve, "inv": inv, "det": det, "slogdet": slogdet, "cholesky": cholesky,
 }

@@ -57,8 +57,9 @@ class Op:
       for the SymPy bridge (None: no SymPy form).
     - ``reads_forward``: the VJP uses forward values, so a zero cotangent
       must stay zero even where those values are inf or NaN (see autodiff).
-    - ``routine``: the function of the C runtime that computes it on whole matrices (dense linear
-      algebra: ``status = routine(n, m, copies of the inputs..., result)``, in double precision);
+    - ``routine``: the function of the C runtime that computes it on whole arrays (dense linear
+      algebra, sorting: ``status = routine(n, m, copies of the inputs..., result)``, in double
+      precision, ``csrc/gradgen_routines.h``);
       ``failure``: what a nonzero status means ("singular"), for the error the kernel raises.
     - ``custom``: defined by a user with ``gg.custom_op`` (its rules are theirs; before code is generated
       its node becomes the function's own graph, so it has no spellings).

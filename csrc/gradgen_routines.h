@@ -1,11 +1,12 @@
 /*
- * gradgen_linalg.h: the dense linear algebra of gg.linalg, for generated C kernels that call it
- * (included after gradgen_runtime.h, only by those).
+ * gradgen_routines.h: routines on whole arrays that generated C kernels call (the Routine statements
+ * of their programs): the dense linear algebra of gg.linalg and sorting. Included after
+ * gradgen_runtime.h, only by kernels that call one.
  *
  * C99, no state, nothing to link but libm.
  */
-#ifndef GRADGEN_LINALG_H
-#define GRADGEN_LINALG_H
+#ifndef GRADGEN_ROUTINES_H
+#define GRADGEN_ROUTINES_H
 
 #include <math.h>
 
@@ -181,4 +182,56 @@ static inline int gg_logabsdet(long n, long m, double *a, double *log_abs)
     return 0;
 }
 
-#endif /* GRADGEN_LINALG_H */
+/*
+ * Sorting: order[r][k] is the index of the k-th smallest entry of row r of the n x m matrix a, as
+ * np.argsort(kind="stable") orders it (equal entries by position, NaN last), written as doubles.
+ * Heapsort on the indices, ties broken by index: O(m log m) per row, no memory beyond order.
+ */
+static inline int gg_sorted_before(const double *a, long i, long j)
+{
+    const double x = a[i], y = a[j];
+    if (x < y)
+        return 1;
+    if (x > y)
+        return 0;
+    if (x == y || (x != x && y != y))
+        return i < j;
+    return y != y; /* one is NaN: the other comes first */
+}
+
+static inline void gg_sift_down(const double *a, double *order, long start, long end)
+{
+    long root = start;
+    while (2 * root + 1 <= end) {
+        long child = 2 * root + 1;
+        if (child + 1 <= end && gg_sorted_before(a, (long)order[child], (long)order[child + 1]))
+            ++child;
+        if (!gg_sorted_before(a, (long)order[root], (long)order[child]))
+            return;
+        const double t = order[root];
+        order[root] = order[child];
+        order[child] = t;
+        root = child;
+    }
+}
+
+static inline int gg_argsort(long n, long m, double *a, double *order)
+{
+    for (long r = 0; r < n; ++r) {
+        const double *row = a + r * m;
+        double *out = order + r * m;
+        for (long k = 0; k < m; ++k)
+            out[k] = (double)k;
+        for (long start = m / 2 - 1; start >= 0; --start)
+            gg_sift_down(row, out, start, m - 1);
+        for (long end = m - 1; end > 0; --end) {
+            const double t = out[0];
+            out[0] = out[end];
+            out[end] = t;
+            gg_sift_down(row, out, 0, end - 1);
+        }
+    }
+    return 0;
+}
+
+#endif /* GRADGEN_ROUTINES_H */
