@@ -68,6 +68,7 @@ class DerivativeKernel:
             raise InputError(f"gg.jacobian: mode must be one of {JACOBIAN_MODES}, got {mode!r}")
         self.kind = kind
         self._fn = fn
+        self._name = function_name(fn)
         self._single = isinstance(wrt, str)  # a Hessian for one name is one array
         self._wrt_request = [wrt] if isinstance(wrt, str) else None if wrt is None else checks.names_in(wrt, "wrt")
         self._backend = backend
@@ -84,6 +85,12 @@ class DerivativeKernel:
                 raise InputError(f"gg.{kind}: structured arguments ({', '.join(structured)}) are not supported yet; "
                                  "pass their arrays as separate arguments")
             self._compile(tuple(resolved[n] for n in self.names))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its settings and inner kernels (each as its traced graphs), never machine code."""
+        from gradgen.runtime.travel import derivative_state, unpickled_derivative
+
+        return unpickled_derivative, (derivative_state(self),)
 
     # --- building ----------------------------------------------------------------------------------------
     def _wrt(self, specs: Sequence[Array]) -> list[str]:
@@ -159,6 +166,10 @@ class DerivativeKernel:
         specs = tuple(checks.call_spec(v, n, n in request) for v, n in zip(values, self.names))
         entry = self._kernels.get(specs)
         if entry is None:
+            if self._fn is None:
+                raise InputError(f"this gg.{self.kind} kernel was unpickled without its function (a lambda, a "
+                                 "closure or a script's function does not travel), so it runs the signatures it "
+                                 "had and cannot trace a new one; define the function in an importable module")
             entry = self._compile(specs)
         kernel, wrt = entry
         return self._shaped(kernel(*values, *self._directions(wrt, specs, tangents, cotangent)), wrt)
@@ -244,7 +255,7 @@ class DerivativeKernel:
 
     def __repr__(self) -> str:
         state = f"backend={self.backend}, {len(self._kernels)} signature(s)" if self._first else "not compiled yet"
-        return f"<gradgen.Kernel {self.kind} of {function_name(self._fn)} ({state})>"
+        return f"<gradgen.Kernel {self.kind} of {self._name} ({state})>"
 
 
 def _kernel(kind: str, fn: Callable, wrt: Any, backend: str, specs: Mapping[str, Any] | None,

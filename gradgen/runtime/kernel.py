@@ -172,6 +172,9 @@ class Kernel:
             raise InputError("has_aux=True needs a Python function returning (loss, aux), not a gg.Graph")
         self._has_aux = has_aux
         self._target = fn_or_graph
+        self._kernel_names = stages.kernel_names(fn_or_graph, mode)  # the function's name, the kernel's
+        self._display_name = "graph" if isinstance(fn_or_graph, Graph) else function_name(fn_or_graph)
+        self._traceable = True  # False once unpickled without its function: no new signatures then
         self._wrt = wrt
         self._backend_request = backend
         _requested_backend(backend)  # fail early on a bad name
@@ -197,17 +200,26 @@ class Kernel:
                 self._add_variant(self._flat_specs(resolved))
         else:
             raise InputError(f"expected a Python function or a gg.Graph, got {type(fn_or_graph).__name__}")
-        # Each kernel gets its own subclass so that its generated entry can be
-        # its __call__ (special methods are looked up on the type).
+        self._own_class()
+
+    def _own_class(self) -> None:
+        """Give the kernel a subclass of its own, so that its generated entry can be its __call__
+        (special methods are looked up on the type)."""
         self.__class__ = type("Kernel", (Kernel,), {"__module__": Kernel.__module__})
         if self._trees:
             type(self).__call__ = Kernel._call_with_structures
         elif self._first is not None:
             type(self).__call__ = self._first.entry
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its traced graphs, names and settings, never machine code (``runtime/travel.py``)."""
+        from gradgen.runtime.travel import kernel_state, unpickled_kernel
+
+        return unpickled_kernel, (kernel_state(self),)
+
     @property
     def _target_name(self) -> str:
-        return "graph" if isinstance(self._target, Graph) else function_name(self._target)
+        return self._display_name
 
     def _flat_specs(self, resolved: dict[str, Any]) -> tuple[Array, ...]:
         """One spec per graph input; a structured parameter is one input per leaf, named by its path
@@ -266,14 +278,16 @@ class Kernel:
         return out
 
     # --- building ----------------------------------------------------------------------
-    def _add_variant(self, specs: tuple[Array, ...]) -> Variant:
+    def _add_variant(self, specs: tuple[Array, ...], stage: stages.Prepared | None = None) -> Variant:
         with gc_paused():
-            return self._build_variant(specs)
+            return self._build_variant(specs, stage)
 
-    def _build_variant(self, specs: tuple[Array, ...]) -> Variant:
-        stage = stages.prepared(self._target, self._trace_specs(specs), self.mode, self._wrt, self._has_aux)
+    def _build_variant(self, specs: tuple[Array, ...], stage: stages.Prepared | None = None) -> Variant:
+        """Compile one signature; ``stage``: its traced graph, when it comes with the kernel (unpickled)."""
+        if stage is None:
+            stage = stages.prepared(self._target, self._trace_specs(specs), self.mode, self._wrt, self._has_aux)
         grad_keys = list(stage.grad_keys)
-        fn_name, kernel_name = stages.kernel_names(self._target, self.mode)
+        fn_name, kernel_name = self._kernel_names
         title = stages.title(fn_name, self.mode, grad_keys)
         variant = None
         if self._use_c(stage):
@@ -389,6 +403,12 @@ class Kernel:
         if variant is None:
             if not self._jit:
                 raise InputError("arguments do not match the kernel's specs")
+            if not self._traceable:
+                known = ", ".join(str(tuple(s.shape for s in k)) for k in self._variants)
+                raise InputError(f"this kernel was unpickled without its function (it could not be pickled: a "
+                                 f"lambda or a local function?), so it runs the signatures it had, shapes {known}, "
+                                 "and cannot trace a new one; define the function at module level, or call the "
+                                 "kernel with the signatures you need before pickling it")
             variant = self._add_variant(specs)
             if len(self._variants) == 1:
                 type(self).__call__ = variant.entry
