@@ -25,6 +25,9 @@ from gradgen.ops import functions as F
 from gradgen.runtime.derivatives import hessian, hvp, jacobian
 from gradgen.runtime.kernel import value_and_grad
 
+#: The methods of scipy.optimize.minimize (a callable, SciPy's custom-method form, is passed on too).
+METHODS = ("nelder-mead", "powell", "cg", "bfgs", "newton-cg", "l-bfgs-b", "tnc", "cobyla", "cobyqa", "slsqp",
+           "trust-constr", "dogleg", "trust-ncg", "trust-exact", "trust-krylov")
 HESSP_METHODS = ("newton-cg", "trust-ncg", "trust-krylov")
 HESS_METHODS = ("trust-exact", "dogleg", "trust-constr")
 
@@ -123,6 +126,9 @@ def minimize(fn: Callable, params: Any, args: Sequence[Any] = (), method: str = 
     the flat vector, ``options={...}``, ``callback``). Returns SciPy's result, ``x`` in the structure of
     ``params``."""
     optimize = _scipy_optimize()
+    if isinstance(method, str) and method.lower() not in METHODS:
+        raise InputError(f"gradgen.optimize.minimize: unknown method {method!r}; SciPy's methods are "
+                         f"{', '.join(METHODS)} (in any case)")
     args = tuple(args)
     layout = _Layout(params)
     names = _arg_names(fn, len(args))
@@ -163,12 +169,12 @@ def least_squares(residual: Callable, params: Any, args: Sequence[Any] = (), bac
 
     def evaluated(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if last.get("theta") is None or not np.array_equal(last["theta"], theta):
-            value, jac = kernel(theta, *args)
-            last.update(theta=np.array(theta), value=np.atleast_1d(value), jac=jac["theta"])
+            value, jac = kernel(theta, *args)  # a residual of any shape: SciPy takes it flat
+            last.update(theta=np.array(theta), value=np.ravel(value), jac=np.reshape(jac["theta"], (-1, layout.size)))
         return last["value"], last["jac"]
 
     result = optimize.least_squares(lambda theta: evaluated(theta)[0], layout.flatten(params),
-                                    jac=lambda theta: evaluated(theta)[1].reshape(len(last["value"]), -1),
+                                    jac=lambda theta: evaluated(theta)[1],
                                     **options)
     result.x_flat = result.x
     result.x = layout.unflatten(result.x, np.reshape)

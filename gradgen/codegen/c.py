@@ -178,14 +178,13 @@ class Printer:
                 f"{s.n});"]
 
     def print_Routine(self, s: Routine) -> list[str]:  # noqa: N802
-        node = self.program.graph.nodes[s.node]
         names = [self.buffer_names[b] for b in s.buffers]
         args = ", ".join([*map(str, s.sizes), *names])
-        what = f"{names[-1]} = {node.op}({', '.join(names[:-1])}), in double precision"
+        what = f"{names[-1]} = {s.op}({', '.join(names[:-1])}), in double precision"
         lines = [f"/* {comment(what)} */"]
         if not s.status:
             return lines + [f"{s.routine}({args});"]
-        return lines + [f"if ({s.routine}({args})) return {s.status};  /* the matrix is {OPS[node.op].failure} */"]
+        return lines + [f"if ({s.routine}({args})) return {s.status};  /* the matrix is {OPS[s.op].failure} */"]
 
     def print_RunBody(self, s: RunBody) -> list[str]:  # noqa: N802
         args = [self.pointer(a) for a in s.arguments + s.results]

@@ -178,8 +178,7 @@ def kernel_source(program: Program, printer: Printer, *, function_name: str, tit
     inputs = [(graph.nodes[i].params["name"], graph.nodes[i].shape, graph.nodes[i].dtype) for i in program.inputs]
     outputs = [(graph.output_names[k], graph.nodes[graph.outputs[k]].shape, graph.nodes[graph.outputs[k]].dtype)
                for k in range(len(graph.outputs))]
-    failures = {r.status: f"{graph.nodes[r.node].op}: the matrix is {OPS[graph.nodes[r.node].op].failure}"
-                for r in routines(program) if r.status}
+    failures = {r.status: f"{r.op}: the matrix is {OPS[r.op].failure}" for r in routines(program) if r.status}
     return CKernelSource(text, signature + ";", function_name, inputs, outputs, program.work_size, names,
                          failures=dict(sorted(failures.items(), reverse=True)),
                          long=bool(program.parts) or text.count("\n") > LONG_SOURCE, uses_blas=uses_blas,

@@ -48,19 +48,19 @@ def _tangent_names(lin: Graph, count: int) -> list[str]:
     return [lin.nodes[i].params["name"] for i in lin.inputs[len(lin.inputs) - count:]]
 
 
-def _pieces(vector: Value, shapes: Sequence[tuple[int, ...]]) -> list[Value]:
-    """``vector`` cut into consecutive pieces of ``shapes``."""
+def _pieces(vector: Value, shapes: Sequence[tuple[int, ...]], dtypes: Sequence[str]) -> list[Value]:
+    """``vector`` cut into consecutive pieces of ``shapes``, each in its dtype."""
     pieces, start = [], 0
-    for shape in shapes:
+    for shape, dtype in zip(shapes, dtypes):
         size = math.prod(shape)
-        pieces.append(F.reshape(vector[start:start + size], shape))
+        pieces.append(F.cast(F.reshape(vector[start:start + size], shape), dtype))
         start += size
     return pieces
 
 
-def _joined(values: Sequence[Value]) -> Value:
-    """The values flattened and joined into one vector."""
-    flat = [F.reshape(v, (-1,)) for v in values]
+def _joined(values: Sequence[Value], dtype: str) -> Value:
+    """The values flattened, in ``dtype``, and joined into one vector."""
+    flat = [F.cast(F.reshape(v, (-1,)), dtype) for v in values]
     return flat[0] if len(flat) == 1 else F.concatenate(flat)
 
 
@@ -91,10 +91,13 @@ def _along_basis(graph: Graph, sub: Subtrace, sources: Sequence[str], shapes: Se
         for node_id, shape in zip(ids, shapes):
             size = math.prod(shape)
             if start <= k < start + size:
-                tangent_of[node_id] = constant(sub.outer, np.eye(n, dtype=dtype)[k, start:start + size].reshape(shape))
+                row = np.eye(n, dtype=graph.nodes[node_id].dtype)[k, start:start + size]
+                tangent_of[node_id] = constant(sub.outer, row.reshape(shape))
             start += size
         push_tangents(graph, sub.outer, mapping, tangent_of)
         rows.append(result(lambda node_id, t=tangent_of: t[node_id] if node_id in t else zeros_like(values[node_id])))
+    if not rows:  # an input of size 0: no directions, a stack of none
+        return values, F.stack([result(lambda node_id: zeros_like(values[node_id]))])[0:0]
     return values, F.stack(rows)
 
 
@@ -168,7 +171,8 @@ def _split_loop(graph: Graph, sub: Subtrace, directions: Sequence[str], shapes: 
     outside = inline(graph, sub.outer, sub.bound, only={n.id for n in graph.nodes} - varying)
 
     def step(e: Value) -> Value:
-        bound = {**sub.bound, **dict(zip(directions, _pieces(e, shapes)))}
+        dtypes = [graph.nodes[i].dtype for i in ids]
+        bound = {**sub.bound, **dict(zip(directions, _pieces(e, shapes, dtypes)))}
         return result(inline(graph, e.builder, bound, known=outside))
 
     return outside, _over_basis(sum(math.prod(s) for s in shapes), dtype, step)
@@ -204,7 +208,7 @@ def jacobian_at(fn: Callable, names: Sequence[str], primals: Sequence[Value], wr
         return value, jacobians
     graph, name = _vjp_graph(sub, wrt)
     outside, ys = _split_loop(graph, sub, [name], [out.shape], dtype,
-                              lambda v: _joined([v[i] for i in graph.outputs[1:-1]]))
+                              lambda v: _joined([v[i] for i in graph.outputs[1:-1]], dtype))
     pieces = []  # ys[k] = the gradient of output entry k
     for block, shape in zip(_pieces_of_rows(ys, shapes), shapes):
         pieces.append(F.reshape(block, out.shape + shape))
@@ -232,12 +236,13 @@ def hessian_at(fn: Callable, names: Sequence[str], primals: Sequence[Value], wrt
     if sum(math.prod(s) for s in shapes) <= UNROLLED_DIRECTIONS:
         graph = prepare(sub.finish([_scalar_output(sub)]), gradient=True, wrt=list(wrt))
         outside, ys = _along_basis(graph, sub, wrt, shapes, _dtype(inputs),
-                                   lambda tangent: _joined([tangent(i) for i in graph.outputs[1:1 + k]]))
+                                   lambda tangent: _joined([tangent(i) for i in graph.outputs[1:1 + k]],
+                                                                   _dtype(inputs)))
         outputs = graph.outputs
     else:
         lin = _hvp_graph(sub, wrt)
         outside, ys = _split_loop(lin, sub, _tangent_names(lin, k), shapes, _dtype(inputs),
-                                  lambda v: _joined([v[i] for i in lin.outputs[2 + k:2 + 2 * k]]))
+                                  lambda v: _joined([v[i] for i in lin.outputs[2 + k:2 + 2 * k]], _dtype(inputs)))
         outputs = lin.outputs
     full = F.transpose(ys)  # ys[j] = H e_j, the j-th column
     blocks = []

@@ -30,6 +30,7 @@ from gradgen.ir.graph import FLOAT_DTYPES, Graph, Node
 from gradgen.ops import functions as F
 from gradgen.ops.core import constant
 from gradgen.passes.dce import eliminate_dead_code
+from gradgen.passes.forward import push_tangents
 from gradgen.passes.rebuild import replay
 from gradgen.passes.simplify import filled, simplify_rewriter
 
@@ -112,8 +113,6 @@ def step_jvp_body(body: Graph, carries: int, xs: int, float_carries: Sequence[in
     carry, each x in ``moving_xs`` and each captured value in ``moving_captured``), outputs ``(c', ċ')`` as
     its carries and ``(y, ẏ)`` (a tangent for each float y) as its ys; tangents pushed node by node with
     each op's JVP."""
-    from gradgen.ops.registry import OPS
-
     params = [body.nodes[i] for i in body.inputs]
     captured = len(params) - carries - xs
     builder = GraphBuilder(simplify_rewriter)
@@ -130,16 +129,7 @@ def step_jvp_body(body: Graph, carries: int, xs: int, float_carries: Sequence[in
         for k in moving:
             tangent_of[body.inputs[k]] = Value(builder, add_input(f"{params[k].params['name']}_dot", params[k]))
     mapping = replay(body, builder, _inputs_to(primal))
-    for node in body.nodes:
-        if node.op in ("input", "const"):
-            continue
-        pushed = [tangent_of.get(i) for i in node.inputs]
-        if all(t is None for t in pushed):
-            continue
-        tangent = OPS[node.op].jvp(pushed, Value(builder, mapping[node.id]),
-                                   *[Value(builder, mapping[i]) for i in node.inputs], **node.params)
-        if tangent is not None:
-            tangent_of[node.id] = tangent
+    push_tangents(body, builder, mapping, tangent_of)
 
     def tangent(node_id: int) -> int:
         found = tangent_of.get(node_id)

@@ -78,6 +78,7 @@ class DerivativeKernel:
         self._folded = folded_parameters(fn, given)
         self._kernels: dict[tuple[Array, ...], tuple[Kernel, list[str]]] = {}
         self._first: tuple[Kernel, list[str]] | None = None
+        self._jit = not (specs or spec_kwargs)  # with specs, their one signature takes (and checks) every call
         if specs or spec_kwargs:
             resolved = resolve_specs(fn, specs, spec_kwargs)
             structured = [n for n, spec in resolved.items() if not isinstance(spec, Array)]
@@ -104,6 +105,8 @@ class DerivativeKernel:
                 raise InputError(f"wrt: {n!r} is an {by_name[n].dtype} input and cannot be differentiated")
         if len(set(self._wrt_request)) != len(self._wrt_request):
             raise InputError(f"wrt: repeated names in {self._wrt_request}")
+        if not self._wrt_request:
+            raise InputError(f"wrt: no input named; name at least one of {self.names}")
         return list(self._wrt_request)
 
     def _compile(self, specs: tuple[Array, ...]) -> tuple[Kernel, list[str]]:
@@ -162,6 +165,10 @@ class DerivativeKernel:
             wrt = self._wrt(specs)
             return self._shaped(self._derivative(values, self._directions(wrt, specs, tangents, cotangent), wrt),
                                 wrt)
+        if not self._jit and self._first is not None:  # the inner kernel checks and converts, as value_and_grad
+            kernel, wrt = self._first
+            specs = tuple(kernel.specs[n] for n in self.names)
+            return self._shaped(kernel(*values, *self._directions(wrt, specs, tangents, cotangent)), wrt)
         request = self._wrt_request or ()
         specs = tuple(checks.call_spec(v, n, n in request) for v, n in zip(values, self.names))
         entry = self._kernels.get(specs)
@@ -179,6 +186,9 @@ class DerivativeKernel:
         if self.kind in ("jvp", "hvp"):
             if cotangent is not None:
                 raise InputError(f"a gg.{self.kind} kernel takes tangents=, not cotangent=")
+            if tangents is not None and not isinstance(tangents, Mapping):
+                raise InputError(f"tangents: expected a dict of directions by input name (e.g. tangents={{"
+                                 f"{wrt[0]!r}: v}}), got a {type(tangents).__name__}")
             tangents = dict(tangents or {})
             unknown = [k for k in tangents if k not in wrt]
             if unknown:

@@ -217,6 +217,8 @@ class Routine:
     buffers: tuple[int, ...]
     node: int
     status: int
+    op: str
+    """The op it computes (its failure's message, in a body too, whose node ids are the body's own)."""
 
 
 @dataclass(frozen=True)

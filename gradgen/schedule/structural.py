@@ -190,7 +190,7 @@ def _routine(reader: Reader, node: Node) -> list[Stmt]:
     result = out if node.dtype == "float64" else reader.scratch(node.id, "result", node.size, "float64")
     flags = tuple(int(value) for _, value in node.attrs)
     statements.append(Routine(op.routine, (n, max(node.size // max(n, 1), 1), *flags),
-                              (*copies, result), node.id, failure_code(node.op)))
+                              (*copies, result), node.id, failure_code(node.op), node.op))
     if result != out:
         statements += loop_nest(node.shape, lambda index: [Store(out, flat(node.shape, index),
                                                                  Load(result, flat(node.shape, index)))])
