@@ -8,6 +8,7 @@ little more than the kernel itself.
 
 from __future__ import annotations
 
+import copyreg
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -156,6 +157,19 @@ def _entry_source(names: Sequence[str], specs: Sequence[Array], jit: bool, c_bac
     return "\n".join(lines) + "\n"
 
 
+class OwnClass(type):
+    """The metaclass of the class each kernel gets to itself (see ``Kernel._own_class``): such a class
+    pickles as ``Kernel``, so that whatever records a kernel's type (Dask does) can send it."""
+
+
+def kernel_class() -> type:
+    """``Kernel``: what a kernel's own class unpickles as."""
+    return Kernel
+
+
+copyreg.pickle(OwnClass, lambda cls: (kernel_class, ()))
+
+
 class Kernel:
     """A compiled gradgen function: call it like the original, read its source.
 
@@ -205,7 +219,7 @@ class Kernel:
     def _own_class(self) -> None:
         """Give the kernel a subclass of its own, so that its generated entry can be its __call__
         (special methods are looked up on the type)."""
-        self.__class__ = type("Kernel", (Kernel,), {"__module__": Kernel.__module__})
+        self.__class__ = OwnClass("Kernel", (Kernel,), {"__module__": Kernel.__module__})
         if self._trees:
             type(self).__call__ = Kernel._call_with_structures
         elif self._first is not None:
