@@ -14,7 +14,10 @@
     print(f.source)                        # the generated kernel
 """
 
-from gradgen import linalg  # noqa: E402 - gg.linalg.norm, as np.linalg.norm
+from gradgen import (
+    linalg,  # noqa: E402 - gg.linalg.norm, as np.linalg.norm
+    optim,  # noqa: E402 - gg.optim.Adam, gg.optim.training_step
+)
 from gradgen.build import clear_cache
 from gradgen.dsl.loops import fori_loop, scan
 from gradgen.dsl.specs import Array, Scalar
@@ -164,7 +167,7 @@ __all__ = [
  "eye", "flip", "fliplr", "flipud", "hsplit", "hstack", "inner", "kron", "linalg", "moveaxis", "norm", "outer", "pad",
  "ravel", "repeat", "roll", "split", "squeeze", "std", "swapaxes", "tile", "tril", "triu", "var", "vdot",
  "vsplit", "vstack", "dot", "einsum", "tensordot", "argmax", "argmin", "cumprod", "cumsum", "prod",
- "sort", "argsort", "CustomOp", "custom_op", "DerivativeKernel", "hessian", "hvp", "jacobian", "jvp", "vjp",
+ "optim", "sort", "argsort", "CustomOp", "custom_op", "DerivativeKernel", "hessian", "hvp", "jacobian", "jvp", "vjp",
 ]
 
 
