@@ -76,3 +76,34 @@ def test_backprop_table_shows_tangents_beside_adjoints():
     assert gg.backprop_table(loss, w=2.0, b=8.0, x=-2.0, y=2.0).rows[-1].tangent is None
     with pytest.raises(gg.InputError, match=r"tangents for \['z'\], which are not inputs"):
         gg.backprop_table(loss, w=2.0, b=8.0, x=-2.0, y=2.0, tangents={"z": 1.0})
+
+
+def _linear(w, b, x, y):
+    c = w * x
+    a = c + b
+    d = a - y
+    return d ** 2 / 2
+
+
+def test_jupyter_shows_tables_and_kernels_as_html():
+    table = gg.backprop_table(_linear, w=2.0, b=8.0, x=-2.0, y=2.0)._repr_html_()
+    assert table.startswith("<table>") and "<th>dJ/dnode</th>" in table and "<td>multiply(w, x)</td>" in table
+    check = gg.check_grad(_linear, w=2.0, b=8.0, x=-2.0, y=2.0)._repr_html_()
+    assert "<caption>OK: max relative error" in check
+    kernel = gg.value_and_grad(_linear, backend="python")
+    shown = kernel._repr_html_()
+    assert shown.startswith("<details open><summary><code>&lt;gradgen.Kernel value_and_grad") and "dJ_dw" in shown
+    assert "_linear_value_and_grad" in shown
+
+
+def test_graphs_draw_themselves_or_say_how_to_get_the_picture(monkeypatch, tmp_path):
+    import shutil
+
+    graph = gg.trace(_linear)
+    if shutil.which("dot"):
+        assert "<svg" in graph._repr_html_() and "<svg" in gg.to_dot(_linear, w=2.0, b=8.0, x=-2.0, y=2.0)._repr_html_()
+    monkeypatch.setenv("PATH", str(tmp_path))  # no Graphviz
+    text = graph._repr_html_()
+    assert "its picture needs Graphviz" in text and "multiply(w, x)" in text
+    drawn = gg.to_dot(_linear, w=2.0, b=8.0, x=-2.0, y=2.0)._repr_html_()
+    assert "needs Graphviz" in drawn and "digraph" in drawn

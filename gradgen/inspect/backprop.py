@@ -11,7 +11,7 @@ import numpy as np
 
 from gradgen.dsl.value import Value
 from gradgen.errors import InputError
-from gradgen.inspect.values import format_number, format_table, trace_at
+from gradgen.inspect.values import format_number, format_table, html_table, trace_at
 from gradgen.ir.builder import GraphBuilder
 from gradgen.ir.graph import FLOAT_DTYPES, TUPLE, Graph
 from gradgen.ir.printer import format_node
@@ -57,7 +57,7 @@ class BackpropTable:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __str__(self) -> str:
+    def _table(self) -> tuple[list[str], list[list[str]]]:
         body = [[r.name, r.expression, format_number(r.value),
                  "(not differentiable)" if r.grad is None else format_number(r.grad)] for r in self.rows]
         header = ["node", "computes", "value", f"d{self.output}/dnode"]
@@ -65,7 +65,14 @@ class BackpropTable:
             for line, r in zip(body, self.rows):
                 line.insert(3, "0" if r.tangent is None else format_number(r.tangent))
             header.insert(3, f"tangent ({self.direction})")
-        return format_table(header, body)
+        return header, body
+
+    def __str__(self) -> str:
+        return format_table(*self._table())
+
+    def _repr_html_(self) -> str:
+        """The table as HTML, for Jupyter."""
+        return html_table(*self._table(), caption="values left to right, gradients right to left")
 
     __repr__ = __str__
 

@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from gradgen.inspect.values import format_number, format_table, trace_at
+from gradgen.inspect.values import format_number, format_table, html_table, trace_at
 from gradgen.ir.graph import Graph
 from gradgen.passes.autodiff import resolve_wrt
 from gradgen.runtime.kernel import compile, value_and_grad
@@ -38,13 +38,20 @@ class GradCheck:
     rtol: float
     atol: float
 
-    def __str__(self) -> str:
+    def _table(self) -> tuple[list[str], list[list[str]], str]:
         body = [[r.input + (str(list(r.index)) if r.index else ""), format_number(r.analytic),
                  format_number(r.numeric), f"{r.abs_error:.2e}", f"{r.rel_error:.2e}"] for r in self.rows]
-        verdict = "OK" if self.ok else "MISMATCH"
-        return (format_table(["gradient", "analytic", "finite diff.", "abs error", "rel error"], body)
-                + f"\n{verdict}: max relative error {self.max_rel_error:.2e} "
-                  f"(tolerance: rtol {self.rtol:g}, atol {self.atol:g})")
+        verdict = (f"{'OK' if self.ok else 'MISMATCH'}: max relative error {self.max_rel_error:.2e} "
+                   f"(tolerance: rtol {self.rtol:g}, atol {self.atol:g})")
+        return ["gradient", "analytic", "finite diff.", "abs error", "rel error"], body, verdict
+
+    def __str__(self) -> str:
+        header, body, verdict = self._table()
+        return format_table(header, body) + f"\n{verdict}"
+
+    def _repr_html_(self) -> str:
+        """The table as HTML, the verdict as its caption, for Jupyter."""
+        return html_table(*self._table())
 
     __repr__ = __str__
 

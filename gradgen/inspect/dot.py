@@ -8,6 +8,7 @@ PNG uses the Graphviz ``dot`` program, which is not a Python dependency.
 
 from __future__ import annotations
 
+import html
 import os
 import shutil
 import subprocess
@@ -98,11 +99,19 @@ class DotGraph(str):
         return target
 
     def _repr_svg_(self) -> str | None:
-        """SVG for Jupyter; None (so Jupyter shows the DOT text) when Graphviz cannot render."""
+        """SVG for Jupyter; None when Graphviz cannot render (then ``_repr_html_`` says how to get it)."""
         try:
             return self.pipe("svg").decode("utf-8")
         except GraphvizError:
             return None
+
+    def _repr_html_(self) -> str:
+        """The picture (inline SVG) for Jupyter, or, without Graphviz, the DOT text and how to get it."""
+        svg = self._repr_svg_()
+        if svg is not None:
+            return svg
+        return (f"<p>The graph's picture needs Graphviz: {html.escape(_INSTALL_HINT)}. Its DOT source:</p>"
+                f"<pre>{html.escape(self.source)}</pre>")
 
 
 def to_dot(fn_or_graph: Callable | Graph, **values: Any) -> DotGraph:

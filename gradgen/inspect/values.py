@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping
 from typing import Any, Callable
 
@@ -40,6 +41,16 @@ def format_number(value: Any, width: int = 0) -> str:
         flat = array.ravel()
         text = f"{array.shape} [{flat[0]:.4g}, {flat[1]:.4g}, ..., {flat[-1]:.4g}]"
     return text.rjust(width) if width else text
+
+
+def html_table(header: list[str], rows: list[list[str]], caption: str = "") -> str:
+    """The same table as HTML, for Jupyter (every cell escaped)."""
+    def cells(tag: str, row: list[str]) -> str:
+        return "".join(f"<{tag}>{html.escape(cell)}</{tag}>" for cell in row)
+
+    body = "".join(f"<tr>{cells('td', row)}</tr>" for row in rows)
+    title = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    return f"<table>{title}<thead><tr>{cells('th', header)}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def format_table(header: list[str], rows: list[list[str]]) -> str:

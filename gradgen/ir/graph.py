@@ -111,3 +111,15 @@ class Graph:
     def __repr__(self) -> str:
         return (f"<gradgen.Graph: {len(self.nodes)} nodes, inputs {list(self.input_names)}, "
                 f"outputs {list(self.output_names)}>")
+
+    def _repr_html_(self) -> str:
+        """For Jupyter: the graph drawn (Graphviz), or without Graphviz its text and how to get the picture."""
+        import html
+
+        from gradgen.inspect.dot import to_dot
+
+        drawn = to_dot(self)._repr_svg_()
+        if drawn is not None:
+            return drawn
+        return (f"<p>{html.escape(repr(self))}; its picture needs Graphviz (the <code>dot</code> program on PATH, "
+                f"e.g. apt install graphviz or conda install graphviz):</p><pre>{html.escape(str(self))}</pre>")

@@ -263,6 +263,12 @@ class DerivativeKernel:
     def specs(self) -> dict[str, Array]:
         return self._compiled().specs
 
+    def _repr_html_(self) -> str:
+        """For Jupyter: what the kernel is, and its generated source."""
+        from gradgen.runtime.kernel import source_html
+
+        return source_html(repr(self), self.source, "c" if self.backend == "c" else "python")
+
     def __repr__(self) -> str:
         state = f"backend={self.backend}, {len(self._kernels)} signature(s)" if self._first else "not compiled yet"
         return f"<gradgen.Kernel {self.kind} of {self._name} ({state})>"

@@ -512,11 +512,30 @@ class Kernel:
         """The argument specs of the compiled kernel."""
         return dict(zip(self.names, self._compiled().specs))
 
+    def _repr_html_(self) -> str:
+        """For Jupyter: what the kernel is, and its generated source (coloured when Pygments is installed)."""
+        return source_html(repr(self), self.source, "c" if self.backend == "c" else "python")
+
     def __repr__(self) -> str:
         if self._first is None:
             return f"<gradgen.Kernel {self.mode} of {self._target_name} (not compiled yet)>"
         return (f"<gradgen.Kernel {self.mode} of {self._target_name}, "
                 f"backend={self.backend}, {len(self._variants)} signature(s)>")
+
+
+def source_html(title: str, source: str, language: str) -> str:
+    """``source`` as an HTML block under ``title``: highlighted by Pygments if it is installed, else plain."""
+    import html
+
+    try:
+        from pygments import highlight
+        from pygments.formatters import HtmlFormatter
+        from pygments.lexers import get_lexer_by_name
+    except ImportError:
+        body = f"<pre>{html.escape(source)}</pre>"
+    else:
+        body = highlight(source, get_lexer_by_name(language), HtmlFormatter(noclasses=True))
+    return f"<details open><summary><code>{html.escape(title)}</code></summary>{body}</details>"
 
 
 def compile(fn_or_graph: Callable | Graph, backend: str = "auto", specs: Mapping[str, Any] | None = None,
