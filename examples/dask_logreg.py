@@ -46,11 +46,18 @@ def rows_on_the_cluster(client: Client, rows: int, chunk: int) -> tuple[da.Array
 
 
 class Progress:
-    """One line per L-BFGS iteration: the loss, the gradient's size and the time of the iteration (the
-    values of the last point evaluated there, which is where the iteration ended)."""
+    """A progress bar over L-BFGS iterations (tqdm; a line per iteration without it) showing the loss, the
+    gradient's size and the time of the iteration (the values of the last point evaluated there, which
+    is where the iteration ended)."""
 
     def __init__(self):
         self.started, self.iteration, self.seen = time.perf_counter(), 0, {}
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            self.bar = None
+        else:
+            self.bar = tqdm(desc="L-BFGS", unit="iteration")
 
     def evaluated(self, theta: np.ndarray, value: float, grad: np.ndarray) -> None:
         self.seen = {theta.tobytes(): (value, grad)}
@@ -59,9 +66,18 @@ class Progress:
         self.iteration += 1
         value, grad = self.seen.get(np.asarray(theta).tobytes(), (float("nan"), np.full(1, np.nan)))
         now = time.perf_counter()
-        print(f"  iteration {self.iteration:2d}  loss {value:.8f}  |grad| {np.linalg.norm(grad):.2e}  "
-              f"{now - self.started:6.2f} s", flush=True)
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{value:.8f}", grad=f"{np.linalg.norm(grad):.1e}",
+                                 seconds=f"{now - self.started:.2f}")
+        else:
+            print(f"  iteration {self.iteration:2d}  loss {value:.8f}  |grad| {np.linalg.norm(grad):.2e}  "
+                  f"{now - self.started:6.2f} s", flush=True)
         self.started = now
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def fit(client: Client, rows: int, chunk: int) -> scipy.optimize.OptimizeResult:
@@ -81,6 +97,7 @@ def fit(client: Client, rows: int, chunk: int) -> scipy.optimize.OptimizeResult:
     started = time.perf_counter()
     result = scipy.optimize.minimize(fun, np.zeros(FEATURES + 1), jac=True, method="L-BFGS-B",
                                      callback=progress, options={"gtol": 1e-8})
+    progress.close()
     print(f"done in {time.perf_counter() - started:.1f} s, {result.nfev} gradients: w = "
           f"{np.round(result.x[:FEATURES], 3)}, b = {result.x[FEATURES]:.3f} (true b = {TRUE_B})")
     return result
