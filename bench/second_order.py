@@ -69,6 +69,22 @@ def gradgen_systems(d: dict[str, Any], r: dict[str, Any]) -> dict[str, tuple[Cal
     hess = gg.hessian(logreg, wrt="w", backend="c", specs=specs)
     first = hess(d["w"], d["b"], d["X"], d["y"])
     made["hessian"] = (lambda: hess.unchecked(d["w"], d["b"], d["X"], d["y"]), first[2], time.perf_counter() - start)
+    from bench.workloads import mlp
+
+    m = d["mlp"]
+    names = ("W1", "b1", "W2", "b2")
+    mspecs = {k: gg.Array(np.shape(v), "int64" if k == "y" else "float64") for k, v in m.items()}
+    margs = [m[k] for k in (*names, "X", "y")]
+    tangents = {k: d["mlp_v"][k] for k in names}
+    start = time.perf_counter()
+    mvg = gg.value_and_grad(mlp.define(gg), wrt=list(names), backend="c", specs=mspecs)
+    first = mvg(*margs)
+    made["mlp value_and_grad"] = (lambda: mvg.unchecked(*margs), first[1]["W1"], time.perf_counter() - start)
+    start = time.perf_counter()
+    mhvp = gg.hvp(mlp.define(gg), wrt=list(names), backend="c", specs=mspecs)
+    first = mhvp(*margs, tangents=tangents)
+    made["mlp hvp"] = (lambda: mhvp.unchecked(*margs, *[tangents[k] for k in names]), first[2]["W1"],
+                       time.perf_counter() - start)
     start = time.perf_counter()
     jac = gg.jacobian(residual, wrt="p", mode="forward", backend="c", p=gg.Array((10,)), t=gg.Array(r["t"].shape),
                       y=gg.Array(r["y"].shape))
@@ -92,6 +108,23 @@ def jax_systems(d: dict[str, Any], r: dict[str, Any]) -> dict[str, tuple[Callabl
 
     args = (d["w"], d["b"], d["X"], d["y"])
     made = {}
+    from bench.workloads import mlp
+
+    m, v = d["mlp"], d["mlp_v"]
+    from bench.systems.jax_jit import _ops
+
+    loss = mlp.define(_ops(jax))
+    params = tuple(m[k] for k in ("W1", "b1", "W2", "b2"))
+    gradient = jax.grad(lambda *p: loss(*p, m["X"], m["y"]), argnums=(0, 1, 2, 3))
+    for name, fn in (("mlp value_and_grad", jax.jit(jax.value_and_grad(lambda *p: loss(*p, m["X"], m["y"]),
+                                                                         argnums=(0, 1, 2, 3)))),
+                     ("mlp hvp", jax.jit(lambda *p: jax.jvp(gradient, p, tuple(v[k] for k in ("W1", "b1", "W2",
+                                                                                                "b2")))[1]))):
+        start = time.perf_counter()
+        result = jax.block_until_ready(fn(*params))
+        built = time.perf_counter() - start
+        got = result[1][0] if name == "mlp value_and_grad" else result[0]
+        made[name] = ((lambda fn=fn: jax.block_until_ready(fn(*params))), np.asarray(got), built)
     for name, fn, call in (
             ("value_and_grad", jax.jit(jax.value_and_grad(logreg)), lambda f: f(*args)),
             ("hvp", jax.jit(lambda w, b, X, y, v: jax.jvp(lambda w: jax.grad(logreg)(w, b, X, y), (w,), (v,))[1]),
@@ -140,6 +173,11 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("GRADGEN_NUM_THREADS", "1")
     os.environ.setdefault("GRADGEN_CACHE_DIR", tempfile.mkdtemp(prefix="gg-second-order-"))  # builds from empty
     d, r = _logreg_data(options.rows), _residual_data()
+    from bench.workloads import mlp
+
+    d["mlp"] = mlp.make(256)
+    rng = np.random.default_rng(3)
+    d["mlp_v"] = {k: rng.normal(size=np.shape(d["mlp"][k])) for k in ("W1", "b1", "W2", "b2")}
     systems: dict[str, dict[str, tuple[Callable[[], Any], Any, float]]] = {"gradgen-c": gradgen_systems(d, r)}
     for name, make in (("jax", jax_systems), ("casadi", casadi_systems)):
         try:
@@ -160,14 +198,15 @@ def main(argv: list[str] | None = None) -> None:
     medians = {key: statistics.median(v) for key, v in seconds.items()}
     env = describe()
     lines = [f"Second-order derivatives, {time.strftime('%Y-%m-%d')}, {env.get('cpu', '')}; logistic regression "
-             f"{options.rows} x 8 (hvp, dense Hessian wrt w), residual Jacobian 10,000 x 10 (forward mode); "
+             f"{options.rows} x 8 (hvp, dense Hessian wrt w), residual Jacobian 10,000 x 10 (forward mode), "
+             f"the suite's MLP 784-256-10 at batch 256 (hvp wrt all four arrays); "
              f"medians of {options.rounds} interleaved rounds, one thread; first call from an empty cache.", "",
              "| task | system | per call | / its value_and_grad | first call |", "|---|---|---|---|---|"]
-    for task in ("value_and_grad", "hvp", "hessian", "jacobian"):
+    for task in ("value_and_grad", "hvp", "hessian", "jacobian", "mlp value_and_grad", "mlp hvp"):
         for system in systems:
             if (system, task) not in medians:
                 continue
-            base = medians.get((system, "value_and_grad"))
+            base = medians.get((system, "mlp value_and_grad" if task.startswith("mlp") else "value_and_grad"))
             ratio = f"{medians[(system, task)] / base:.2f}x" if base and task != "jacobian" else ""
             lines.append(f"| {task} | {system} | {medians[(system, task)] * 1e6:,.1f} us | {ratio} | "
                          f"{systems[system][task][2]:.2f} s |")
