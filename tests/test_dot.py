@@ -166,3 +166,16 @@ def test_missing_dot_says_how_to_install(tmp_path: Path, monkeypatch: pytest.Mon
 def test_dot_failure_is_reported():
     with pytest.raises(GraphvizError, match="failed"):
         DotGraph("digraph { this is not dot").pipe("svg")
+
+
+def test_one_edge_can_be_highlighted_with_the_step_it_computes():
+    def cost(w, b, x, y):
+        c = w * x
+        a = c + b
+        return (a - y) ** 2 / 2
+
+    source = gg.to_dot(cost, highlight=("w", "c"), label="dJ/dw += 2 * -2", w=2.0, b=8.0, x=-2.0, y=2.0).source
+    highlighted = [line for line in source.splitlines() if "penwidth" in line]
+    assert len(highlighted) == 1 and "dJ/dw += 2 * -2" in highlighted[0] and "#d62728" in highlighted[0]
+    with pytest.raises(gg.InputError, match=r"highlight names an edge .* \['q'\] not among the nodes"):
+        gg.to_dot(cost, highlight=("q", "c"))

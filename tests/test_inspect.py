@@ -101,7 +101,8 @@ def test_graphs_draw_themselves_or_say_how_to_get_the_picture(monkeypatch, tmp_p
 
     graph = gg.trace(_linear)
     if shutil.which("dot"):
-        assert "<svg" in graph._repr_html_() and "<svg" in gg.to_dot(_linear, w=2.0, b=8.0, x=-2.0, y=2.0)._repr_html_()
+        drawing = gg.to_dot(_linear, w=2.0, b=8.0, x=-2.0, y=2.0)
+        assert "<svg" in graph._repr_html_() and "<svg" in drawing._repr_svg_() and drawing._repr_html_() is None
     monkeypatch.setenv("PATH", str(tmp_path))  # no Graphviz
     text = graph._repr_html_()
     assert "its picture needs Graphviz" in text and "multiply(w, x)" in text

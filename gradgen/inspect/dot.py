@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from gradgen.dsl.specs import Array
 from gradgen.dsl.trace import trace
-from gradgen.errors import GradgenError
+from gradgen.errors import GradgenError, InputError
 from gradgen.inspect.backprop import backprop_table
 from gradgen.inspect.values import format_number, trace_at
 from gradgen.ir.graph import FLOAT_DTYPES, TUPLE, ConstArray, Graph, Node
@@ -31,6 +31,8 @@ RENDER_FORMATS = ("svg", "png", "pdf")
 
 #: Seconds ``dot`` may run before gradgen gives up.
 DOT_TIMEOUT = 60.0
+
+_HIGHLIGHT = "#d62728"  # the edge a backprop step computes
 
 _INSTALL_HINT = ("install Graphviz so that the `dot` program is on PATH: "
                  "`apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` (macOS), "
@@ -105,16 +107,16 @@ class DotGraph(str):
         except GraphvizError:
             return None
 
-    def _repr_html_(self) -> str:
-        """The picture (inline SVG) for Jupyter, or, without Graphviz, the DOT text and how to get it."""
-        svg = self._repr_svg_()
-        if svg is not None:
-            return svg
+    def _repr_html_(self) -> str | None:
+        """Without Graphviz, the DOT text and how to get the picture (None with it: the SVG shows)."""
+        if self._repr_svg_() is not None:
+            return None
         return (f"<p>The graph's picture needs Graphviz: {html.escape(_INSTALL_HINT)}. Its DOT source:</p>"
                 f"<pre>{html.escape(self.source)}</pre>")
 
 
-def to_dot(fn_or_graph: Callable | Graph, **values: Any) -> DotGraph:
+def to_dot(fn_or_graph: Callable | Graph, *, highlight: tuple[str, str] | None = None, label: str = "",
+           **values: Any) -> DotGraph:
     """The graph of ``fn_or_graph`` as Graphviz DOT, laid out left to right.
 
     One box per node shows its name and what it computes (scalar constants
@@ -123,7 +125,8 @@ def to_dot(fn_or_graph: Callable | Graph, **values: Any) -> DotGraph:
     ``gg.backprop_table``), every box also shows the node's forward value and,
     when the function returns one scalar, the gradient dJ/dnode of that output
     (from ``gg.backprop_table``). Values may also be specs (``x=gg.Array((3,))``)
-    to draw a function of arrays without numbers.
+    to draw a function of arrays without numbers. ``highlight=("w", "c")`` draws the edge from node ``w``
+    into node ``c`` in red, with ``label`` beside it (a backprop step: ``dJ/dw += dJ/dc * dc/dw``).
     """
     if values and all(isinstance(v, Array) for v in values.values()):
         graph = trace(fn_or_graph, dict(values))
@@ -134,7 +137,13 @@ def to_dot(fn_or_graph: Callable | Graph, **values: Any) -> DotGraph:
     else:
         graph = trace(fn_or_graph)
         notes = {}
-    return DotGraph(_dot_source(graph, notes))
+    if highlight is not None:
+        named = {node.label() for node in graph.nodes}
+        unknown = [n for n in highlight if n not in named]
+        if len(highlight) != 2 or unknown:
+            raise InputError(f"to_dot: highlight names an edge (input, node) of the graph, e.g. ('w', 'c'); "
+                             f"{unknown or highlight} not among the nodes {sorted(named)}")
+    return DotGraph(_dot_source(graph, notes, highlight, label))
 
 
 @dataclass(frozen=True)
@@ -231,7 +240,8 @@ def _row(text: str, *, bold: bool = False, color: str | None = None, size: int |
     return f"<TR><TD>{body}</TD></TR>"
 
 
-def _dot_source(graph: Graph, notes: Mapping[int, _Note]) -> str:
+def _dot_source(graph: Graph, notes: Mapping[int, _Note], highlight: tuple[str, str] | None = None,
+                label: str = "") -> str:
     """The DOT text: boxes for input-dependent nodes, small plain nodes for constant arrays."""
     varies = _varying(graph)
     outputs = {i: name for i, name in zip(graph.outputs, graph.output_names)}
@@ -271,7 +281,12 @@ def _dot_source(graph: Graph, notes: Mapping[int, _Note]) -> str:
         if node.id not in shown:
             continue
         for i in node.inputs:
-            if i in shown:
+            if i not in shown:
+                continue
+            if highlight == (graph.nodes[i].label(), node.label()):
+                text = f', label=<{_html(label)}>, fontcolor="{_HIGHLIGHT}", fontsize=10' if label else ""
+                lines.append(f'  n{i} -> n{node.id} [color="{_HIGHLIGHT}", penwidth=2.5{text}];')
+            else:
                 lines.append(f"  n{i} -> n{node.id};")
     inputs = [i for i in graph.inputs if i in shown]
     if inputs:

@@ -1,0 +1,42 @@
+"""The teaching notebooks in examples/ are executed here (nbclient), so they cannot rot: every cell runs,
+its printed output is the one committed, and the pictures are drawn where Graphviz is installed."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")  # the "teach" extra, which the tests install
+nbclient = pytest.importorskip("nbclient")
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "examples").glob("*.ipynb"))
+
+
+def _streams(notebook) -> list[str]:
+    return ["".join(o.text for o in cell.outputs if o.output_type == "stream")
+            for cell in notebook.cells if cell.cell_type == "code"]
+
+
+def test_there_are_notebooks():
+    assert [p.name for p in NOTEBOOKS] == ["backprop_lecture.ipynb"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_a_notebook_runs_and_prints_what_it_shows(path):
+    committed = nbformat.read(path, as_version=4)
+    fresh = nbformat.read(path, as_version=4)
+    nbclient.NotebookClient(fresh, timeout=300, kernel_name="python3", record_timing=False,
+                            resources={"metadata": {"path": str(ROOT)}}).execute()
+    assert _streams(fresh) == _streams(committed)
+    errors = [o for cell in fresh.cells if cell.cell_type == "code" for o in cell.outputs if o.output_type == "error"]
+    assert errors == []
+    pictures = sum("image/svg+xml" in o.get("data", {}) for cell in fresh.cells if cell.cell_type == "code"
+                   for o in cell.outputs)
+    if shutil.which("dot"):
+        assert pictures >= 9  # the graph, then each backprop step on it
+    text = "".join(_streams(fresh))
+    assert "J(w = 2.001) = 1.9960020000000005" in text and "dJ/da by gradgen and SymPy: a - y" in text
+    assert "Can't calculate derivative wrt b + w*x." in text
