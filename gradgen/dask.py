@@ -47,9 +47,11 @@ def _dask() -> Any:
     return dask
 
 
-def _chunk(kernel: Kernel, params: dict[str, Any], data: dict[str, np.ndarray], names: Sequence[str],
-           weight: float) -> tuple[float, dict[str, Any]]:
-    """The kernel on one chunk, value and gradients times ``weight`` (on a worker)."""
+def _chunk(kernel: Kernel, params: dict[str, Any], names: Sequence[str], data_names: Sequence[str], weight: float,
+           *blocks: np.ndarray) -> tuple[float, dict[str, Any]]:
+    """The kernel on one chunk (``blocks``, the data arguments' rows), value and gradients times ``weight``
+    (on a worker)."""
+    data = dict(zip(data_names, blocks))
     value, grads = kernel(*[data[n] if n in data else params[n] for n in names])
     return value * weight, {k: np.asarray(g) * weight for k, g in grads.items()}
 
@@ -94,13 +96,15 @@ class DataParallelGradient:
         for n in sorted(set(rows)):
             kernels[n] = dask.delayed(self._kernel(data, params, n), pure=True)
         shared = dask.delayed(params, pure=True)  # one task: sent to each worker once
-        blocks = {name: array.rechunk({k: -1 for k in range(1, array.ndim)}).to_delayed().ravel()
+        blocks = {name: (array if all(b == 1 for b in array.numblocks[1:]) else
+                         array.rechunk({k: -1 for k in range(1, array.ndim)})).to_delayed().ravel()
                   for name, array in data.items()}
+        data_names = list(data)
         parts = []
         for k, n in enumerate(rows):
             weight = n / total if self._reduction == "mean" else 1.0
-            chunk = dask.delayed(dict)(**{name: blocks[name][k] for name in data})
-            parts.append(dask.delayed(_chunk, pure=True)(kernels[n], shared, chunk, self.names, weight))
+            parts.append(dask.delayed(_chunk, pure=True)(kernels[n], shared, self.names, data_names, weight,
+                                                         *[blocks[name][k] for name in data_names]))
         (value, grads), = dask.compute(_tree(dask, parts))
         return float(value), {k: (float(g) if np.ndim(g) == 0 else g) for k, g in grads.items()}
 
