@@ -199,7 +199,8 @@ def test_bad_arguments_are_named():
             (lambda v: gg.diag(gg.reshape(v, (1, 2, 3))), "diag: needs a 1-D or 2-D array"),
             (lambda v: gg.einsum("ij,jk->ik", v, v), "einsum 'ij,jk->ik': axis 'j' has length 3 and 2"),
             (lambda v: gg.einsum("ijk", v), "operand 0 has 2 axes, its subscripts 'ijk' name 3"),
-            (lambda v: gg.einsum("...j->j", v), "ellipses"),
+            (lambda v: gg.einsum("...j->j", v), "stands for 1 axes, which the output must keep: write ..."),
+            (lambda v: gg.einsum("...ijk", v), "operand 0 has 2 axes, fewer than its subscripts '...ijk' name"),
             (lambda v: gg.einsum("ij->k", v), "the output 'k' must name distinct letters of the inputs"),
             (lambda v: gg.tensordot(v, v, axes=([0], [0, 1])), "tensordot: 1 axes of a against 2 of b"),
             (lambda v: gg.reshape(v, (1, 2, 3)) @ gg.reshape(v, (3, 2)).T, "do not fit"),
@@ -236,3 +237,36 @@ def test_argmax_and_argmin_follow_numpy_ties_and_nans(backend):
     np.testing.assert_array_equal(labels, np.argmax(np.nan_to_num(x), axis=1))
     with pytest.raises(gg.ShapeError, match="argmax: axis 0 of shape \\(0, 3\\) has length 0"):
         gg.compile(lambda v: gg.argmax(v, 0), v=gg.Array((0, 3)))
+
+
+ELLIPSIS_CASES = [("...ij,...jk->...ik", (2, 3, 4), (2, 4, 5)), ("...ij,...jk", (3, 4), (1, 4, 2)),
+                  ("...ij,...jk->...ik", (2, 3, 4), (1, 4, 5)), ("i...->...", (3, 2, 2)), ("...ii->...i", (2, 3, 3)),
+                  ("...i,...i->...", (2, 3), (2, 3)), ("ij...,j->i...", (3, 4, 2), (4,)), ("...", (2, 3))]
+
+
+@pytest.mark.parametrize("backend", ["python", "c"])
+@pytest.mark.parametrize("case", ELLIPSIS_CASES, ids=[c[0] for c in ELLIPSIS_CASES])
+def test_einsum_with_ellipses_broadcasts_as_numpy_and_differentiates(backend, case):
+    subscripts, *shapes = case
+    rng = np.random.default_rng(len(subscripts))
+    operands = [rng.normal(size=shape) for shape in shapes]
+    names = [f"x{k}" for k in range(len(shapes))]
+    specs = {n: gg.Array(shape) for n, shape in zip(names, shapes)}
+    traced = _named(lambda *xs: gg.einsum(subscripts, *xs), len(shapes))
+    got = gg.compile(traced, backend=backend, specs=specs)(*operands)
+    expected = np.einsum(subscripts, *operands)
+    assert np.shape(got) == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-14)
+    weights = rng.normal(size=expected.shape)
+    loss = _named(lambda *xs: gg.sum(gg.einsum(subscripts, *xs) * weights), len(shapes))
+    _, grads = gg.value_and_grad(loss, backend=backend, specs=specs)(*operands)
+    for k, name in enumerate(names):
+        numeric = np.zeros(shapes[k])
+        for index in np.ndindex(shapes[k]):
+            step = np.zeros(shapes[k])
+            step[index] = 1e-6
+            up = [o + step if j == k else o for j, o in enumerate(operands)]
+            down = [o - step if j == k else o for j, o in enumerate(operands)]
+            numeric[index] = (np.sum(np.einsum(subscripts, *up) * weights)
+                              - np.sum(np.einsum(subscripts, *down) * weights)) / 2e-6
+        np.testing.assert_allclose(grads[name], numeric, rtol=1e-7, atol=1e-9, err_msg=name)

@@ -1,11 +1,13 @@
-"""Tensor contractions, written in the DSL: ``einsum``, ``tensordot``, ``dot`` and ``matmul`` beyond
-2-D with NumPy's batching. A contraction without batch axes becomes one 2-D matrix product (transposes
-and reshapes around ``matmul``, which the C backend runs as loops or BLAS); axes shared by both operands
-and kept (batch axes) become a broadcast product summed over the contracted axes."""
+"""Tensor contractions, written in the DSL: ``einsum`` (``...`` included, broadcast as NumPy does),
+``tensordot``, ``dot`` and ``matmul`` beyond 2-D with NumPy's batching. A contraction without batch axes
+becomes one 2-D matrix product (transposes and reshapes around ``matmul``, which the C backend runs as
+loops or BLAS); axes shared by both operands and kept (batch axes) become a broadcast product summed
+over the contracted axes."""
 
 from __future__ import annotations
 
 import math
+import string
 from typing import Any
 
 import numpy as np
@@ -53,24 +55,41 @@ def _pair(a: Any, la: str, b: Any, lb: str, keep: set[str], sizes: dict[str, int
     return product, batch + free_a + free_b
 
 
-def _parse(subscripts: str, count: int) -> tuple[list[str], str]:
+def _parse(subscripts: str, ranks: list[int]) -> tuple[list[str], str, set[str]]:
+    """The letters of each operand and of the output, with each ``...`` written out as letters of its
+    own (the broadcast axes, right-aligned as NumPy aligns them), and those ellipsis letters."""
     if not isinstance(subscripts, str):
         raise InputError(f"einsum: subscripts must be a string such as 'ij,jk->ik', got {subscripts!r}")
     text = subscripts.replace(" ", "")
-    if "." in text:
-        raise InputError(f"einsum {subscripts!r}: ellipses (...) are not supported yet; name every axis")
     inputs, arrow, output = text.partition("->")
     terms = inputs.split(",")
-    if len(terms) != count:
-        raise InputError(f"einsum {subscripts!r}: {len(terms)} operand subscripts for {count} operands")
+    if len(terms) != len(ranks):
+        raise InputError(f"einsum {subscripts!r}: {len(terms)} operand subscripts for {len(ranks)} operands")
+    named = "".join(t.replace("...", "") for t in terms) + output.replace("...", "")
+    if not all(c.isalpha() for c in named) or any(t.count("...") > 1 for t in terms + [output]):
+        raise InputError(f"einsum {subscripts!r}: subscripts are letters, commas, one -> and at most one ... "
+                         "per operand")
+    widths = []
+    for k, (term, rank) in enumerate(zip(terms, ranks)):
+        width = rank - len(term.replace("...", "")) if "..." in term else 0
+        if width < 0:
+            raise ShapeError(f"einsum {subscripts!r}: operand {k} has {rank} axes, fewer than its subscripts "
+                             f"{term!r} name")
+        widths.append(width)
+    spare = [c for c in string.ascii_letters if c not in named]
+    ellipsis = "".join(spare[:max(widths, default=0)])
+    terms = [t.replace("...", ellipsis[len(ellipsis) - w:] if w else "") for t, w in zip(terms, widths)]
     letters = "".join(terms)
-    if not all(c.isalpha() for c in letters + output):
-        raise InputError(f"einsum {subscripts!r}: subscripts are letters, commas and one ->")
-    if not arrow:  # implicit output: the letters seen once, in alphabetical order
-        output = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    if not arrow:  # implicit output: the ellipsis axes, then the letters seen once, in alphabetical order
+        output = ellipsis + "".join(sorted(c for c in set(letters) if letters.count(c) == 1 and c not in ellipsis))
+    elif ellipsis and "..." not in output:
+        raise InputError(f"einsum {subscripts!r}: the ... of the operands stands for {len(ellipsis)} axes, which the "
+                         "output must keep: write ... in the output too (as NumPy requires), then sum them away")
+    else:
+        output = output.replace("...", ellipsis)
     if len(set(output)) != len(output) or any(c not in letters for c in output):
         raise InputError(f"einsum {subscripts!r}: the output {output!r} must name distinct letters of the inputs")
-    return terms, output
+    return terms, output, set(ellipsis)
 
 
 def einsum(subscripts: str, *operands: Any) -> Any:
@@ -78,17 +97,24 @@ def einsum(subscripts: str, *operands: Any) -> Any:
     pairwise from left to right."""
     if not any(isinstance(x, Value) for x in operands):
         return np.einsum(subscripts, *operands)
-    terms, output = _parse(subscripts, len(operands))
+    terms, output, ellipsis = _parse(subscripts, [len(_shape(x)) for x in operands])
     sizes: dict[str, int] = {}
-    prepared: list[tuple[Any, str]] = []
     for k, (x, letters) in enumerate(zip(operands, terms)):
         shape = _shape(x)
         if len(letters) != len(shape):
             raise ShapeError(f"einsum {subscripts!r}: operand {k} has {len(shape)} axes, its subscripts "
                              f"{letters!r} name {len(letters)}")
         for c, n in zip(letters, shape):
-            if sizes.setdefault(c, n) != n:
-                raise ShapeError(f"einsum {subscripts!r}: axis {c!r} has length {sizes[c]} and {n}")
+            known = sizes.setdefault(c, n)
+            if known != n and not (c in ellipsis and 1 in (known, n)):
+                raise ShapeError(f"einsum {subscripts!r}: axis {c!r} has length {known} and {n}"
+                                 + (" (broadcast axes of ... must be equal or 1)" if c in ellipsis else ""))
+            sizes[c] = max(known, n)
+    prepared: list[tuple[Any, str]] = []
+    for x, letters in zip(operands, terms):
+        wanted = tuple(sizes[c] for c in letters)
+        if _shape(x) != wanted:  # an ellipsis axis of length 1 against a longer one: broadcast it
+            x = F.broadcast_to(x, wanted)
         while len(set(letters)) < len(letters):  # a repeated letter: the diagonal, moved last
             c = next(c for c in letters if letters.count(c) > 1)
             first, second = letters.index(c), letters.index(c, letters.index(c) + 1)
