@@ -53,3 +53,33 @@ EXPECTED = {
                                "gradgen: [0.1537824  0.05303517] 0.64945140418526"]),
     "python_and_c": (0, ["def logistic_value_and_grad(w, b, X, y):", "p = sigmoid(z)"]),
 }
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+PROBE = ("<script>addEventListener('load', () => { const images = [...document.images]; "
+         "document.body.dataset.rendered = images.filter(i => i.complete && i.naturalWidth > 0).length "
+         "+ '/' + images.length; });</script>")
+
+
+def test_the_lecture_page_is_the_export_of_the_notebook():
+    from nbconvert import HTMLExporter
+
+    fresh, _ = HTMLExporter().from_notebook_node(nbformat.read(ROOT / "examples" / "backprop_lecture.ipynb",
+                                                               as_version=4))
+    committed = (ROOT / "examples" / "backprop_lecture.html").read_text()
+    assert committed.count("<img") == fresh.count("<img") >= 9
+    assert committed.count("data:image/svg+xml") == fresh.count("data:image/svg+xml")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs a headless Chromium (.ci/run installs it)")
+def test_the_lecture_page_renders_its_pictures_in_a_headless_browser(tmp_path):
+    import re
+    import subprocess
+
+    page = tmp_path / "lecture.html"
+    page.write_text((ROOT / "examples" / "backprop_lecture.html").read_text().replace("</body>", PROBE + "</body>"))
+    dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
+                          "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    rendered = re.search(r'data-rendered="(\d+)/(\d+)"', dom)
+    assert rendered is not None, "the page did not finish loading in the browser"
+    assert rendered[1] == rendered[2] and int(rendered[2]) >= 9, f"{rendered[1]} of {rendered[2]} pictures rendered"
