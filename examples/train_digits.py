@@ -54,7 +54,7 @@ def _bar(batches: range, epoch: int) -> object:
         from tqdm import tqdm
     except ImportError:
         return None
-    return tqdm(batches, desc=f"epoch {epoch:2d}", leave=False, unit="batch")
+    return tqdm(batches, desc=f"epoch {epoch:2d}", leave=False, unit="batch", mininterval=0.25)
 
 
 def train(epochs: int = 40, batch: int = 64, lr: float = 3e-3, seed: int = 0, quiet: bool = False) -> dict:
@@ -78,7 +78,7 @@ def train(epochs: int = 40, batch: int = 64, lr: float = 3e-3, seed: int = 0, qu
             running += loss
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{running / (k + 1):.4f}")
+                bar.set_postfix(loss=f"{running / (k + 1):.4f}", refresh=False)
         if bar is not None:
             bar.close()
         seconds = time.perf_counter() - started

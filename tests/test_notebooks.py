@@ -24,15 +24,15 @@ def _streams(notebook) -> list[str]:
 
 def test_there_are_notebooks():
     assert [p.name for p in NOTEBOOKS] == ["backprop_lecture.ipynb", "python_and_c.ipynb",
-                                           "relu_and_logistic.ipynb"]
+                                           "relu_and_logistic.ipynb", "train_digits.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_a_notebook_runs_and_prints_what_it_shows(path):
     committed = nbformat.read(path, as_version=4)
     fresh = nbformat.read(path, as_version=4)
-    nbclient.NotebookClient(fresh, timeout=300, kernel_name="python3", record_timing=False,
-                            resources={"metadata": {"path": str(ROOT)}}).execute()
+    nbclient.NotebookClient(fresh, timeout=600, kernel_name="python3", record_timing=False,
+                            resources={"metadata": {"path": str(path.parent)}}).execute()  # run where they live
     assert _streams(fresh) == _streams(committed)
     errors = [o for cell in fresh.cells if cell.cell_type == "code" for o in cell.outputs if o.output_type == "error"]
     assert errors == []
@@ -43,6 +43,13 @@ def test_a_notebook_runs_and_prints_what_it_shows(path):
     text = "".join(_streams(fresh))
     for line in EXPECTED[path.stem][1]:
         assert line in text, line
+    if path.stem == "train_digits":
+        import re
+
+        printed = "".join(o.text for cell in fresh.cells if cell.cell_type == "code" for o in cell.outputs
+                          if o.output_type == "stream")
+        assert float(re.search(r"final test accuracy ([\d.]+)%", printed)[1]) >= 97.0
+        assert any("image/png" in o.get("data", {}) for cell in fresh.cells for o in cell.get("outputs", []))
 
 
 #: For each notebook: the pictures it draws at least, and lines its printed output holds.
@@ -52,6 +59,8 @@ EXPECTED = {
     "relu_and_logistic": (10, ["J(w1 = 2.001) = 2.0060045000000004", "SymPy: {'w1': 6.0, 'b1': 6.0, 'w2': 4.0",
                                "gradgen: [0.1537824  0.05303517] 0.64945140418526"]),
     "python_and_c": (0, ["def logistic_value_and_grad(w, b, X, y):", "p = sigmoid(z)"]),
+    "train_digits": (0, ["def cross_entropy(params, X, labels):", "first step: loss 2.5147",
+                         "def cross_entropy_step("]),
 }
 
 
