@@ -116,6 +116,13 @@ class Value:
             raise TracingError(f"{spelled} cannot take the symbolic value {self._describe()}; {instead}")
         return fn(*inputs)
 
+    def __array_namespace__(self, api_version: str | None = None) -> Any:
+        """The array-API namespace of traced values (``gradgen/array_api.py``), so that code written
+        against the standard (``xp = x.__array_namespace__()``) traces unchanged."""
+        from gradgen.array_api import NAMESPACE
+
+        return NAMESPACE
+
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
         fn = F.ARRAY_FUNCTIONS.get(func.__name__)
         if fn is None:
