@@ -12,12 +12,12 @@ Medians of interleaved rounds.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 
 import numpy as np
 
+from bench import standalone
 from bench.env import describe
 
 FEATURES = 8
@@ -37,11 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     import gradgen as gg
     import gradgen.dask
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=10_000_000)
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--out", default="")
-    options = parser.parse_args(argv)
+    options = standalone.options(__doc__, argv, rows=10_000_000, rounds=7)
     rng = np.random.default_rng(0)
     X = rng.normal(size=(options.rows, FEATURES))
     y = (rng.uniform(size=options.rows) < 0.5) * 1.0
@@ -78,11 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     for name, value in medians.items():
         ratio = f"{base / value:.2f}x" if "overhead" not in name else ""
         lines.append(f"| {name} | {value * 1e3:,.1f} ms | {ratio} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if options.out:
-        with open(options.out, "w") as handle:
-            handle.write(text)
+    standalone.publish(lines, options.out)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ value-and-gradient call of the same kernel backend.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import tempfile
@@ -20,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from bench import standalone
 from bench.env import describe
 from bench.timing import autorange, time_batch
 
@@ -165,11 +165,7 @@ def casadi_systems(d: dict[str, Any], r: dict[str, Any]) -> dict[str, tuple[Call
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--out", default="")
-    options = parser.parse_args(argv)
+    options = standalone.options(__doc__, argv, rounds=7, rows=100_000)
     os.environ.setdefault("GRADGEN_NUM_THREADS", "1")
     os.environ.setdefault("GRADGEN_CACHE_DIR", tempfile.mkdtemp(prefix="gg-second-order-"))  # builds from empty
     d, r = _logreg_data(options.rows), _residual_data()
@@ -210,11 +206,7 @@ def main(argv: list[str] | None = None) -> None:
             ratio = f"{medians[(system, task)] / base:.2f}x" if base and task != "jacobian" else ""
             lines.append(f"| {task} | {system} | {medians[(system, task)] * 1e6:,.1f} us | {ratio} | "
                          f"{systems[system][task][2]:.2f} s |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if options.out:
-        with open(options.out, "w") as handle:
-            handle.write(text)
+    standalone.publish(lines, options.out)
 
 
 if __name__ == "__main__":

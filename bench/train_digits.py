@@ -9,7 +9,6 @@ accuracy each reaches.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import statistics
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import standalone
 from bench.env import describe, limit_threads
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,10 +58,7 @@ def torch_epochs(example, epochs: int, batch: int = 64, lr: float = 3e-3, seed: 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--out", default="")
-    options = parser.parse_args(argv)
+    options = standalone.options(__doc__, argv, epochs=20)
     limit_threads(1)
     example = _example()
     runs = {"gradgen (fused Adam step, C)": example.train(options.epochs, quiet=True),
@@ -73,10 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     for name, history in runs.items():
         lines.append(f"| {name} | {statistics.median(history['seconds'][1:]) * 1e3:.2f} ms | "
                      f"{history['accuracy'][-1]:.2%} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if options.out:
-        Path(options.out).write_text(text)
+    standalone.publish(lines, options.out)
 
 
 if __name__ == "__main__":

@@ -60,32 +60,13 @@ static inline int gg_lu(long n, double *a, double *b, long m, long *swaps)
     return 0;
 }
 
-/* x (n x m) with a x = b: LU, then back substitution with the upper factor. */
-static inline int gg_solve(long n, long m, double *a, double *b, double *x)
-{
-    long swaps = 0;
-    for (long k = 0; k < n * m; ++k)
-        x[k] = b[k];
-    if (gg_lu(n, a, x, m, &swaps))
-        return 1;
-    for (long i = n - 1; i >= 0; --i) {
-        for (long k = i + 1; k < n; ++k) {
-            const double f = a[i * n + k];
-            for (long j = 0; j < m; ++j)
-                x[i * m + j] -= f * x[k * m + j];
-        }
-        for (long j = 0; j < m; ++j)
-            x[i * m + j] /= a[i * n + i];
-    }
-    return 0;
-}
-
 /* x (n x m) with a x = b, reading a's lower triangle (lower = 1) or its upper one: substitution, row by
  * row from the first row (the last for upper). Returns 1 for a zero on the diagonal. */
 static inline int gg_solve_triangular(long n, long m, long lower, double *a, double *b, double *x)
 {
-    for (long k = 0; k < n * m; ++k)
-        x[k] = b[k];
+    if (x != b)
+        for (long k = 0; k < n * m; ++k)
+            x[k] = b[k];
     for (long step = 0; step < n; ++step) {
         const long i = lower ? step : n - 1 - step;
         if (a[i * n + i] == 0.0)
@@ -100,6 +81,17 @@ static inline int gg_solve_triangular(long n, long m, long lower, double *a, dou
             x[i * m + j] /= a[i * n + i];
     }
     return 0;
+}
+
+/* x (n x m) with a x = b: LU, then back substitution with the upper factor (whose pivots are nonzero). */
+static inline int gg_solve(long n, long m, double *a, double *b, double *x)
+{
+    long swaps = 0;
+    for (long k = 0; k < n * m; ++k)
+        x[k] = b[k];
+    if (gg_lu(n, a, x, m, &swaps))
+        return 1;
+    return gg_solve_triangular(n, m, 0, a, x, x);
 }
 
 /* The lower-triangular l with l l^T = a, from a's lower triangle (Cholesky-Banachiewicz). Returns 1 where

@@ -80,7 +80,7 @@ class DataParallelGradient:
         self._given = {**(specs or {}), **spec_kwargs}
         self.names = parameter_names(fn, self._given)
         self._folded = folded_parameters(fn, self._given)
-        self._kernels: dict[tuple[Array, ...], Kernel] = {}
+        self._kernels: dict[tuple[Array, ...], Any] = {}  # chunk specs -> the kernel, as a Delayed
 
     def __call__(self, *args: Any, **kwargs: Any) -> tuple[float, dict[str, Any]]:
         dask = _dask()
@@ -94,7 +94,7 @@ class DataParallelGradient:
         total = sum(rows)
         kernels: dict[int, Any] = {}
         for n in sorted(set(rows)):
-            kernels[n] = dask.delayed(self._kernel(data, params, n), pure=True)
+            kernels[n] = self._kernel(data, params, n)
         shared = dask.delayed(params, pure=True)  # one task: sent to each worker once
         blocks = {name: (array if all(b == 1 for b in array.numblocks[1:]) else
                          array.rechunk({k: -1 for k in range(1, array.ndim)})).to_delayed().ravel()
@@ -120,8 +120,9 @@ class DataParallelGradient:
                                  f"as {chunks}; chunk the data arguments alike (same rows per chunk)")
         return list(chunks)
 
-    def _kernel(self, data: dict[str, Any], params: dict[str, Any], rows: int) -> Kernel:
-        """The value-and-gradient kernel for chunks of ``rows`` rows (checked separable the first time)."""
+    def _kernel(self, data: dict[str, Any], params: dict[str, Any], rows: int) -> Any:
+        """The value-and-gradient kernel for chunks of ``rows`` rows (checked separable the first time), as a
+        Delayed made once: its key is computed once, not at every call."""
         specs = {}
         for n in self.names:
             if n in data:
@@ -132,7 +133,8 @@ class DataParallelGradient:
         if key not in self._kernels:
             if not self._kernels:
                 self._check_separable(specs, set(data))
-            self._kernels[key] = _value_and_grad(self._fn, wrt=self._wrt, backend=self._backend, specs=specs)
+            kernel = _value_and_grad(self._fn, wrt=self._wrt, backend=self._backend, specs=specs)
+            self._kernels[key] = _dask().delayed(kernel, pure=True)
         return self._kernels[key]
 
     def _check_separable(self, specs: dict[str, Array], data: set[str]) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from gradgen.dsl.specs import spec_of
 from gradgen.dsl.transforms import gradient_at
 from gradgen.errors import InputError
 from gradgen.ops import functions as F
@@ -128,8 +129,6 @@ class TrainingStep:
         step.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
             [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in flat_names])
         step.__name__ = step.__qualname__ = f"{getattr(loss, '__name__', 'loss')}_step"
-        from gradgen.dsl.specs import spec_of
-
         specs = {f"p_{k}": spec_of(np.asarray(params[n], dtype=float), n) for k, n in enumerate(names)}
         specs.update({f"s_{k}": specs[f"p_{k // len(optimizer.slots)}"] for k in range(len(slots))})
         specs["t"] = spec_of(1.0, "t")

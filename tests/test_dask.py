@@ -10,15 +10,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import dask.array as da  # test dependencies (the "dask" extra); the package does not need them
+import distributed
 import numpy as np
 import pytest
 
 import gradgen as gg
-
-distributed = pytest.importorskip("distributed")  # a test dependency ("dask" extra); the package does not need it
-da = pytest.importorskip("dask.array")
-import gradgen.dask as ggd  # noqa: E402 - needs dask
-from tests.travelling import logreg  # noqa: E402
+import gradgen.dask as ggd
+from tests.travelling import logreg
 
 ROOT = Path(__file__).resolve().parent.parent
 

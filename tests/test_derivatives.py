@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import gradgen as gg
+from tests.test_export import _run, needs_cc
 
 try:
     import jax
@@ -21,7 +22,7 @@ try:
 except ImportError:  # the JAX comparisons need it; the central differences do not
     jax = None
 
-needs_jax = pytest.mark.skipif(jax is None, reason="needs JAX")
+needs_jax = pytest.mark.skipif(jax is None, reason="JAX (x64) is the reference; the test extra installs it")
 BACKENDS = ["python", "c"]
 
 
@@ -322,11 +323,8 @@ def test_the_loop_over_directions_gives_what_the_unrolled_directions_give(backen
             np.testing.assert_allclose(looped[1][2][a][b], unrolled[1][2][a][b], rtol=1e-13, atol=1e-15)
 
 
+@needs_cc
 def test_derivative_kernels_export_as_standalone_c(tmp_path):
-    from tests.test_export import CC, _run
-
-    if CC is None:
-        pytest.skip("needs a C compiler")
     kernel = gg.hvp(logreg, wrt="w", specs={**LOGREG_SPECS, "X": gg.Array((3, 4)), "y": gg.Array((3,))})
     h, _ = gg.export_c(kernel, tmp_path, "newton")
     header = h.read_text()

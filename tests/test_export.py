@@ -13,7 +13,9 @@ from gradgen.inspect.export import export_c
 from tests.models import linear
 
 CC = shutil.which("cc") or shutil.which("gcc")
-pytestmark = pytest.mark.skipif(CC is None, reason="needs a C compiler")
+#: The exported C is compiled and run by the system C compiler, a program pip cannot install.
+needs_cc = pytest.mark.skipif(CC is None, reason="no system C compiler to build and run the exported C with")
+pytestmark = needs_cc
 STRICT = ["-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror"]
 
 

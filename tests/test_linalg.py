@@ -13,7 +13,7 @@ import pytest
 import gradgen as gg
 from gradgen.inspect.export import export_c
 from gradgen.ops.registry import failure_code
-from tests.test_export import CC, _run
+from tests.test_export import _run, needs_cc
 
 try:
     import jax
@@ -23,7 +23,7 @@ try:
 except ImportError:  # the JAX comparisons need it; the rest does not
     jax = None
 
-needs_jax = pytest.mark.skipif(jax is None, reason="needs JAX")
+needs_jax = pytest.mark.skipif(jax is None, reason="JAX (x64) is the reference; the test extra installs it")
 BACKENDS = ["python", "c"]
 
 
@@ -201,7 +201,7 @@ def test_generated_c_names_the_routine_and_the_program_shows_it():
     assert f"gg_solve(3, 1; a.copy, b.copy, x) (else fail with {code})" in str(kernel.program)
 
 
-@pytest.mark.skipif(CC is None, reason="needs a C compiler")
+@needs_cc
 def test_an_exported_kernel_returns_the_documented_status_for_a_singular_matrix(tmp_path):
     h, _ = export_c(lambda a, b: gg.sum(gg.linalg.solve(a, b)), tmp_path, "lin", a=gg.Array((2, 2)),
                     b=gg.Array((2,)))

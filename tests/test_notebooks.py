@@ -7,10 +7,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import nbclient  # the "teach" extra, which the test extra installs too
+import nbformat
 import pytest
-
-nbformat = pytest.importorskip("nbformat")  # the "teach" extra, which the tests install
-nbclient = pytest.importorskip("nbclient")
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "examples").glob("*.ipynb"))
@@ -80,7 +79,8 @@ def test_the_lecture_page_is_the_export_of_the_notebook():
     assert committed.count("data:image/svg+xml") == fresh.count("data:image/svg+xml")
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="needs a headless Chromium (.ci/run installs it)")
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium, a system program pip cannot install (.ci/run "
+                                            "installs it)")
 def test_the_lecture_page_renders_its_pictures_in_a_headless_browser(tmp_path):
     import re
     import subprocess

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.optimize as scipy_optimize  # a test dependency; the package does not need it
 
 import gradgen as gg
 from gradgen import optimize
-
-scipy_optimize = pytest.importorskip("scipy.optimize")  # a test dependency; the package does not need it
 
 
 def rosenbrock(x):

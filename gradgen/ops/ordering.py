@@ -74,5 +74,5 @@ def sort(x: Any, axis: int | None = -1, kind: str | None = None) -> Any:
         return np.sort(x, axis=axis, kind="stable" if kind is None else kind)
     if axis is None:
         return sort(F.ravel(x))
-    (axis,) = normalize_axes(axis, x.ndim, "sort") if x.ndim else (0,)
-    return F.take_along_axis(x, argsort(x, axis, kind), axis)
+    order = argsort(x, axis, kind)  # refuses a scalar, names the axis
+    return F.take_along_axis(x, order, normalize_axes(axis, x.ndim, "sort")[0])

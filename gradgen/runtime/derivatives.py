@@ -16,14 +16,13 @@ from typing import Any
 import numpy as np
 
 from gradgen.dsl.specs import Array
-from gradgen.dsl.trace import folded_parameters, function_name, parameter_names, resolve_specs
+from gradgen.dsl.trace import folded_parameters, function_name, parameter_names, resolve_specs, trace
 from gradgen.dsl.transforms import hessian_at, hvp_at, jacobian_at, jvp_at, vjp_at
 from gradgen.dsl.value import Value
 from gradgen.errors import GradgenError, InputError
 from gradgen.ir.graph import FLOAT_DTYPES, Graph
 from gradgen.runtime import args as checks
 from gradgen.runtime.kernel import Kernel
-from gradgen.schedule import Program
 
 KINDS = ("jvp", "vjp", "jacobian", "hessian", "hvp")
 JACOBIAN_MODES = ("auto", "forward", "reverse")
@@ -46,6 +45,16 @@ def _made(name: str, parameters: Sequence[str], body: Callable[..., Any]) -> Cal
         [inspect.Parameter(p, inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in parameters])
     made.__name__ = made.__qualname__ = name
     return made
+
+
+#: A compiled signature: its kernel, the inputs it differentiates, its specs.
+Entry = tuple[Kernel, list[str], tuple[Array, ...]]
+
+
+def _read_from_compiled(name: str) -> property:
+    """A property reading ``name`` of the first compiled signature's kernel (compiling one if none is)."""
+    return property(lambda self: getattr(self._compiled(), name),
+                    doc=f"``{name}`` of the kernel of the first signature (see ``Kernel.{name}``).")
 
 
 def _named(value: Any, label: str) -> Any:
@@ -76,8 +85,8 @@ class DerivativeKernel:
         given = {*(specs or {}), *spec_kwargs}
         self.names = parameter_names(fn, given)
         self._folded = folded_parameters(fn, given)
-        self._kernels: dict[tuple[Array, ...], tuple[Kernel, list[str]]] = {}
-        self._first: tuple[Kernel, list[str]] | None = None
+        self._kernels: dict[tuple[Array, ...], Entry] = {}  # specs -> (kernel, wrt, specs)
+        self._first: Entry | None = None
         self._jit = not (specs or spec_kwargs)  # with specs, their one signature takes (and checks) every call
         if specs or spec_kwargs:
             resolved = resolve_specs(fn, specs, spec_kwargs)
@@ -109,7 +118,7 @@ class DerivativeKernel:
             raise InputError(f"wrt: no input named; name at least one of {self.names}")
         return list(self._wrt_request)
 
-    def _compile(self, specs: tuple[Array, ...]) -> tuple[Kernel, list[str]]:
+    def _compile(self, specs: tuple[Array, ...]) -> Entry:
         wrt = self._wrt(specs)
         by_name = dict(zip(self.names, specs))
         taken = set(self.names)
@@ -118,8 +127,6 @@ class DerivativeKernel:
         if kind in ("jvp", "hvp"):
             extra = {_fresh(f"{w}_dot", taken): by_name[w] for w in wrt}
         elif kind == "vjp":
-            from gradgen.dsl.trace import trace
-
             graph = trace(fn, by_name)
             out = graph.nodes[graph.outputs[0]]
             extra = {_fresh("cotangent", taken): Array(out.shape, out.dtype)}
@@ -130,7 +137,7 @@ class DerivativeKernel:
 
         made = _made(f"{function_name(fn)}_{kind}", names + list(extra), body)
         kernel = Kernel(made, "forward", wrt=None, backend=self._backend, specs={**by_name, **extra}, spec_kwargs={})
-        entry = (kernel, wrt)
+        entry = (kernel, wrt, specs)
         self._kernels[specs] = entry
         if self._first is None:
             self._first = entry
@@ -166,8 +173,7 @@ class DerivativeKernel:
             return self._shaped(self._derivative(values, self._directions(wrt, specs, tangents, cotangent), wrt),
                                 wrt)
         if not self._jit and self._first is not None:  # the inner kernel checks and converts, as value_and_grad
-            kernel, wrt = self._first
-            specs = tuple(kernel.specs[n] for n in self.names)
+            kernel, wrt, specs = self._first
             return self._shaped(kernel(*values, *self._directions(wrt, specs, tangents, cotangent)), wrt)
         request = self._wrt_request or ()
         specs = tuple(checks.call_spec(v, n, n in request) for v, n in zip(values, self.names))
@@ -178,7 +184,7 @@ class DerivativeKernel:
                                  "closure or a script's function does not travel), so it runs the signatures it "
                                  "had and cannot trace a new one; define the function in an importable module")
             entry = self._compile(specs)
-        kernel, wrt = entry
+        kernel, wrt, specs = entry
         return self._shaped(kernel(*values, *self._directions(wrt, specs, tangents, cotangent)), wrt)
 
     def _directions(self, wrt: list[str], specs: tuple[Array, ...], tangents: Mapping[str, Any] | None,
@@ -239,35 +245,12 @@ class DerivativeKernel:
         assert self._first is not None
         return self._shaped(kernel.unchecked(*args), self._first[1])
 
-    @property
-    def backend(self) -> str:
-        return self._compiled().backend
-
-    @property
-    def source(self) -> str:
-        return self._compiled().source
-
-    @property
-    def graph(self) -> Graph:
-        return self._compiled().graph
-
-    @property
-    def c_graph(self) -> Graph:
-        return self._compiled().c_graph
-
-    @property
-    def program(self) -> Program:
-        return self._compiled().program
-
-    @property
-    def specs(self) -> dict[str, Array]:
-        return self._compiled().specs
-
-    def _repr_html_(self) -> str:
-        """For Jupyter: what the kernel is, and its generated source."""
-        from gradgen.runtime.kernel import source_html
-
-        return source_html(repr(self), self.source, "c" if self.backend == "c" else "python")
+    backend = _read_from_compiled("backend")
+    source = _read_from_compiled("source")
+    graph = _read_from_compiled("graph")
+    c_graph = _read_from_compiled("c_graph")
+    program = _read_from_compiled("program")
+    specs = _read_from_compiled("specs")
 
     def __repr__(self) -> str:
         state = f"backend={self.backend}, {len(self._kernels)} signature(s)" if self._first else "not compiled yet"

@@ -7,7 +7,6 @@ The tests marked "BUG" fail on the reviewed checkout; the others pin down what w
 from __future__ import annotations
 
 import pickle
-import shutil
 import subprocess
 import warnings
 from pathlib import Path
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 
 import gradgen as gg
+from tests.test_export import needs_cc
 
 try:
     import jax
@@ -26,7 +26,7 @@ try:
 except ImportError:  # pragma: no cover - the JAX comparisons need it
     jax = None
 
-needs_jax = pytest.mark.skipif(jax is None, reason="needs JAX")
+needs_jax = pytest.mark.skipif(jax is None, reason="JAX (x64) is the reference; the test extra installs it")
 BACKENDS = ["python", "c"]
 
 warnings.filterwarnings("ignore", message=".*fall.*back.*")
@@ -279,7 +279,6 @@ def _pickle_loss(x, y):
 def test_least_squares_with_a_2d_residual():
     """least_squares of a residual of shape (2, 2): SciPy's ValueError '`fun` must return at most 1-d'
     (optimize.least_squares passes the residual unflattened; the Jacobian reshape assumes 1-D)."""
-    pytest.importorskip("scipy.optimize")
     from gradgen import optimize
 
     result = optimize.least_squares(lambda p: gg.reshape(p, (2, 2)) - 1.0, np.zeros(4))
@@ -288,7 +287,6 @@ def test_least_squares_with_a_2d_residual():
 
 def test_minimize_with_an_unknown_method_is_a_gradgen_error():
     """method="newton_cg" (a typo): SciPy's ValueError 'Unknown solver', not an InputError naming method."""
-    pytest.importorskip("scipy.optimize")
     from gradgen import optimize
 
     with pytest.raises(gg.GradgenError, match="method"):
@@ -425,7 +423,7 @@ def test_unchecked_matches_the_checked_call(backend):
 
 
 @needs_jax
-@pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
+@needs_cc
 def test_export_c_of_a_hessian_compiles_pedantic_and_runs(tmp_path: Path):
     def f(A, x):
         return gg.sum(gg.tanh(A @ x) ** 2) + gg.linalg.det(A)
@@ -544,7 +542,6 @@ def test_user_errors_of_derivative_kernels_are_gradgen_errors():
 
 
 def test_optimize_structures_and_second_order_methods():
-    pytest.importorskip("scipy.optimize")
     from gradgen import optimize
 
     def loss(p):
