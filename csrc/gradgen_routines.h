@@ -175,6 +175,276 @@ static inline int gg_logabsdet(long n, long m, double *a, double *log_abs)
 }
 
 /*
+ * Symmetric eigenproblems and singular values by Jacobi rotations: accurate to the last digits (often
+ * more than LAPACK's QR), simple, and needing nothing to link, so an exported kernel stays one file.
+ * About ten sweeps of n^2/2 rotations, O(n^3) each: the matrices of a gradient kernel.
+ *
+ * Eigenvectors and singular vectors are unique up to sign only; a column is made unique by turning the
+ * first of its entries at least 1/(2 sqrt(n)) in magnitude positive (every unit vector has one), the
+ * rule NumPy's answers are brought to as well (gradgen/ops/decompositions.py). Where two eigenvalues
+ * (singular values) are equal the vectors are not unique at all, and the backends may differ.
+ */
+
+/* 1 if any of the n entries is NaN or infinite (then every result is NaN, as NumPy's). */
+static inline int gg_not_finite(long n, const double *a)
+{
+    for (long k = 0; k < n; ++k)
+        if (!isfinite(a[k]))
+            return 1;
+    return 0;
+}
+
+/* Flip column j of the n x m matrix v (and of the r x m matrix w, if given) so that the first entry of
+ * v's column at least 1/(2 sqrt(n)) in magnitude is positive. */
+static inline void gg_fix_sign(long n, long m, long j, double *v, long r, double *w)
+{
+    const double enough = 0.5 / sqrt((double)n);
+    for (long k = 0; k < n; ++k) {
+        if (fabs(v[k * m + j]) >= enough) {
+            if (v[k * m + j] < 0.0) {
+                for (long i = 0; i < n; ++i)
+                    v[i * m + j] = -v[i * m + j];
+                for (long i = 0; w && i < r; ++i)
+                    w[i * m + j] = -w[i * m + j];
+            }
+            return;
+        }
+    }
+}
+
+/* Swap columns i and j of the n x m matrix v. */
+static inline void gg_swap_columns(long n, long m, double *v, long i, long j)
+{
+    for (long k = 0; k < n; ++k) {
+        const double t = v[k * m + i];
+        v[k * m + i] = v[k * m + j];
+        v[k * m + j] = t;
+    }
+}
+
+/* The symmetric matrix whose lower triangle is a's, diagonalised in place by cyclic Jacobi rotations
+ * (the eigenvalues end on a's diagonal, ascending), the rotations gathered in v (the eigenvectors, as
+ * columns, signs fixed) when v is given. */
+static inline void gg_symmetric_eigen(long n, double *a, double *v)
+{
+    for (long i = 0; i < n; ++i)
+        for (long j = i + 1; j < n; ++j)
+            a[i * n + j] = a[j * n + i];
+    for (long k = 0; v && k < n * n; ++k)
+        v[k] = k % (n + 1) == 0 ? 1.0 : 0.0;
+    for (long sweep = 0; sweep < 64; ++sweep) {
+        double off = 0.0;
+        for (long p = 0; p < n; ++p)
+            for (long q = p + 1; q < n; ++q)
+                off += fabs(a[p * n + q]);
+        if (off == 0.0)
+            break;
+        for (long p = 0; p < n; ++p) {
+            for (long q = p + 1; q < n; ++q) {
+                const double apq = a[p * n + q], g = 100.0 * fabs(apq);
+                const double app = a[p * n + p], aqq = a[q * n + q];
+                if (sweep > 3 && fabs(app) + g == fabs(app) && fabs(aqq) + g == fabs(aqq)) {
+                    a[p * n + q] = a[q * n + p] = 0.0; /* below rounding of both diagonal entries */
+                    continue;
+                }
+                if (apq == 0.0)
+                    continue;
+                /* the rotation by t = tan(phi) that zeroes a[p][q] (Rutishauser's form) */
+                const double h = aqq - app;
+                double t;
+                if (fabs(h) + g == fabs(h)) {
+                    t = apq / h;
+                } else {
+                    const double theta = 0.5 * h / apq;
+                    t = 1.0 / (fabs(theta) + sqrt(1.0 + theta * theta));
+                    if (theta < 0.0)
+                        t = -t;
+                }
+                const double c = 1.0 / sqrt(1.0 + t * t), s = t * c, tau = s / (1.0 + c);
+                a[p * n + p] = app - t * apq;
+                a[q * n + q] = aqq + t * apq;
+                a[p * n + q] = a[q * n + p] = 0.0;
+                for (long k = 0; k < n; ++k) {
+                    if (k == p || k == q)
+                        continue;
+                    const double x = a[k * n + p], y = a[k * n + q];
+                    a[k * n + p] = a[p * n + k] = x - s * (y + x * tau);
+                    a[k * n + q] = a[q * n + k] = y + s * (x - y * tau);
+                }
+                for (long k = 0; v && k < n; ++k) {
+                    const double x = v[k * n + p], y = v[k * n + q];
+                    v[k * n + p] = x - s * (y + x * tau);
+                    v[k * n + q] = y + s * (x - y * tau);
+                }
+            }
+        }
+    }
+    for (long i = 0; i < n; ++i) { /* selection sort, ascending, the vectors alongside */
+        long smallest = i;
+        for (long j = i + 1; j < n; ++j)
+            if (a[j * n + j] < a[smallest * n + smallest])
+                smallest = j;
+        if (smallest != i) {
+            const double t = a[i * n + i];
+            a[i * n + i] = a[smallest * n + smallest];
+            a[smallest * n + smallest] = t;
+            if (v)
+                gg_swap_columns(n, n, v, i, smallest);
+        }
+    }
+    for (long j = 0; v && j < n; ++j)
+        gg_fix_sign(n, n, j, v, 0, 0);
+}
+
+static inline int gg_eigvalsh(long n, long m, double *a, double *w)
+{
+    (void)m;
+    if (gg_not_finite(n * n, a)) {
+        for (long i = 0; i < n; ++i)
+            w[i] = NAN;
+        return 0;
+    }
+    gg_symmetric_eigen(n, a, 0);
+    for (long i = 0; i < n; ++i)
+        w[i] = a[i * n + i];
+    return 0;
+}
+
+static inline int gg_eigh_vectors(long n, long m, double *a, double *v)
+{
+    (void)m;
+    if (gg_not_finite(n * n, a)) {
+        for (long k = 0; k < n * n; ++k)
+            v[k] = NAN;
+        return 0;
+    }
+    gg_symmetric_eigen(n, a, v);
+    return 0;
+}
+
+/* One-sided (Hestenes) Jacobi on the p x q matrix u, p >= q: rotations of column pairs until all are
+ * orthogonal, gathered in the q x q v when given. The columns of u end as u_j s_j, sorted by s_j
+ * descending, signs fixed on u; s gets the singular values. */
+static inline void gg_svd_jacobi(long p, long q, double *u, double *s, double *v)
+{
+    for (long k = 0; v && k < q * q; ++k)
+        v[k] = k % (q + 1) == 0 ? 1.0 : 0.0;
+    for (long sweep = 0; sweep < 64; ++sweep) {
+        int rotated = 0;
+        for (long i = 0; i < q; ++i) {
+            for (long j = i + 1; j < q; ++j) {
+                double alpha = 0.0, beta = 0.0, gamma = 0.0;
+                for (long k = 0; k < p; ++k) {
+                    alpha += u[k * q + i] * u[k * q + i];
+                    beta += u[k * q + j] * u[k * q + j];
+                    gamma += u[k * q + i] * u[k * q + j];
+                }
+                if (fabs(gamma) <= 1e-15 * sqrt(alpha * beta) || gamma == 0.0)
+                    continue; /* orthogonal to rounding */
+                rotated = 1;
+                const double zeta = (beta - alpha) / (2.0 * gamma);
+                const double t = (zeta < 0.0 ? -1.0 : 1.0) / (fabs(zeta) + sqrt(1.0 + zeta * zeta));
+                const double c = 1.0 / sqrt(1.0 + t * t), sn = c * t;
+                for (long k = 0; k < p; ++k) {
+                    const double x = u[k * q + i], y = u[k * q + j];
+                    u[k * q + i] = c * x - sn * y;
+                    u[k * q + j] = sn * x + c * y;
+                }
+                for (long k = 0; v && k < q; ++k) {
+                    const double x = v[k * q + i], y = v[k * q + j];
+                    v[k * q + i] = c * x - sn * y;
+                    v[k * q + j] = sn * x + c * y;
+                }
+            }
+        }
+        if (!rotated)
+            break;
+    }
+    for (long j = 0; j < q; ++j) {
+        double norm = 0.0;
+        for (long k = 0; k < p; ++k)
+            norm += u[k * q + j] * u[k * q + j];
+        s[j] = sqrt(norm);
+    }
+    for (long i = 0; i < q; ++i) { /* selection sort, descending, the vectors alongside */
+        long largest = i;
+        for (long j = i + 1; j < q; ++j)
+            if (s[j] > s[largest])
+                largest = j;
+        if (largest != i) {
+            const double t = s[i];
+            s[i] = s[largest];
+            s[largest] = t;
+            gg_swap_columns(p, q, u, i, largest);
+            if (v)
+                gg_swap_columns(q, q, v, i, largest);
+        }
+    }
+    for (long j = 0; j < q; ++j) {
+        for (long k = 0; s[j] > 0.0 && k < p; ++k)
+            u[k * q + j] /= s[j];
+        gg_fix_sign(p, q, j, u, q, v);
+    }
+}
+
+/* The singular values (descending) of the p x q matrix a, p >= q. */
+static inline int gg_svdvals(long p, long q, double *a, double *s)
+{
+    if (gg_not_finite(p * q, a)) {
+        for (long j = 0; j < q; ++j)
+            s[j] = NAN;
+        return 0;
+    }
+    gg_svd_jacobi(p, q, a, s, 0);
+    return 0;
+}
+
+/* The p x q left singular vectors u of a = u diag(s) vt, p >= q (a's copy holds the singular values). */
+static inline int gg_svd_u(long p, long q, double *a, double *u)
+{
+    const int bad = gg_not_finite(p * q, a);
+    for (long k = 0; k < p * q; ++k)
+        u[k] = bad ? NAN : a[k];
+    if (!bad)
+        gg_svd_jacobi(p, q, u, a, 0);
+    return 0;
+}
+
+/* The q x q right singular vectors vt (rows) of a = u diag(s) vt, p >= q. */
+static inline int gg_svd_vt(long p, long q, double *a, double *vt)
+{
+    double s[q];
+    if (gg_not_finite(p * q, a)) {
+        for (long k = 0; k < q * q; ++k)
+            vt[k] = NAN;
+        return 0;
+    }
+    gg_svd_jacobi(p, q, a, s, vt);
+    for (long i = 0; i < q; ++i)
+        for (long j = i + 1; j < q; ++j) {
+            const double t = vt[i * q + j];
+            vt[i * q + j] = vt[j * q + i];
+            vt[j * q + i] = t;
+        }
+    return 0;
+}
+
+/* The n x n matrix of 1 / (w[j] - w[i]), 0 on the diagonal: how eigenvectors (singular vectors, with
+ * w their squares) turn as the matrix changes. Returns 1 where two of the w are equal: the vectors are
+ * not unique there and have no derivative. */
+static inline int gg_inverse_gaps(long n, long m, double *w, double *f)
+{
+    (void)m;
+    for (long i = 0; i < n; ++i)
+        for (long j = 0; j < n; ++j) {
+            if (i != j && w[j] == w[i])
+                return 1;
+            f[i * n + j] = i == j ? 0.0 : 1.0 / (w[j] - w[i]);
+        }
+    return 0;
+}
+
+/*
  * Sorting: order[r][k] is the index of the k-th smallest entry of row r of the n x m matrix a, as
  * np.argsort(kind="stable") orders it (equal entries by position, NaN last), written as doubles.
  * Heapsort on the indices, ties broken by index: O(m log m) per row, no memory beyond order.

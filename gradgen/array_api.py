@@ -13,8 +13,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from gradgen.errors import InputError
+from gradgen.ops import decompositions, solvers
 from gradgen.ops import functions as F
-from gradgen.ops import solvers
 from gradgen.ops.core import cast
 
 #: The standard's names that differ from NumPy's, and the gradgen function each is.
@@ -60,6 +60,9 @@ def _namespace() -> SimpleNamespace:
     names["astype"] = _astype
     names["linalg"] = SimpleNamespace(solve=solvers.solve, inv=solvers.inv, det=solvers.det,
                                       slogdet=solvers.slogdet, cholesky=solvers.cholesky,
+                                      eigh=decompositions.eigh, eigvalsh=decompositions.eigvalsh,
+                                      svd=lambda x, full_matrices=True: decompositions.svd(x, full_matrices),
+                                      svdvals=decompositions.svdvals,
                                       matmul=F.matmul, tensordot=F.tensordot, vecdot=_vecdot,
                                       matrix_transpose=lambda x: F.swapaxes(x, -1, -2))
     names.update(e=2.718281828459045, pi=3.141592653589793, inf=float("inf"), nan=float("nan"),

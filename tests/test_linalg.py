@@ -169,11 +169,14 @@ def test_a_singular_matrix_inside_a_loop_body_raises(backend):
 
 
 @pytest.mark.parametrize("fn, specs, message", [
-    (gg.linalg.det, {"a": gg.Array((2, 3))}, r"det: the matrix must be square and 2-D, got shape \(2, 3\)"),
-    (gg.linalg.inv, {"a": gg.Array((2, 2, 2))}, "stacked matrices are not supported yet"),
+    (gg.linalg.det, {"a": gg.Array((2, 3))}, r"det: the matrix must be square, got shape \(2, 3\)"),
+    (gg.linalg.solve, {"a": gg.Array((2, 3, 3)), "b": gg.Array((4, 3, 1))},
+     r"solve: operands of shapes \(2,\) and \(4,\) do not broadcast"),
+    (gg.linalg.eigh, {"a": gg.Array((2, 3, 4))}, r"eigh: the matrix must be square, got shape \(3, 4\)"),
     (gg.linalg.solve, {"a": gg.Array((3, 3)), "b": gg.Array((2,))},
      r"solve: the right-hand side must have shape \(3,\) or \(3, k\) for a matrix of shape \(3, 3\), got \(2,\)"),
-    (gg.linalg.cholesky, {"a": gg.Array((3,))}, r"cholesky: the matrix must be square and 2-D, got shape \(3,\)"),
+    (gg.linalg.cholesky, {"a": gg.Array((3,))}, r"cholesky: expected an operand with at least 2 axes, got shape "
+                                                r"\(3,\)"),
 ])
 def test_bad_shapes_are_shape_errors(fn, specs, message):
     with pytest.raises(gg.ShapeError, match=message):
@@ -222,3 +225,57 @@ int main(void) {
 """)
     code = next(int(line.split()[2]) for line in h.read_text().splitlines() if "when solve: the matrix" in line)
     assert values == [0, pytest.approx(0.6, rel=1e-15), code] and code < 0
+
+
+def stacked(a, b, s):
+    """Every function on stacks of matrices (a: (2, 3, 4, 4), b: (3, 4, 2) broadcast, s: symmetric ones)."""
+    sign, logdet = gg.linalg.slogdet(a)
+    w, v = gg.linalg.eigh(s)
+    return (gg.sum(gg.linalg.solve(a, b) ** 2) + gg.sum(gg.linalg.solve_triangular(a, b, lower=True))
+            + gg.sum(gg.linalg.inv(a) * np.arange(16.0).reshape(4, 4)) + gg.sum(gg.linalg.det(a) * sign)
+            + gg.sum(logdet) + gg.sum(gg.linalg.cholesky(s) ** 3) + gg.sum(w * np.arange(4.0)) + gg.sum((v * v)[..., 0])
+            + gg.sum(gg.linalg.svdvals(a[..., :3]) ** 3) + gg.sum(gg.linalg.norm(b, "nuc", axis=(1, 2))))
+
+
+def stacked_jax(a, b, s):
+    sign, logdet = jnp.linalg.slogdet(a)
+    w, v = jnp.linalg.eigh(jnp.tril(s) + jnp.swapaxes(jnp.tril(s, -1), -1, -2), symmetrize_input=False)
+    chol = jnp.linalg.cholesky(jnp.tril(s) + jnp.swapaxes(jnp.tril(s, -1), -1, -2))
+    lower = jnp.linalg.solve(jnp.tril(a), jnp.broadcast_to(b, (2, 3, 4, 2)))
+    return (jnp.sum(jnp.linalg.solve(a, jnp.broadcast_to(b, (2, 3, 4, 2))) ** 2) + jnp.sum(lower)
+            + jnp.sum(jnp.linalg.inv(a) * jnp.arange(16.0).reshape(4, 4)) + jnp.sum(jnp.linalg.det(a) * sign)
+            + jnp.sum(logdet) + jnp.sum(chol ** 3) + jnp.sum(w * jnp.arange(4.0)) + jnp.sum((v * v)[..., 0])
+            + jnp.sum(jnp.linalg.svd(a[..., :3], compute_uv=False) ** 3)
+            + jnp.sum(jnp.linalg.svd(b, compute_uv=False)))
+
+
+@needs_jax
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_stacks_of_matrices_go_matrix_by_matrix_and_agree_with_jax(backend):
+    rng = np.random.default_rng(9)
+    a = rng.uniform(-1.0, 1.0, (2, 3, 4, 4)) + 4.0 * np.eye(4)
+    m = rng.uniform(-1.0, 1.0, (2, 3, 4, 4))
+    s = m @ np.swapaxes(m, -1, -2) + np.diag([1.0, 2.0, 3.0, 4.0])
+    b = rng.uniform(-1.0, 1.0, (3, 4, 2))
+    kernel = gg.value_and_grad(stacked, backend=backend, a=gg.Array(a.shape), b=gg.Array(b.shape),
+                               s=gg.Array(s.shape))
+    value, grads = kernel(a, b, s)
+    assert value == pytest.approx(float(stacked_jax(a, b, s)), rel=1e-12)
+    expected = jax.grad(stacked_jax, argnums=(0, 1, 2))(a, b, s)
+    for name, want in zip("abs", expected):
+        np.testing.assert_allclose(grads[name], np.asarray(want), rtol=1e-9, atol=1e-9, err_msg=f"dJ/d{name}")
+
+
+
+def test_a_stack_is_one_loop_whatever_its_size():
+    def size(stack: tuple[int, ...]) -> int:
+        specs = {"a": gg.Array((*stack, 3, 4, 4)), "b": gg.Array((3, 4, 2)), "s": gg.Array((*stack, 3, 4, 4))}
+        return len(gg.trace(stacked, specs).nodes)
+
+    assert size((2,)) == size((7,)) == size((7, 5))
+
+
+def test_stacks_of_concrete_matrices_are_numpy_s():
+    a = np.random.default_rng(10).uniform(-1.0, 1.0, (2, 3, 3)) + 3.0 * np.eye(3)
+    np.testing.assert_allclose(gg.linalg.inv(a), np.linalg.inv(a))
+    np.testing.assert_allclose(gg.linalg.det(a), np.linalg.det(a))

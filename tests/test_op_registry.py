@@ -47,8 +47,9 @@ class Arg:
     apart, so a maximum is never tied), "fractional" (in [-3, 3], at least 0.1
     from an integer: away from the jumps of floor and mod), "dyadic" (multiples
     of 1/16, exact in float32), "index" (integers in [0, bound)), "invertible" (a square
-    matrix with n or -n added to each diagonal entry: far from singular) or "spd" (m m.T + n I:
-    symmetric positive definite).
+    matrix with n or -n added to each diagonal entry: far from singular), "spd" (m m.T + n I:
+    symmetric positive definite), "symmetric" (a random rotation of eigenvalues 1.3 apart, either sign)
+    or "separated" (a matrix of random singular vectors and singular values 0.8 apart, from 0.6).
     """
 
     shape: tuple[int, ...]
@@ -85,6 +86,15 @@ class Arg:
         elif self.kind == "spd":  # symmetric positive definite
             m = rng.uniform(-1.0, 1.0, shape)
             value = m @ m.T + shape[0] * np.eye(shape[0])
+        elif self.kind == "symmetric":
+            n = shape[0]
+            q = np.linalg.qr(rng.normal(size=shape))[0]
+            value = (q * (1.3 * np.arange(n) - 0.6 * n + rng.uniform(-0.1, 0.1, n))) @ q.T
+        elif self.kind == "separated":
+            p, q = shape
+            k = min(p, q)
+            u, v = np.linalg.qr(rng.normal(size=(p, k)))[0], np.linalg.qr(rng.normal(size=(q, k)))[0]
+            value = (u * (0.6 + 0.8 * rng.permutation(k) + rng.uniform(-0.05, 0.05, k))) @ v.T
         else:
             raise ValueError(f"unknown argument kind {self.kind!r}")
         return np.asarray(value, dtype=self.dtype)
@@ -116,6 +126,14 @@ def invertible(n: int) -> Arg:
 
 def spd(n: int) -> Arg:
     return Arg((n, n), "spd")
+
+
+def symmetric(n: int) -> Arg:
+    return Arg((n, n), "symmetric")
+
+
+def separated(rows: int, columns: int) -> Arg:
+    return Arg((rows, columns), "separated")
 
 
 def index(bound: int, *shape: int) -> Arg:
@@ -291,6 +309,18 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
     "det": (ex(lambda a: gg.linalg.det(a), a=invertible(3)), ex(lambda a: np.linalg.det(a * 2.0), a=invertible(1))),
     "logabsdet": (ex(lambda a: gg.linalg.slogdet(a).logabsdet, a=invertible(3)),),
     "det_sign": (ex(lambda a: np.linalg.slogdet(a)[0], a=invertible(3)),),
+    "eigvalsh": (ex(lambda a: gg.linalg.eigvalsh(a), a=symmetric(3)),
+                 ex(lambda a: np.linalg.eigvalsh(a, UPLO="U"), a=symmetric(4))),
+    "eigh_vectors": (ex(lambda a: gg.linalg.eigh(a).eigenvectors, a=symmetric(3)),
+                     ex(lambda a: np.linalg.eigh(a)[1] * 2.0, a=symmetric(1))),
+    "svdvals": (ex(lambda a: gg.linalg.svdvals(a), a=separated(4, 3)),
+                ex(lambda a: np.linalg.svd(a, compute_uv=False), a=separated(2, 3))),
+    "svd_u": (ex(lambda a: gg.linalg.svd(a, full_matrices=False).U, a=separated(4, 2)),
+              ex(lambda a: np.linalg.svd(a)[0], a=separated(3, 3)),
+              ex(lambda a: np.linalg.svd(a, full_matrices=False)[2], a=separated(2, 4))),
+    "svd_vt": (ex(lambda a: gg.linalg.svd(a, full_matrices=False).Vh, a=separated(4, 2)),
+               ex(lambda a: np.linalg.svd(a, full_matrices=False)[0], a=separated(2, 3))),
+    "inverse_gaps": (ex(lambda x: apply("inverse_gaps", x), x=distinct(4)),),
 }
 
 

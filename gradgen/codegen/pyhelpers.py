@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from gradgen.ops.decompositions import ARRAYS as DECOMPOSITIONS
+from gradgen.ops.decompositions import inverse_gaps_array
 from gradgen.ops.ordering import argsort_rows_array
 from gradgen.ops.shape import scatter_add_array, scatter_along_axis_array, unslice_array, unslice_sum_array
 from gradgen.ops.solvers import cholesky_array, det_sign_array, solve_array, solve_triangular_array
@@ -70,6 +72,7 @@ ARRAY: dict[str, Any] = {
     "unslice_sum": unslice_sum_array, "erf": erf_array, "linalg_solve": solve_array,
     "linalg_solve_triangular": solve_triangular_array, "linalg_cholesky": cholesky_array,
     "linalg_det_sign": det_sign_array, "argsort_rows": argsort_rows_array,
+    "linalg_inverse_gaps": inverse_gaps_array, **{f"linalg_{op}": f for op, f in DECOMPOSITIONS.items()},
 }
 
 #: Names a generated variable must never take (they would shadow the helpers).

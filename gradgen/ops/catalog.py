@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from gradgen.ops import functions as F
 
-LINALG = ("norm", "solve", "inv", "det", "slogdet", "cholesky")
+LINALG = ("norm", "solve", "inv", "det", "slogdet", "cholesky", "eigh", "eigvalsh", "svd", "svdvals")
 """The NumPy functions that live in ``np.linalg`` (and in ``gg.linalg``)."""
 
 OPERATORS = "`+ - * / // ** % @`, unary `-` and `abs()`, comparisons `< <= > >= == !=` and `& | ~` on masks"
@@ -34,7 +34,9 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "linear algebra (`norm` is `gg.linalg.norm` too)": ("matmul", "dot", "einsum", "tensordot", "outer",
                                                          "inner", "vdot", "kron", "norm"),
     "dense linear algebra (`gg.linalg`, as `np.linalg`)": ("linalg.solve", "linalg.solve_triangular", "linalg.inv",
-                                                           "linalg.det", "linalg.slogdet", "linalg.cholesky"),
+                                                           "linalg.det", "linalg.slogdet", "linalg.cholesky",
+                                                           "linalg.eigh", "linalg.eigvalsh", "linalg.svd",
+                                                           "linalg.svdvals"),
     "loops": ("scan", "fori_loop"),
     "gradients and names": ("stop_gradient", "cast", "name"),
 }

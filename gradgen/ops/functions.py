@@ -105,6 +105,7 @@ from gradgen.ops.arrays import (  # noqa: E402
 from gradgen.ops.composites import clip, deg2rad, logaddexp2, rad2deg, reciprocal, round, sinc, square  # noqa: E402
 from gradgen.ops.contractions import dot, einsum, tensordot  # noqa: E402
 from gradgen.ops.cumulative import argmax, argmin, cumprod, cumsum, prod  # noqa: E402
+from gradgen.ops.decompositions import eigh, eigvalsh, svd, svdvals  # noqa: E402
 from gradgen.ops.elementwise import (  # noqa: E402
     abs,
     add,
@@ -221,4 +222,5 @@ ARRAY_FUNCTIONS = {
     "vstack": vstack, "inner": inner, "kron": kron, "norm": norm, "outer": outer, "std": std, "var": var,
     "vdot": vdot, "shape": lambda x: x.shape, "ndim": lambda x: x.ndim, "size": lambda x: x.size,
     "sort": sort, "argsort": argsort, "solve": solve, "inv": inv, "det": det, "slogdet": slogdet, "cholesky": cholesky,
+    "eigh": eigh, "eigvalsh": eigvalsh, "svd": svd, "svdvals": svdvals,
 }

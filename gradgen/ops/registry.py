@@ -60,7 +60,9 @@ class Op:
     - ``routine``: the function of the C runtime that computes it on whole arrays (dense linear
       algebra, sorting: ``status = routine(n, m, copies of the inputs..., result)``, in double
       precision, ``csrc/gradgen_routines.h``);
-      ``failure``: what a nonzero status means ("singular"), for the error the kernel raises.
+      ``failure``: what a nonzero status means ("singular"), for the error the kernel raises;
+      ``routine_sizes``: ``(input shapes, output shape) -> sizes`` where the routine needs other sizes
+      than ``n`` (the first input's rows) and ``m`` (the output's size over ``n``).
     - ``custom``: defined by a user with ``gg.custom_op`` (its rules are theirs; before code is generated
       its node becomes the function's own graph, so it has no spellings).
     - ``selects``: the VJP hands some inputs exact zeros (``where``), so
@@ -82,6 +84,7 @@ class Op:
     selects: bool = False
     routine: str = ""
     failure: str = ""
+    routine_sizes: Callable[[Sequence[Shape], Shape], tuple[int, ...]] | None = None
     custom: bool = False
     doc: str = ""
 

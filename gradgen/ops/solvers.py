@@ -1,5 +1,6 @@
-"""Dense linear algebra on one square matrix: ``solve``, ``solve_triangular``, ``cholesky``, ``det`` and
-``slogdet`` as primitives, ``inv`` as ``solve(a, eye)``.
+"""Dense linear algebra on square matrices: ``solve``, ``solve_triangular``, ``cholesky``, ``det`` and
+``slogdet`` as primitives on one matrix, ``inv`` as ``solve(a, eye)``; stacks of matrices one by one
+(``stacks``).
 
 Each primitive's C form is a routine of the C runtime (``csrc/gradgen_runtime.h``, named by the op's
 ``routine`` field) working in double precision on copies of its operands: LU with partial pivoting,
@@ -33,15 +34,14 @@ from gradgen.ir.graph import FLOAT_DTYPES, Node
 from gradgen.ops import functions as F
 from gradgen.ops.core import apply, builder_of, cast, constant, result_dtype
 from gradgen.ops.registry import Op, define
+from gradgen.ops.stacks import over_stacks
 
 
 # --- shape rules ----------------------------------------------------------------------------------------
 def _square(name: str, a: Node | np.ndarray) -> int:
     shape = a.shape
     if len(shape) != 2 or shape[0] != shape[1]:
-        more = (" (stacked matrices are not supported yet: apply it to each matrix, in a Python loop or "
-                "gg.loop)") if len(shape) > 2 else ""
-        raise ShapeError(f"{name}: the matrix must be square and 2-D, got shape {shape}{more}")
+        raise ShapeError(f"{name}: the matrix must be square, got shape {shape}")
     return shape[0]
 
 
@@ -74,7 +74,9 @@ def _matrix_infer(name: str, result: str) -> Any:
 _NEEDS = {"cholesky": "a symmetric positive definite matrix (check it, or add a multiple of eye to it)",
           "solve_triangular": "a triangle without zeros on its diagonal",
           "solve": "an invertible matrix (for a least-squares answer, solve the normal equations)",
-          "inv": "an invertible matrix (to solve a x = b, gg.linalg.solve is faster and more accurate)"}
+          "inv": "an invertible matrix (to solve a x = b, gg.linalg.solve is faster and more accurate)",
+          "inverse_gaps": "distinct eigenvalues (singular values) for the derivative of eigenvectors (singular "
+                          "vectors), which are not unique otherwise; a function of the values alone has one"}
 
 
 def singular(name: str, what: str) -> InputError:
@@ -209,11 +211,19 @@ def _float_matrix(*operands: Any) -> list[Any]:
     return [cast(constant(builder, x, dtype if not isinstance(x, Value) else None), dtype) for x in operands]
 
 
+def _right_side_axes(b: Any) -> int:
+    """The axes of one right-hand side: a 1-D ``b`` is a vector, else its last two axes are a matrix of
+    columns (NumPy 2's rule), the axes before them a stack."""
+    return 1 if np.ndim(b) == 1 else 2
+
+
 def solve(a: Any, b: Any) -> Any:
-    """``x`` with ``a @ x == b``, as ``np.linalg.solve`` (``b`` a vector or a matrix of columns)."""
+    """``x`` with ``a @ x == b``, as ``np.linalg.solve`` (``b`` a vector or a matrix of columns; stacks of
+    them broadcast)."""
     if builder_of([a, b]) is None:
         return solve_array(np.asarray(a), np.asarray(b))
-    return apply("solve", *_float_matrix(a, b))
+    stacked = over_stacks("solve", solve, [a, b], [2, _right_side_axes(b)])
+    return stacked if stacked is not None else apply("solve", *_float_matrix(a, b))
 
 
 def solve_triangular(a: Any, b: Any, lower: bool = False) -> Any:
@@ -223,13 +233,16 @@ def solve_triangular(a: Any, b: Any, lower: bool = False) -> Any:
         raise InputError(f"solve_triangular: lower must be True or False, got {lower!r}")
     if builder_of([a, b]) is None:
         return solve_triangular_array(np.asarray(a), np.asarray(b), bool(lower))
-    return apply("solve_triangular", *_float_matrix(a, b), lower=bool(lower))
+    stacked = over_stacks("solve_triangular", lambda a, b: solve_triangular(a, b, lower), [a, b],
+                          [2, _right_side_axes(b)])
+    return stacked if stacked is not None else apply("solve_triangular", *_float_matrix(a, b), lower=bool(lower))
 
 
 def _unary(op: str, a: Any, numpy: Any) -> Any:
     if not isinstance(a, Value):
         return numpy(np.asarray(a))
-    return apply(op, *_float_matrix(a))
+    stacked = over_stacks(op, lambda m: apply(op, *_float_matrix(m)), [a], [2])
+    return stacked if stacked is not None else apply(op, *_float_matrix(a))
 
 
 def cholesky(a: Any) -> Any:
@@ -253,6 +266,9 @@ def slogdet(a: Any) -> SlogdetResult:
     """The sign and the log of the absolute value of the determinant, as ``np.linalg.slogdet``."""
     if not isinstance(a, Value):
         return SlogdetResult(*np.linalg.slogdet(np.asarray(a)))
+    stacked = over_stacks("slogdet", slogdet, [a], [2])
+    if stacked is not None:
+        return SlogdetResult(*stacked)
     (matrix,) = _float_matrix(a)
     return SlogdetResult(apply("det_sign", matrix), apply("logabsdet", matrix))
 
@@ -264,6 +280,9 @@ def inv(a: Any) -> Any:
             return np.linalg.inv(np.asarray(a))
         except np.linalg.LinAlgError:
             raise singular("inv", "singular") from None
+    stacked = over_stacks("inv", inv, [a], [2])
+    if stacked is not None:
+        return stacked
     (matrix,) = _float_matrix(a)
     n = _square("inv", matrix)
     return solve(matrix, constant(matrix.builder, np.eye(n), matrix.node.dtype))

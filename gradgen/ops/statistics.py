@@ -14,6 +14,7 @@ from gradgen.dsl.value import Value
 from gradgen.errors import InputError, ShapeError
 from gradgen.ops import functions as F
 from gradgen.ops.core import normalize_axes
+from gradgen.ops.decompositions import svdvals
 
 
 def var(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Any:
@@ -64,13 +65,18 @@ def _matrix_norm(x: Any, order: Any, axes: tuple[int, int], keepdims: bool) -> A
         pick = F.max if order in (1, np.inf) else F.min
         result = pick(sums, axis=over, keepdims=True)
         return result if keepdims else F.reshape(result, tuple(n for a, n in enumerate(x.shape) if a not in axes))
-    raise InputError(f"norm: ord={order!r} of a matrix needs its singular values, which gradgen does not "
-                     "compute yet; ord may be None, 'fro', 1, -1, inf or -inf")
+    if order not in (2, -2, "nuc"):
+        raise InputError(f"norm: ord={order!r} is no matrix norm; ord may be None, 'fro', 'nuc', 1, -1, 2, -2, "
+                         "inf or -inf")
+    values = svdvals(F.moveaxis(x, axes, (-2, -1)))  # of each matrix, in a stack of them
+    result = F.sum(values, axis=-1) if order == "nuc" else values[..., 0] if order == 2 else values[..., -1]
+    return F.expand_dims(result, tuple(sorted(axes))) if keepdims else result
 
 
 def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A002 - NumPy's name
     """``np.linalg.norm``: a vector norm (ord None or 2, 1, inf, -inf, 0 or any p) over one axis or a whole
-    1-D array, a matrix norm (None or 'fro', 1, -1, inf, -inf) over two axes or a whole 2-D array; with
+    1-D array, a matrix norm (None or 'fro', 'nuc', 1, -1, 2, -2, inf, -inf; the last three from the singular
+    values, of a 2-D array only) over two axes or a whole 2-D array; with
     ``axis=None`` and ``ord=None``, the 2-norm of all the entries."""
     if not isinstance(x, Value):
         return np.linalg.norm(x, ord, axis, keepdims)

@@ -189,7 +189,9 @@ def _routine(reader: Reader, node: Node) -> list[Stmt]:
     out = reader.buffer(node.id)
     result = out if node.dtype == "float64" else reader.scratch(node.id, "result", node.size, "float64")
     flags = tuple(int(value) for _, value in node.attrs)
-    statements.append(Routine(op.routine, (n, max(node.size // max(n, 1), 1), *flags),
+    sizes = op.routine_sizes([x.shape for x in operands], node.shape) if op.routine_sizes else \
+        (n, max(node.size // max(n, 1), 1))
+    statements.append(Routine(op.routine, (*sizes, *flags),
                               (*copies, result), node.id, failure_code(node.op), node.op))
     if result != out:
         statements += loop_nest(node.shape, lambda index: [Store(out, flat(node.shape, index),

@@ -1,0 +1,342 @@
+"""Decompositions of one matrix: ``eigh`` and ``eigvalsh`` (the symmetric eigenproblem), ``svd`` and
+``svdvals``, as ``np.linalg`` has them.
+
+Primitives: ``eigvalsh`` and ``eigh_vectors`` of a symmetric matrix (its lower triangle read, as NumPy
+reads it), ``svdvals``, ``svd_u`` and ``svd_vt`` of a tall matrix (a wide one is transposed first), and
+``inverse_gaps``, the matrix of ``1 / (w[j] - w[i])`` their derivatives are made of. Their C forms are
+Jacobi routines of the C runtime (``csrc/gradgen_routines.h``), in double precision, needing nothing to
+link; the Python backend calls LAPACK through NumPy, in double precision too.
+
+Vectors are unique up to sign only; both backends make each column unique the same way: the first of
+its entries at least ``1/(2 sqrt(n))`` in magnitude is positive (eigenvectors; for the SVD, the columns
+of ``u`` of the tall matrix, the rows of ``vt`` following). Where two eigenvalues (singular values) are
+equal, the vectors are not unique at all: the backends may give different bases of that space, and the
+derivative of anything that reads the vectors raises ``InputError`` there (a function of the values
+alone has its derivative everywhere). The derivatives, written with these primitives so they can be
+differentiated again, with ``F = inverse_gaps(w)`` (``inverse_gaps(s**2)`` for the SVD):
+
+- ``w = eigvalsh(a)``: ``dw = diag(v.T da v)``; ``dv = v (F * (v.T da v))``, ``da`` the symmetric
+  matrix a change of the lower triangle stands for, and back.
+- tall ``a = u diag(s) vt``: ``ds = diag(u.T da v)``, ``du = u (F * (ds_ s + s ds_.T)) + (1 - u u.T) da v
+  / s``, ``dv = v (F * (s ds_ + ds_.T s))`` with ``ds_ = u.T da v``; their transposes for the gradients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from gradgen.dsl.value import Value
+from gradgen.errors import InputError, ShapeError
+from gradgen.ir.graph import FLOAT_DTYPES, Node
+from gradgen.ops import functions as F
+from gradgen.ops.core import apply, constant
+from gradgen.ops.registry import Op, define
+from gradgen.ops.solvers import _float_matrix, singular
+from gradgen.ops.stacks import over_stacks
+
+
+# --- shape rules ----------------------------------------------------------------------------------------
+def _float_2d(name: str, a: Node) -> tuple[int, int]:
+    if len(a.shape) != 2 or a.dtype not in FLOAT_DTYPES:
+        raise ShapeError(f"{name}: expected a 2-D matrix of floats, got shape {a.shape} ({a.dtype})")
+    return a.shape
+
+
+def _eigen_infer(result: str) -> Any:
+    def infer(inputs: Sequence[Node], attrs: dict) -> tuple[tuple[int, ...], str]:
+        (a,) = inputs
+        n, m = _float_2d("eigh", a)
+        if n != m:
+            raise ShapeError(f"eigh: the matrix must be square, got shape {a.shape}")
+        return ((n,) if result == "values" else (n, n)), a.dtype
+    return infer
+
+
+def _svd_infer(result: str) -> Any:
+    def infer(inputs: Sequence[Node], attrs: dict) -> tuple[tuple[int, ...], str]:
+        (a,) = inputs
+        p, q = _float_2d("svd", a)
+        if p < q:
+            raise ShapeError(f"svd: the primitives take a tall matrix (rows >= columns), got shape {a.shape}; "
+                             "gg.linalg.svd transposes a wide one")
+        return {"values": (q,), "u": (p, q), "vt": (q, q)}[result], a.dtype
+    return infer
+
+
+def _gaps_infer(inputs: Sequence[Node], attrs: dict) -> tuple[tuple[int, ...], str]:
+    (w,) = inputs
+    if len(w.shape) != 1 or w.dtype not in FLOAT_DTYPES:
+        raise ShapeError(f"inverse_gaps: expected a vector of floats, got shape {w.shape} ({w.dtype})")
+    return (w.shape[0], w.shape[0]), w.dtype
+
+
+def _matrix_sizes(shapes: Sequence[tuple[int, ...]], out: tuple[int, ...]) -> tuple[int, ...]:
+    """The routine's sizes: the rows and the columns of the (tall) matrix."""
+    return shapes[0]
+
+
+# --- NumPy evaluation (the reference and the Python backend) ------------------------------------------
+def column_signs(v: np.ndarray) -> np.ndarray:
+    """Per column of ``v``, the sign (+1 or -1) that makes the first entry at least ``1/(2 sqrt(n))`` in
+    magnitude positive: the rule of the C routines (``gg_fix_sign``)."""
+    big = np.abs(v) >= 0.5 / np.sqrt(float(v.shape[0]))
+    first = v[np.argmax(big, axis=0), np.arange(v.shape[1])]
+    return np.where(big.any(axis=0) & (first < 0), -1.0, 1.0)
+
+
+def _in_double(numpy: Any) -> Any:
+    """``numpy(a)`` in double precision (as the C routines work), cast back; NaN for a matrix that is not
+    finite (where LAPACK may raise)."""
+    def evaluate(a: np.ndarray) -> np.ndarray:
+        a64 = np.asarray(a, dtype=np.float64)
+        result = numpy(np.where(np.isfinite(a64).all(), a64, 0.0))
+        return np.asarray(np.where(np.isfinite(a64).all(), result, np.nan), dtype=a.dtype)
+    return evaluate
+
+
+def _eigh_vectors(a: np.ndarray) -> np.ndarray:
+    v = np.linalg.eigh(a)[1]
+    return v * column_signs(v)
+
+
+def _svd_u(a: np.ndarray) -> np.ndarray:
+    u = np.linalg.svd(a, full_matrices=False)[0]
+    return u * column_signs(u)
+
+
+def _svd_vt(a: np.ndarray) -> np.ndarray:
+    u, _, vt = np.linalg.svd(a, full_matrices=False)
+    return vt * column_signs(u)[:, None]
+
+
+#: The evaluations, as the Python backend calls them (``linalg_<op>``).
+ARRAYS = {"eigvalsh": _in_double(np.linalg.eigvalsh), "eigh_vectors": _in_double(_eigh_vectors),
+          "svdvals": _in_double(lambda a: np.linalg.svd(a, compute_uv=False)), "svd_u": _in_double(_svd_u),
+          "svd_vt": _in_double(_svd_vt)}
+
+
+def inverse_gaps_array(w: np.ndarray) -> np.ndarray:
+    """``1 / (w[j] - w[i])``, 0 on the diagonal; ``InputError`` where two of the ``w`` are equal."""
+    gaps = w[None, :] - w[:, None]
+    off_diagonal = ~np.eye(len(w), dtype=bool)
+    if (gaps[off_diagonal] == 0).any():
+        raise singular("inverse_gaps", DEGENERATE)
+    with np.errstate(divide="ignore"):
+        return np.where(off_diagonal, 1.0 / np.where(off_diagonal, gaps, 1.0), 0.0).astype(w.dtype)
+
+
+DEGENERATE = "degenerate (two of its eigenvalues or singular values are equal, or a tall one's singular value is 0)"
+
+
+# --- derivatives ------------------------------------------------------------------------------------------
+def _read(t: Any) -> Any:
+    """The symmetric matrix the lower triangle of ``t`` stands for (a tangent of what ``eigh`` reads)."""
+    return F.tril(t) + F.transpose(F.tril(t, -1))
+
+
+def _fold(s: Any) -> Any:
+    """The gradient ``s`` of the symmetric matrix, as one of the lower triangle it was read from."""
+    return F.tril(s + F.transpose(s)) - F.diag(F.diagonal(s))
+
+
+def _eigvalsh_vjp(g: Any, w: Any, a: Any) -> tuple[Any]:
+    v = apply("eigh_vectors", a)
+    return (_fold((v * g) @ F.transpose(v)),)
+
+
+def _eigvalsh_jvp(t: Sequence[Any], w: Any, a: Any) -> Any:
+    v = apply("eigh_vectors", a)
+    return F.sum(v * (_read(t[0]) @ v), axis=0)
+
+
+def _eigh_vectors_vjp(g: Any, v: Any, a: Any) -> tuple[Any]:
+    f = apply("inverse_gaps", apply("eigvalsh", a))
+    return (_fold(v @ (f * (F.transpose(v) @ g)) @ F.transpose(v)),)
+
+
+def _eigh_vectors_jvp(t: Sequence[Any], v: Any, a: Any) -> Any:
+    f = apply("inverse_gaps", apply("eigvalsh", a))
+    return v @ (f * (F.transpose(v) @ _read(t[0]) @ v))
+
+
+def _inverse_gaps_vjp(g: Any, f: Any, w: Any) -> tuple[Any]:
+    turned = g * f * f  # d f[i, j] = -f[i, j]**2 (dw[j] - dw[i])
+    return (F.sum(turned, axis=1) - F.sum(turned, axis=0),)
+
+
+def _inverse_gaps_jvp(t: Sequence[Any], f: Any, w: Any) -> Any:
+    n = w.shape[0]
+    return -(f * f) * (F.reshape(t[0], (1, n)) - F.reshape(t[0], (n, 1)))
+
+
+def _svd_parts(a: Any) -> tuple[Any, Any, Any, Any]:
+    """``u``, ``s``, ``vt`` of tall ``a`` and ``F = inverse_gaps(s**2)``."""
+    s = apply("svdvals", a)
+    return apply("svd_u", a), s, apply("svd_vt", a), apply("inverse_gaps", s * s)
+
+
+def _over_s(x: Any, s: Any) -> Any:
+    """``x / s`` (by columns), raising where a singular value is 0 (the first row of the gaps from 0)."""
+    zero = constant(s.builder, np.zeros(1), s.node.dtype)
+    reciprocal = apply("inverse_gaps", F.concatenate([zero, s]))[0, 1:]
+    return x * reciprocal
+
+
+def _beyond_u(u: Any, x: Any) -> Any:
+    """``(1 - u u.T) x``: the part of ``x`` outside the span of ``u``'s columns."""
+    return x - u @ (F.transpose(u) @ x)
+
+
+def _svdvals_vjp(g: Any, s: Any, a: Any) -> tuple[Any]:
+    return ((apply("svd_u", a) * g) @ apply("svd_vt", a),)
+
+
+def _svdvals_jvp(t: Sequence[Any], s: Any, a: Any) -> Any:
+    return F.sum(apply("svd_u", a) * (t[0] @ F.transpose(apply("svd_vt", a))), axis=0)
+
+
+def _svd_u_vjp(g: Any, u: Any, a: Any) -> tuple[Any]:
+    _, s, vt, f = _svd_parts(a)
+    j = f * (F.transpose(u) @ g)
+    grad = (u @ ((j + F.transpose(j)) * s)) @ vt
+    if a.shape[0] > a.shape[1]:
+        grad = grad + _over_s(_beyond_u(u, g), s) @ vt
+    return (grad,)
+
+
+def _svd_u_jvp(t: Sequence[Any], u: Any, a: Any) -> Any:
+    _, s, vt, f = _svd_parts(a)
+    da_v = t[0] @ F.transpose(vt)
+    ds = F.transpose(u) @ da_v
+    n = s.shape[0]
+    du = u @ (f * (ds * F.reshape(s, (1, n)) + F.reshape(s, (n, 1)) * F.transpose(ds)))
+    if a.shape[0] > a.shape[1]:
+        du = du + _over_s(_beyond_u(u, da_v), s)
+    return du
+
+
+def _svd_vt_vjp(g: Any, vt: Any, a: Any) -> tuple[Any]:
+    u, s, _, f = _svd_parts(a)
+    k = f * (vt @ F.transpose(g))
+    n = s.shape[0]
+    return ((u * F.reshape(s, (1, n))) @ (k + F.transpose(k)) @ vt,)
+
+
+def _svd_vt_jvp(t: Sequence[Any], vt: Any, a: Any) -> Any:
+    u, s, _, f = _svd_parts(a)
+    ds = F.transpose(u) @ t[0] @ F.transpose(vt)
+    n = s.shape[0]
+    turn = F.reshape(s, (n, 1)) * ds + F.transpose(ds) * F.reshape(s, (1, n))  # symmetric
+    return -(f * turn) @ vt  # (v (f * turn)).T, f being antisymmetric
+
+
+define(Op("eigvalsh", _eigen_infer("values"), ARRAYS["eigvalsh"], _eigvalsh_vjp, None, "linalg_eigvalsh({0})",
+          jvp=_eigvalsh_jvp, routine="gg_eigvalsh",
+          doc="The eigenvalues, ascending, of the symmetric matrix a's lower triangle stands for."))
+define(Op("eigh_vectors", _eigen_infer("vectors"), ARRAYS["eigh_vectors"], _eigh_vectors_vjp, None,
+          "linalg_eigh_vectors({0})", jvp=_eigh_vectors_jvp, routine="gg_eigh_vectors",
+          doc="Its eigenvectors, as columns in the eigenvalues' order, each with its sign fixed."))
+define(Op("svdvals", _svd_infer("values"), ARRAYS["svdvals"], _svdvals_vjp, None, "linalg_svdvals({0})",
+          jvp=_svdvals_jvp, routine="gg_svdvals",
+          routine_sizes=_matrix_sizes, doc="The singular values, descending, of a tall matrix."))
+define(Op("svd_u", _svd_infer("u"), ARRAYS["svd_u"], _svd_u_vjp, None, "linalg_svd_u({0})", jvp=_svd_u_jvp,
+          routine="gg_svd_u", routine_sizes=_matrix_sizes,
+          doc="The left singular vectors (columns) of a tall matrix, each with its sign fixed."))
+define(Op("svd_vt", _svd_infer("vt"), ARRAYS["svd_vt"], _svd_vt_vjp, None, "linalg_svd_vt({0})",
+          jvp=_svd_vt_jvp, routine="gg_svd_vt", routine_sizes=_matrix_sizes,
+          doc="The right singular vectors (rows) of a tall matrix, signs following the left ones."))
+define(Op("inverse_gaps", _gaps_infer, inverse_gaps_array, _inverse_gaps_vjp, None, "linalg_inverse_gaps({0})",
+          jvp=_inverse_gaps_jvp, routine="gg_inverse_gaps", failure=DEGENERATE,
+          doc="1 / (w[j] - w[i]), 0 on the diagonal: how eigenvectors turn; fails where two w are equal."))
+
+
+# --- the public functions ---------------------------------------------------------------------------------
+class EighResult(NamedTuple):
+    """``eigh``'s answer, as NumPy's: ``a @ eigenvectors == eigenvectors * eigenvalues``."""
+
+    eigenvalues: Any
+    eigenvectors: Any
+
+
+class SVDResult(NamedTuple):
+    """``svd``'s answer, as NumPy's: ``a == (U * S) @ Vh``."""
+
+    U: Any
+    S: Any
+    Vh: Any
+
+
+def _symmetric_input(a: Any, UPLO: str) -> Any:  # noqa: N803 - NumPy's name
+    if UPLO not in ("L", "U"):
+        raise InputError(f"eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
+    (matrix,) = _float_matrix(a)
+    return matrix if UPLO == "L" else F.transpose(matrix)  # the upper triangle is the transpose's lower
+
+
+def eigvalsh(a: Any, UPLO: str = "L") -> Any:  # noqa: N803
+    """The eigenvalues, ascending, of a symmetric matrix (its lower triangle read, or the upper one), as
+    ``np.linalg.eigvalsh``."""
+    if not isinstance(a, Value):
+        return np.linalg.eigvalsh(a, UPLO)
+    stacked = over_stacks("eigvalsh", lambda m: eigvalsh(m, UPLO), [a], [2])
+    return stacked if stacked is not None else apply("eigvalsh", _symmetric_input(a, UPLO))
+
+
+def eigh(a: Any, UPLO: str = "L") -> EighResult:  # noqa: N803
+    """Eigenvalues (ascending) and eigenvectors (columns) of a symmetric matrix, as ``np.linalg.eigh``;
+    each vector's sign fixed (its first entry of magnitude at least ``1/(2 sqrt(n))`` positive)."""
+    if not isinstance(a, Value):
+        w, v = np.linalg.eigh(a, UPLO)
+        return EighResult(w, v * column_signs(v))
+    stacked = over_stacks("eigh", lambda m: tuple(eigh(m, UPLO)), [a], [2])
+    if stacked is not None:
+        return EighResult(*stacked)
+    matrix = _symmetric_input(a, UPLO)
+    return EighResult(apply("eigvalsh", matrix), apply("eigh_vectors", matrix))
+
+
+def svdvals(a: Any) -> Any:
+    """The singular values of a matrix, descending, as ``np.linalg.svdvals``."""
+    if not isinstance(a, Value):
+        return np.linalg.svd(a, compute_uv=False)
+    stacked = over_stacks("svdvals", svdvals, [a], [2])
+    if stacked is not None:
+        return stacked
+    (matrix,) = _float_matrix(a)
+    tall = matrix if matrix.shape[0] >= matrix.shape[1] else F.transpose(matrix)
+    return apply("svdvals", tall)
+
+
+def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True, hermitian: bool = False) -> Any:
+    """``U, S, Vh`` with ``a == (U * S) @ Vh``, as ``np.linalg.svd``: ``S`` descending, the singular
+    vectors with their signs fixed. ``compute_uv=False`` gives ``S`` alone; ``full_matrices=True`` only
+    for a square matrix (the extra columns of a full ``U`` or rows of ``Vh`` are any basis of the rest,
+    nothing a derivative can follow)."""
+    if not isinstance(a, Value):
+        a = np.asarray(a)
+        if hermitian or not compute_uv or a.ndim != 2 or (full_matrices and a.shape[0] != a.shape[1]):
+            return np.linalg.svd(a, full_matrices=full_matrices, compute_uv=compute_uv, hermitian=hermitian)
+        if a.shape[0] >= a.shape[1]:
+            return SVDResult(_svd_u(a), np.linalg.svd(a, compute_uv=False), _svd_vt(a))
+        return SVDResult(_svd_vt(a.T).T, np.linalg.svd(a, compute_uv=False), _svd_u(a.T).T)
+    if hermitian:
+        raise InputError("svd: hermitian=True is not supported; for a symmetric matrix, gg.linalg.eigh gives "
+                         "the eigenvalues, whose magnitudes are the singular values")
+    if not compute_uv:
+        return svdvals(a)
+    stacked = over_stacks("svd", lambda m: tuple(svd(m, full_matrices)), [a], [2])
+    if stacked is not None:
+        return SVDResult(*stacked)
+    (matrix,) = _float_matrix(a)
+    p, q = _float_2d("svd", matrix.node)
+    if full_matrices and p != q:
+        raise InputError(f"svd: full_matrices=True on a {p} x {q} matrix asks for {abs(p - q)} singular vectors "
+                         "that are any basis of the rest, which nothing can differentiate; pass "
+                         "full_matrices=False (U then has min(rows, columns) columns)")
+    if p >= q:
+        return SVDResult(apply("svd_u", matrix), apply("svdvals", matrix), apply("svd_vt", matrix))
+    tall = F.transpose(matrix)  # a.T = u s vt, so a = vt.T s u.T
+    return SVDResult(F.transpose(apply("svd_vt", tall)), apply("svdvals", tall), F.transpose(apply("svd_u", tall)))
