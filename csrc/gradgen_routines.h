@@ -175,15 +175,24 @@ static inline int gg_logabsdet(long n, long m, double *a, double *log_abs)
 }
 
 /*
- * Symmetric eigenproblems and singular values by Jacobi rotations: accurate to the last digits (often
- * more than LAPACK's QR), simple, and needing nothing to link, so an exported kernel stays one file.
- * About ten sweeps of n^2/2 rotations, O(n^3) each: the matrices of a gradient kernel.
+ * Symmetric eigenproblems and singular values. A kernel that links the BLAS (GG_USE_LAPACK) calls the
+ * LAPACK of the same scipy-openblas32 library, divide and conquer as NumPy calls it. Otherwise (an
+ * exported kernel, which needs nothing to link, or GRADGEN_BLAS=none), and wherever LAPACK reports no
+ * convergence, Jacobi rotations: accurate to the last digits and simple; about ten sweeps of n^2/2
+ * rotations, on the matrix scaled by a power of two so that nothing overflows or underflows.
  *
  * Eigenvectors and singular vectors are unique up to sign only; a column is made unique by turning the
  * first of its entries at least 1/(2 sqrt(n)) in magnitude positive (every unit vector has one), the
  * rule NumPy's answers are brought to as well (gradgen/ops/decompositions.py). Where two eigenvalues
  * (singular values) are equal the vectors are not unique at all, and the backends may differ.
  */
+#ifdef GG_USE_LAPACK
+#include <stdlib.h>
+int scipy_LAPACKE_dsyevd(int layout, char jobz, char uplo, int n, double *a, int lda, double *w);
+int scipy_LAPACKE_dgesdd(int layout, char jobz, int m, int n, double *a, int lda, double *s, double *u, int ldu,
+                         double *vt, int ldvt);
+#define GG_ROW_MAJOR 101
+#endif
 
 /* 1 if any of the n entries is NaN or infinite (then every result is NaN, as NumPy's). */
 static inline int gg_not_finite(long n, const double *a)
@@ -194,22 +203,56 @@ static inline int gg_not_finite(long n, const double *a)
     return 0;
 }
 
-/* Flip column j of the n x m matrix v (and of the r x m matrix w, if given) so that the first entry of
- * v's column at least 1/(2 sqrt(n)) in magnitude is positive. */
-static inline void gg_fix_sign(long n, long m, long j, double *v, long r, double *w)
+static inline void gg_fill_nan(long n, double *x)
+{
+    for (long k = 0; k < n; ++k)
+        x[k] = NAN;
+}
+
+/* The n x n matrix a made symmetric from its lower triangle (the triangle eigh reads). */
+static inline void gg_symmetrize(long n, double *a)
+{
+    for (long i = 0; i < n; ++i)
+        for (long j = i + 1; j < n; ++j)
+            a[i * n + j] = a[j * n + i];
+}
+
+/* The power of two that brings the largest magnitude of the n entries near 1 (1 for zeros), and a
+ * scaled by it: exact, and no square in the rotations can overflow or underflow. */
+static inline double gg_scale_down(long n, double *a)
+{
+    double largest = 0.0;
+    for (long k = 0; k < n; ++k)
+        largest = fabs(a[k]) > largest ? fabs(a[k]) : largest;
+    if (largest == 0.0)
+        return 1.0;
+    int exponent;
+    frexp(largest, &exponent);
+    for (long k = 0; k < n; ++k)
+        a[k] = ldexp(a[k], -exponent);
+    return ldexp(1.0, exponent);
+}
+
+/* The sign (1 or -1) that makes the first entry of column j of the n x m matrix v at least
+ * 1/(2 sqrt(n)) in magnitude positive. */
+static inline double gg_sign_of(long n, long m, long j, const double *v)
 {
     const double enough = 0.5 / sqrt((double)n);
-    for (long k = 0; k < n; ++k) {
-        if (fabs(v[k * m + j]) >= enough) {
-            if (v[k * m + j] < 0.0) {
-                for (long i = 0; i < n; ++i)
-                    v[i * m + j] = -v[i * m + j];
-                for (long i = 0; w && i < r; ++i)
-                    w[i * m + j] = -w[i * m + j];
-            }
-            return;
-        }
-    }
+    for (long k = 0; k < n; ++k)
+        if (fabs(v[k * m + j]) >= enough)
+            return v[k * m + j] < 0.0 ? -1.0 : 1.0;
+    return 1.0;
+}
+
+/* Column j of the n x m matrix v (and of the r x m matrix w, if given) times v's sign. */
+static inline void gg_fix_sign(long n, long m, long j, double *v, long r, double *w)
+{
+    if (gg_sign_of(n, m, j, v) > 0.0)
+        return;
+    for (long i = 0; i < n; ++i)
+        v[i * m + j] = -v[i * m + j];
+    for (long i = 0; w && i < r; ++i)
+        w[i * m + j] = -w[i * m + j];
 }
 
 /* Swap columns i and j of the n x m matrix v. */
@@ -222,14 +265,12 @@ static inline void gg_swap_columns(long n, long m, double *v, long i, long j)
     }
 }
 
-/* The symmetric matrix whose lower triangle is a's, diagonalised in place by cyclic Jacobi rotations
- * (the eigenvalues end on a's diagonal, ascending), the rotations gathered in v (the eigenvectors, as
- * columns, signs fixed) when v is given. */
+/* The symmetric n x n matrix a diagonalised in place by cyclic Jacobi rotations (the eigenvalues end on
+ * a's diagonal, ascending), the rotations gathered in v (the eigenvectors, as columns, signs fixed)
+ * when v is given. */
 static inline void gg_symmetric_eigen(long n, double *a, double *v)
 {
-    for (long i = 0; i < n; ++i)
-        for (long j = i + 1; j < n; ++j)
-            a[i * n + j] = a[j * n + i];
+    const double scale = gg_scale_down(n * n, a);
     for (long k = 0; v && k < n * n; ++k)
         v[k] = k % (n + 1) == 0 ? 1.0 : 0.0;
     for (long sweep = 0; sweep < 64; ++sweep) {
@@ -292,6 +333,8 @@ static inline void gg_symmetric_eigen(long n, double *a, double *v)
                 gg_swap_columns(n, n, v, i, smallest);
         }
     }
+    for (long i = 0; i < n; ++i)
+        a[i * n + i] *= scale;
     for (long j = 0; v && j < n; ++j)
         gg_fix_sign(n, n, j, v, 0, 0);
 }
@@ -299,11 +342,20 @@ static inline void gg_symmetric_eigen(long n, double *a, double *v)
 static inline int gg_eigvalsh(long n, long m, double *a, double *w)
 {
     (void)m;
+    gg_symmetrize(n, a);
     if (gg_not_finite(n * n, a)) {
-        for (long i = 0; i < n; ++i)
-            w[i] = NAN;
+        gg_fill_nan(n, w);
         return 0;
     }
+#ifdef GG_USE_LAPACK
+    double *copy = malloc(sizeof(double) * (size_t)(n * n + 1));
+    for (long k = 0; copy && k < n * n; ++k)
+        copy[k] = a[k];
+    const int info = copy ? scipy_LAPACKE_dsyevd(GG_ROW_MAJOR, 'N', 'L', (int)n, copy, (int)(n > 1 ? n : 1), w) : 1;
+    free(copy);
+    if (info == 0)
+        return 0;
+#endif
     gg_symmetric_eigen(n, a, 0);
     for (long i = 0; i < n; ++i)
         w[i] = a[i * n + i];
@@ -313,20 +365,66 @@ static inline int gg_eigvalsh(long n, long m, double *a, double *w)
 static inline int gg_eigh_vectors(long n, long m, double *a, double *v)
 {
     (void)m;
+    gg_symmetrize(n, a);
     if (gg_not_finite(n * n, a)) {
-        for (long k = 0; k < n * n; ++k)
-            v[k] = NAN;
+        gg_fill_nan(n * n, v);
         return 0;
     }
+#ifdef GG_USE_LAPACK
+    double *w = malloc(sizeof(double) * (size_t)(n + 1));
+    for (long k = 0; w && k < n * n; ++k)
+        v[k] = a[k];
+    const int info = w ? scipy_LAPACKE_dsyevd(GG_ROW_MAJOR, 'V', 'L', (int)n, v, (int)(n > 1 ? n : 1), w) : 1;
+    free(w);
+    if (info == 0) {
+        for (long j = 0; j < n; ++j)
+            gg_fix_sign(n, n, j, v, 0, 0);
+        return 0;
+    }
+#endif
     gg_symmetric_eigen(n, a, v);
     return 0;
 }
 
+/* Columns j of the p x q matrix u that are zero (a zero singular value) replaced by unit vectors
+ * orthogonal to every other column, by Gram-Schmidt (twice) on e_0, e_1, ...: u stays orthonormal. */
+static inline void gg_complete_columns(long p, long q, double *u, const double *s)
+{
+    for (long j = 0; j < q; ++j) {
+        if (s[j] != 0.0)
+            continue;
+        for (long e = 0; e < p; ++e) {
+            for (long k = 0; k < p; ++k)
+                u[k * q + j] = k == e ? 1.0 : 0.0;
+            for (long twice = 0; twice < 2; ++twice) {
+                for (long i = 0; i < q; ++i) {
+                    if (i == j || (s[i] == 0.0 && i > j))
+                        continue; /* the columns still to be completed are zeros */
+                    double dot = 0.0;
+                    for (long k = 0; k < p; ++k)
+                        dot += u[k * q + i] * u[k * q + j];
+                    for (long k = 0; k < p; ++k)
+                        u[k * q + j] -= dot * u[k * q + i];
+                }
+            }
+            double norm = 0.0;
+            for (long k = 0; k < p; ++k)
+                norm += u[k * q + j] * u[k * q + j];
+            if (norm > 0.25) { /* e was far enough from the span of the others */
+                for (long k = 0; k < p; ++k)
+                    u[k * q + j] /= sqrt(norm);
+                break;
+            }
+        }
+    }
+}
+
 /* One-sided (Hestenes) Jacobi on the p x q matrix u, p >= q: rotations of column pairs until all are
- * orthogonal, gathered in the q x q v when given. The columns of u end as u_j s_j, sorted by s_j
- * descending, signs fixed on u; s gets the singular values. */
+ * orthogonal, gathered in the q x q v when given. The columns of u end as the left singular vectors, s
+ * gets the singular values, descending, and the signs are fixed on u. */
 static inline void gg_svd_jacobi(long p, long q, double *u, double *s, double *v)
 {
+    const double scale = gg_scale_down(p * q, u);
     for (long k = 0; v && k < q * q; ++k)
         v[k] = k % (q + 1) == 0 ? 1.0 : 0.0;
     for (long sweep = 0; sweep < 64; ++sweep) {
@@ -339,7 +437,7 @@ static inline void gg_svd_jacobi(long p, long q, double *u, double *s, double *v
                     beta += u[k * q + j] * u[k * q + j];
                     gamma += u[k * q + i] * u[k * q + j];
                 }
-                if (fabs(gamma) <= 1e-15 * sqrt(alpha * beta) || gamma == 0.0)
+                if (gamma == 0.0 || fabs(gamma) <= 1e-15 * sqrt(alpha) * sqrt(beta))
                     continue; /* orthogonal to rounding */
                 rotated = 1;
                 const double zeta = (beta - alpha) / (2.0 * gamma);
@@ -380,21 +478,55 @@ static inline void gg_svd_jacobi(long p, long q, double *u, double *s, double *v
                 gg_swap_columns(q, q, v, i, largest);
         }
     }
-    for (long j = 0; j < q; ++j) {
+    for (long j = 0; j < q; ++j)
         for (long k = 0; s[j] > 0.0 && k < p; ++k)
             u[k * q + j] /= s[j];
+    gg_complete_columns(p, q, u, s);
+    for (long j = 0; j < q; ++j) {
         gg_fix_sign(p, q, j, u, q, v);
+        s[j] *= scale;
     }
 }
+
+#ifdef GG_USE_LAPACK
+/* s, u (p x q) and vt (q x q) of the tall p x q matrix a by LAPACK (a kept), signs fixed on u, the rows of
+ * vt following; 0 on success. u or vt may be 0 (not wanted), s must hold q values. */
+static inline int gg_svd_lapack(long p, long q, const double *a, double *s, double *u, double *vt)
+{
+    const int vectors = u || vt;
+    double *scratch = malloc(sizeof(double) * (size_t)(p * q + (vectors ? p * q + q * q : 0) + 1));
+    if (!scratch)
+        return 1;
+    double *copy = scratch, *us = u ? u : scratch + p * q, *vts = vt ? vt : scratch + 2 * p * q;
+    for (long k = 0; k < p * q; ++k)
+        copy[k] = a[k];
+    const int ld = (int)(q > 1 ? q : 1); /* LAPACK wants leading dimensions of at least 1 */
+    const int info = scipy_LAPACKE_dgesdd(GG_ROW_MAJOR, vectors ? 'S' : 'N', (int)p, (int)q, copy, ld, s,
+                                          vectors ? us : 0, ld, vectors ? vts : 0, ld);
+    for (long j = 0; info == 0 && vectors && j < q; ++j) {
+        if (gg_sign_of(p, q, j, us) > 0.0)
+            continue;
+        for (long k = 0; k < p; ++k) /* the left vector flips, and the right one with it */
+            us[k * q + j] = -us[k * q + j];
+        for (long k = 0; k < q; ++k)
+            vts[j * q + k] = -vts[j * q + k];
+    }
+    free(scratch);
+    return info;
+}
+#endif
 
 /* The singular values (descending) of the p x q matrix a, p >= q. */
 static inline int gg_svdvals(long p, long q, double *a, double *s)
 {
     if (gg_not_finite(p * q, a)) {
-        for (long j = 0; j < q; ++j)
-            s[j] = NAN;
+        gg_fill_nan(q, s);
         return 0;
     }
+#ifdef GG_USE_LAPACK
+    if (gg_svd_lapack(p, q, a, s, 0, 0) == 0)
+        return 0;
+#endif
     gg_svd_jacobi(p, q, a, s, 0);
     return 0;
 }
@@ -402,23 +534,33 @@ static inline int gg_svdvals(long p, long q, double *a, double *s)
 /* The p x q left singular vectors u of a = u diag(s) vt, p >= q (a's copy holds the singular values). */
 static inline int gg_svd_u(long p, long q, double *a, double *u)
 {
-    const int bad = gg_not_finite(p * q, a);
+    if (gg_not_finite(p * q, a)) {
+        gg_fill_nan(p * q, u);
+        return 0;
+    }
+#ifdef GG_USE_LAPACK
+    double s[q > 0 ? q : 1];
+    if (gg_svd_lapack(p, q, a, s, u, 0) == 0)
+        return 0;
+#endif
     for (long k = 0; k < p * q; ++k)
-        u[k] = bad ? NAN : a[k];
-    if (!bad)
-        gg_svd_jacobi(p, q, u, a, 0);
+        u[k] = a[k];
+    gg_svd_jacobi(p, q, u, a, 0);
     return 0;
 }
 
 /* The q x q right singular vectors vt (rows) of a = u diag(s) vt, p >= q. */
 static inline int gg_svd_vt(long p, long q, double *a, double *vt)
 {
-    double s[q];
     if (gg_not_finite(p * q, a)) {
-        for (long k = 0; k < q * q; ++k)
-            vt[k] = NAN;
+        gg_fill_nan(q * q, vt);
         return 0;
     }
+    double s[q > 0 ? q : 1];
+#ifdef GG_USE_LAPACK
+    if (gg_svd_lapack(p, q, a, s, 0, vt) == 0)
+        return 0;
+#endif
     gg_svd_jacobi(p, q, a, s, vt);
     for (long i = 0; i < q; ++i)
         for (long j = i + 1; j < q; ++j) {
@@ -430,14 +572,18 @@ static inline int gg_svd_vt(long p, long q, double *a, double *vt)
 }
 
 /* The n x n matrix of 1 / (w[j] - w[i]), 0 on the diagonal: how eigenvectors (singular vectors, with
- * w their squares) turn as the matrix changes. Returns 1 where two of the w are equal: the vectors are
- * not unique there and have no derivative. */
+ * w their squares) turn as the matrix changes. Returns 1 where two of the w are equal to rounding
+ * (closer than 16 n eps times the largest magnitude): the vectors are not unique there. */
 static inline int gg_inverse_gaps(long n, long m, double *w, double *f)
 {
     (void)m;
+    double largest = 0.0;
+    for (long i = 0; i < n; ++i)
+        largest = fabs(w[i]) > largest ? fabs(w[i]) : largest;
+    const double tolerance = 16.0 * (double)n * 2.220446049250313e-16 * largest;
     for (long i = 0; i < n; ++i)
         for (long j = 0; j < n; ++j) {
-            if (i != j && w[j] == w[i])
+            if (i != j && fabs(w[j] - w[i]) <= tolerance)
                 return 1;
             f[i * n + j] = i == j ? 0.0 : 1.0 / (w[j] - w[i]);
         }

@@ -1,4 +1,5 @@
-"""gg.linalg.eigh, eigvalsh, svd and svdvals on both backends.
+"""gg.linalg.eigh, eigvalsh, svd and svdvals on both backends, the C one both ways: calling LAPACK (a
+kernel that links the BLAS) and by its own Jacobi routines (as exported kernels, or without the BLAS).
 
 Values against NumPy (and the decompositions against their definitions), gradients and Hessians against
 JAX (x64) and central differences, C against Python; a repeated eigenvalue leaves the eigenvalues'
@@ -19,7 +20,15 @@ from gradgen.ops.decompositions import column_signs
 from tests.test_export import _run, needs_cc
 
 jax.config.update("jax_enable_x64", True)
-BACKENDS = ["python", "c"]
+BACKENDS = ["python", "c", "c-jacobi"]
+
+
+@pytest.fixture
+def backend(request, monkeypatch):
+    """The backend of a test parametrized over BACKENDS; "c-jacobi" is the C backend without the BLAS."""
+    if request.param == "c-jacobi":
+        monkeypatch.setattr("gradgen.runtime.kernel.find_blas", lambda: None)
+    return request.param.split("-")[0]
 WEIGHTS = np.arange(1.0, 17.0).reshape(4, 4) / 7.0
 
 
@@ -82,7 +91,7 @@ def _central_differences(f, args: dict, name: str, h: float = 1e-6) -> np.ndarra
     return grad
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 @pytest.mark.parametrize("shape", [(5, 3), (3, 3), (2, 4)])
 def test_decompositions_are_what_they_claim(backend, shape):
     a = _symmetric(4, 1)
@@ -115,7 +124,7 @@ def test_concrete_arguments_fix_signs_as_traced_ones_do():
         np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-15)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 def test_gradients_agree_with_jax(backend):
     args = _arguments(4)
     value, grads = gg.value_and_grad(spectral, backend=backend, specs=SPECS)(**args)
@@ -126,7 +135,7 @@ def test_gradients_agree_with_jax(backend):
     assert np.all(np.triu(grads["a"], 1) == 0.0)  # the upper triangle is not read
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 def test_gradients_of_sign_fixed_vectors_match_central_differences(backend):
     args = _arguments(5)
     value, grads = gg.value_and_grad(signed, backend=backend, specs=SPECS)(**args)
@@ -136,7 +145,7 @@ def test_gradients_of_sign_fixed_vectors_match_central_differences(backend):
                                    err_msg=f"dJ/d{name}")
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 def test_hessians_agree_with_jax(backend):
     args = _arguments(6)
 
@@ -155,7 +164,7 @@ def test_hessians_agree_with_jax(backend):
                                        err_msg=f"d2J/d{first}d{second}")
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 def test_c_agrees_with_python_in_float32(backend):
     args = {name: value.astype(np.float32) for name, value in _arguments(7).items()}
     specs = {name: gg.Array(spec.shape, "float32") for name, spec in SPECS.items()}
@@ -171,7 +180,7 @@ def test_c_agrees_with_python_in_float32(backend):
 REPEATED = np.diag([2.0, 1.0, 1.0])
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 def test_a_repeated_eigenvalue_leaves_the_values_differentiable_and_refuses_the_vectors(backend):
     values = gg.value_and_grad(lambda a: gg.sum(gg.linalg.eigvalsh(a) ** 2), backend=backend, a=gg.Array((3, 3)))
     value, grad = values(REPEATED)
@@ -211,11 +220,69 @@ int main(void) {
     assert values == [0, pytest.approx(np.sum(v ** 3), rel=1e-14), code] and code < 0
 
 
-def test_the_c_source_names_the_routines():
-    kernel = gg.value_and_grad(lambda a: gg.sum(gg.linalg.eigh(a).eigenvectors ** 3), backend="c",
-                               a=gg.Array((3, 3)))
+def test_the_c_source_names_the_routines_and_calls_lapack_where_it_links_the_blas(monkeypatch):
+    def vectors(a):
+        return gg.sum(gg.linalg.eigh(a).eigenvectors ** 3)
+
+    kernel = gg.value_and_grad(vectors, backend="c", a=gg.Array((3, 3)))
     assert "gg_eigh_vectors(3, 3, a_copy" in kernel.source
     assert "gg_inverse_gaps(3, 3, " in kernel.source
+    assert "#define GG_USE_LAPACK 1" in kernel.source
+    monkeypatch.setattr("gradgen.runtime.kernel.find_blas", lambda: None)
+    assert "GG_USE_LAPACK" not in gg.value_and_grad(vectors, backend="c", a=gg.Array((3, 3))).source
+
+
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+@pytest.mark.parametrize("scale", [1e-160, 1e-80, 1e80, 1e150])
+def test_tiny_and_huge_matrices_decompose_to_full_precision(backend, scale):
+    a, m = _symmetric(4, 11) * scale, np.random.default_rng(12).normal(size=(5, 4)) * scale
+    w, s, u = gg.compile(lambda a, m: (gg.linalg.eigvalsh(a), gg.linalg.svdvals(m), gg.linalg.svd(m, False).U),
+                         backend=backend, a=gg.Array((4, 4)), m=gg.Array((5, 4)))(a, m)
+    np.testing.assert_allclose(w, np.linalg.eigvalsh(a), rtol=1e-13, atol=1e-13 * scale)
+    np.testing.assert_allclose(s, np.linalg.svd(m, compute_uv=False), rtol=1e-13)
+    np.testing.assert_allclose(u.T @ u, np.eye(4), atol=1e-13)
+
+
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+def test_a_zero_singular_value_keeps_u_orthonormal_and_its_gradients(backend):
+    m = np.array([[1.0, 2.0, 0.0], [3.0, 1.0, 0.0], [0.0, 1.0, 0.0]])  # rank 2, its third column zero
+    weights = np.arange(9.0).reshape(3, 3)
+
+    def rebuilt(m):
+        u, s, vt = gg.linalg.svd(m)
+        return gg.sum(((u * s) @ vt) * weights) + gg.sum((u @ u.T) * weights)
+
+    value, grads = gg.value_and_grad(rebuilt, backend=backend, m=gg.Array((3, 3)))(m)
+    assert value == pytest.approx(np.sum(m * weights) + np.trace(weights), rel=1e-14)
+    np.testing.assert_allclose(grads["m"], weights, atol=1e-12)  # u u.T is the identity: no gradient
+    u = gg.compile(lambda m: gg.linalg.svd(m).U, backend=backend, m=gg.Array((3, 3)))(m)
+    np.testing.assert_allclose(u.T @ u, np.eye(3), atol=1e-14)
+
+
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+def test_eigenvalues_equal_to_rounding_count_as_repeated(backend):
+    kernel = gg.value_and_grad(lambda a: gg.sum(gg.linalg.eigh(a).eigenvectors ** 3), backend=backend,
+                               a=gg.Array((3, 3)))
+    with pytest.raises(gg.InputError, match="inverse_gaps: the matrix is degenerate"):
+        kernel(np.array([[2.0, 1.0, 1.0], [1.0, 2.0, 1.0], [1.0, 1.0, 2.0]]))  # 1, 1, 4 to rounding
+    value, _ = kernel(np.diag([1.0, 1.0 + 1e-9, 4.0]))  # close, yet apart: a steep but true derivative
+    assert value == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+def test_the_triangle_not_read_may_hold_anything(backend):
+    a = np.array([[2.0, np.nan, np.inf], [1.0, 3.0, np.nan], [0.5, 1.0, 4.0]])
+    f = gg.compile(lambda a: (gg.linalg.eigvalsh(a), gg.linalg.eigvalsh(a.T, UPLO="u")), backend=backend,
+                   a=gg.Array((3, 3)))
+    for w in f(a):
+        np.testing.assert_allclose(w, np.linalg.eigvalsh(a), rtol=1e-14)
+    assert np.isnan(f(np.where(np.eye(3) == 1.0, np.nan, a))[0]).all()  # NaN where it is read: NaN out
+
+
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+def test_empty_matrices_decompose_to_empty_arrays(backend):
+    f = gg.compile(lambda a: (*gg.linalg.eigh(a), *gg.linalg.svd(a)), backend=backend, a=gg.Array((0, 0)))
+    assert [x.shape for x in f(np.zeros((0, 0)))] == [(0,), (0, 0), (0, 0), (0,), (0, 0)]
 
 
 @pytest.mark.parametrize("fn, specs, error, message", [

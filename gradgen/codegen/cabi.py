@@ -157,6 +157,7 @@ def kernel_source(program: Program, printer: Printer, *, function_name: str, tit
              " * entry named after the hash of this source and the toolchain. */"]
     threads = not standalone and any(isinstance(s, Loop) and s.parts > 1 for s in walk(program.body))
     uses_blas = any(isinstance(s, Gemm) for s in walk(program.body + tuple(x for p in program.parts for x in p)))
+    uses_lapack = printer.blas_prefix is not None and any(OPS[r.op].lapack for r in routines(program))
     if threads:
         lines.append("#define _POSIX_C_SOURCE 200809L")
     lines += ["#include <stdint.h>", "#include <math.h>"]
@@ -165,6 +166,8 @@ def kernel_source(program: Program, printer: Printer, *, function_name: str, tit
     if threads:
         lines.append("#define GG_USE_THREADS 1")
     lines.append('#include "gradgen_runtime.h"')
+    if uses_lapack:
+        lines.append("#define GG_USE_LAPACK 1")
     if any(True for _ in routines(program)):
         lines.append('#include "gradgen_routines.h"')
     lines.append("")
@@ -181,7 +184,8 @@ def kernel_source(program: Program, printer: Printer, *, function_name: str, tit
     failures = {r.status: f"{r.op}: the matrix is {OPS[r.op].failure}" for r in routines(program) if r.status}
     return CKernelSource(text, signature + ";", function_name, inputs, outputs, program.work_size, names,
                          failures=dict(sorted(failures.items(), reverse=True)),
-                         long=bool(program.parts) or text.count("\n") > LONG_SOURCE, uses_blas=uses_blas,
+                         long=bool(program.parts) or text.count("\n") > LONG_SOURCE,
+                         uses_blas=uses_blas or uses_lapack,
                          uses_threads=threads)
 
 

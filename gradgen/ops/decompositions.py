@@ -4,16 +4,18 @@
 Primitives: ``eigvalsh`` and ``eigh_vectors`` of a symmetric matrix (its lower triangle read, as NumPy
 reads it), ``svdvals``, ``svd_u`` and ``svd_vt`` of a tall matrix (a wide one is transposed first), and
 ``inverse_gaps``, the matrix of ``1 / (w[j] - w[i])`` their derivatives are made of. Their C forms are
-Jacobi routines of the C runtime (``csrc/gradgen_routines.h``), in double precision, needing nothing to
-link; the Python backend calls LAPACK through NumPy, in double precision too.
+routines of the C runtime (``csrc/gradgen_routines.h``), in double precision: Jacobi rotations (nothing to
+link) or, in a kernel that links the BLAS, LAPACK's; the Python backend calls LAPACK through NumPy, in
+double precision too.
 
 Vectors are unique up to sign only; both backends make each column unique the same way: the first of
 its entries at least ``1/(2 sqrt(n))`` in magnitude is positive (eigenvectors; for the SVD, the columns
 of ``u`` of the tall matrix, the rows of ``vt`` following). Where two eigenvalues (singular values) are
-equal, the vectors are not unique at all: the backends may give different bases of that space, and the
-derivative of anything that reads the vectors raises ``InputError`` there (a function of the values
-alone has its derivative everywhere). The derivatives, written with these primitives so they can be
-differentiated again, with ``F = inverse_gaps(w)`` (``inverse_gaps(s**2)`` for the SVD):
+equal (to rounding), the vectors are not unique at all: the backends may give different bases of that
+space, and the derivative of anything that reads the vectors raises ``InputError`` there, as does the
+second derivative of the values (the first derivative of the values exists everywhere). The
+derivatives, written with these primitives so they can be differentiated again, with
+``F = inverse_gaps(w)`` (``inverse_gaps(s**2)`` for the SVD):
 
 - ``w = eigvalsh(a)``: ``dw = diag(v.T da v)``; ``dv = v (F * (v.T da v))``, ``da`` the symmetric
   matrix a change of the lower triangle stands for, and back.
@@ -45,12 +47,12 @@ def _float_2d(name: str, a: Node) -> tuple[int, int]:
     return a.shape
 
 
-def _eigen_infer(result: str) -> Any:
+def _eigen_infer(name: str, result: str) -> Any:
     def infer(inputs: Sequence[Node], attrs: dict) -> tuple[tuple[int, ...], str]:
         (a,) = inputs
-        n, m = _float_2d("eigh", a)
+        n, m = _float_2d(name, a)
         if n != m:
-            raise ShapeError(f"eigh: the matrix must be square, got shape {a.shape}")
+            raise ShapeError(f"{name}: the matrix must be square, got shape {a.shape}")
         return ((n,) if result == "values" else (n, n)), a.dtype
     return infer
 
@@ -82,16 +84,20 @@ def _matrix_sizes(shapes: Sequence[tuple[int, ...]], out: tuple[int, ...]) -> tu
 def column_signs(v: np.ndarray) -> np.ndarray:
     """Per column of ``v``, the sign (+1 or -1) that makes the first entry at least ``1/(2 sqrt(n))`` in
     magnitude positive: the rule of the C routines (``gg_fix_sign``)."""
+    if v.size == 0:
+        return np.ones(v.shape[1])
     big = np.abs(v) >= 0.5 / np.sqrt(float(v.shape[0]))
     first = v[np.argmax(big, axis=0), np.arange(v.shape[1])]
     return np.where(big.any(axis=0) & (first < 0), -1.0, 1.0)
 
 
-def _in_double(numpy: Any) -> Any:
+def _in_double(numpy: Any, symmetric: bool = False) -> Any:
     """``numpy(a)`` in double precision (as the C routines work), cast back; NaN for a matrix that is not
-    finite (where LAPACK may raise)."""
+    finite (where LAPACK may raise), only the lower triangle counting for a ``symmetric`` one."""
     def evaluate(a: np.ndarray) -> np.ndarray:
         a64 = np.asarray(a, dtype=np.float64)
+        if symmetric:
+            a64 = np.tril(a64) + np.tril(a64, -1).T
         result = numpy(np.where(np.isfinite(a64).all(), a64, 0.0))
         return np.asarray(np.where(np.isfinite(a64).all(), result, np.nan), dtype=a.dtype)
     return evaluate
@@ -113,22 +119,26 @@ def _svd_vt(a: np.ndarray) -> np.ndarray:
 
 
 #: The evaluations, as the Python backend calls them (``linalg_<op>``).
-ARRAYS = {"eigvalsh": _in_double(np.linalg.eigvalsh), "eigh_vectors": _in_double(_eigh_vectors),
+ARRAYS = {"eigvalsh": _in_double(np.linalg.eigvalsh, True), "eigh_vectors": _in_double(_eigh_vectors, True),
           "svdvals": _in_double(lambda a: np.linalg.svd(a, compute_uv=False)), "svd_u": _in_double(_svd_u),
           "svd_vt": _in_double(_svd_vt)}
 
 
 def inverse_gaps_array(w: np.ndarray) -> np.ndarray:
-    """``1 / (w[j] - w[i])``, 0 on the diagonal; ``InputError`` where two of the ``w`` are equal."""
-    gaps = w[None, :] - w[:, None]
+    """``1 / (w[j] - w[i])``, 0 on the diagonal; ``InputError`` where two of the ``w`` are equal to rounding
+    (closer than ``16 n eps`` times the largest magnitude, as the C routine ``gg_inverse_gaps`` decides)."""
+    w64 = np.asarray(w, dtype=np.float64)
+    gaps = w64[None, :] - w64[:, None]
     off_diagonal = ~np.eye(len(w), dtype=bool)
-    if (gaps[off_diagonal] == 0).any():
+    tolerance = 16.0 * float(len(w)) * float(np.finfo(np.float64).eps) * float(np.max(np.abs(w64), initial=0.0))
+    if (np.abs(gaps[off_diagonal]) <= tolerance).any():
         raise singular("inverse_gaps", DEGENERATE)
     with np.errstate(divide="ignore"):
         return np.where(off_diagonal, 1.0 / np.where(off_diagonal, gaps, 1.0), 0.0).astype(w.dtype)
 
 
-DEGENERATE = "degenerate (two of its eigenvalues or singular values are equal, or a tall one's singular value is 0)"
+DEGENERATE = ("degenerate (two of its eigenvalues or singular values are equal to rounding, or a tall one's "
+              "singular value is 0)")
 
 
 # --- derivatives ------------------------------------------------------------------------------------------
@@ -233,20 +243,20 @@ def _svd_vt_jvp(t: Sequence[Any], vt: Any, a: Any) -> Any:
     return -(f * turn) @ vt  # (v (f * turn)).T, f being antisymmetric
 
 
-define(Op("eigvalsh", _eigen_infer("values"), ARRAYS["eigvalsh"], _eigvalsh_vjp, None, "linalg_eigvalsh({0})",
-          jvp=_eigvalsh_jvp, routine="gg_eigvalsh",
+define(Op("eigvalsh", _eigen_infer("eigvalsh", "values"), ARRAYS["eigvalsh"], _eigvalsh_vjp, None,
+          "linalg_eigvalsh({0})", jvp=_eigvalsh_jvp, routine="gg_eigvalsh", lapack=True,
           doc="The eigenvalues, ascending, of the symmetric matrix a's lower triangle stands for."))
-define(Op("eigh_vectors", _eigen_infer("vectors"), ARRAYS["eigh_vectors"], _eigh_vectors_vjp, None,
-          "linalg_eigh_vectors({0})", jvp=_eigh_vectors_jvp, routine="gg_eigh_vectors",
+define(Op("eigh_vectors", _eigen_infer("eigh", "vectors"), ARRAYS["eigh_vectors"], _eigh_vectors_vjp, None,
+          "linalg_eigh_vectors({0})", jvp=_eigh_vectors_jvp, routine="gg_eigh_vectors", lapack=True,
           doc="Its eigenvectors, as columns in the eigenvalues' order, each with its sign fixed."))
 define(Op("svdvals", _svd_infer("values"), ARRAYS["svdvals"], _svdvals_vjp, None, "linalg_svdvals({0})",
-          jvp=_svdvals_jvp, routine="gg_svdvals",
+          jvp=_svdvals_jvp, routine="gg_svdvals", lapack=True,
           routine_sizes=_matrix_sizes, doc="The singular values, descending, of a tall matrix."))
 define(Op("svd_u", _svd_infer("u"), ARRAYS["svd_u"], _svd_u_vjp, None, "linalg_svd_u({0})", jvp=_svd_u_jvp,
-          routine="gg_svd_u", routine_sizes=_matrix_sizes,
+          routine="gg_svd_u", lapack=True, routine_sizes=_matrix_sizes,
           doc="The left singular vectors (columns) of a tall matrix, each with its sign fixed."))
 define(Op("svd_vt", _svd_infer("vt"), ARRAYS["svd_vt"], _svd_vt_vjp, None, "linalg_svd_vt({0})",
-          jvp=_svd_vt_jvp, routine="gg_svd_vt", routine_sizes=_matrix_sizes,
+          jvp=_svd_vt_jvp, routine="gg_svd_vt", lapack=True, routine_sizes=_matrix_sizes,
           doc="The right singular vectors (rows) of a tall matrix, signs following the left ones."))
 define(Op("inverse_gaps", _gaps_infer, inverse_gaps_array, _inverse_gaps_vjp, None, "linalg_inverse_gaps({0})",
           jvp=_inverse_gaps_jvp, routine="gg_inverse_gaps", failure=DEGENERATE,
@@ -269,11 +279,14 @@ class SVDResult(NamedTuple):
     Vh: Any
 
 
-def _symmetric_input(a: Any, UPLO: str) -> Any:  # noqa: N803 - NumPy's name
-    if UPLO not in ("L", "U"):
-        raise InputError(f"eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
+def _symmetric_input(a: Any, UPLO: str, name: str) -> Any:  # noqa: N803 - NumPy's name
+    if not isinstance(UPLO, str) or UPLO.upper() not in ("L", "U"):
+        raise InputError(f"{name}: UPLO must be 'L' or 'U', got {UPLO!r}")
     (matrix,) = _float_matrix(a)
-    return matrix if UPLO == "L" else F.transpose(matrix)  # the upper triangle is the transpose's lower
+    rows, columns = _float_2d(name, matrix.node)
+    if rows != columns:
+        raise ShapeError(f"{name}: the matrix must be square, got shape {matrix.shape}")
+    return matrix if UPLO.upper() == "L" else F.transpose(matrix)  # the upper triangle is the transpose's lower
 
 
 def eigvalsh(a: Any, UPLO: str = "L") -> Any:  # noqa: N803
@@ -282,7 +295,7 @@ def eigvalsh(a: Any, UPLO: str = "L") -> Any:  # noqa: N803
     if not isinstance(a, Value):
         return np.linalg.eigvalsh(a, UPLO)
     stacked = over_stacks("eigvalsh", lambda m: eigvalsh(m, UPLO), [a], [2])
-    return stacked if stacked is not None else apply("eigvalsh", _symmetric_input(a, UPLO))
+    return stacked if stacked is not None else apply("eigvalsh", _symmetric_input(a, UPLO, "eigvalsh"))
 
 
 def eigh(a: Any, UPLO: str = "L") -> EighResult:  # noqa: N803
@@ -294,7 +307,7 @@ def eigh(a: Any, UPLO: str = "L") -> EighResult:  # noqa: N803
     stacked = over_stacks("eigh", lambda m: tuple(eigh(m, UPLO)), [a], [2])
     if stacked is not None:
         return EighResult(*stacked)
-    matrix = _symmetric_input(a, UPLO)
+    matrix = _symmetric_input(a, UPLO, "eigh")
     return EighResult(apply("eigvalsh", matrix), apply("eigh_vectors", matrix))
 
 

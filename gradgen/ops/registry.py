@@ -62,7 +62,9 @@ class Op:
       precision, ``csrc/gradgen_routines.h``);
       ``failure``: what a nonzero status means ("singular"), for the error the kernel raises;
       ``routine_sizes``: ``(input shapes, output shape) -> sizes`` where the routine needs other sizes
-      than ``n`` (the first input's rows) and ``m`` (the output's size over ``n``).
+      than ``n`` (the first input's rows) and ``m`` (the output's size over ``n``);
+      ``lapack``: the routine calls LAPACK (of the BLAS's library) in a kernel that links it, its own
+      loops in an exported one.
     - ``custom``: defined by a user with ``gg.custom_op`` (its rules are theirs; before code is generated
       its node becomes the function's own graph, so it has no spellings).
     - ``selects``: the VJP hands some inputs exact zeros (``where``), so
@@ -85,6 +87,7 @@ class Op:
     routine: str = ""
     failure: str = ""
     routine_sizes: Callable[[Sequence[Shape], Shape], tuple[int, ...]] | None = None
+    lapack: bool = False
     custom: bool = False
     doc: str = ""
 

@@ -75,8 +75,9 @@ _NEEDS = {"cholesky": "a symmetric positive definite matrix (check it, or add a 
           "solve_triangular": "a triangle without zeros on its diagonal",
           "solve": "an invertible matrix (for a least-squares answer, solve the normal equations)",
           "inv": "an invertible matrix (to solve a x = b, gg.linalg.solve is faster and more accurate)",
-          "inverse_gaps": "distinct eigenvalues (singular values) for the derivative of eigenvectors (singular "
-                          "vectors), which are not unique otherwise; a function of the values alone has one"}
+          "inverse_gaps": "distinct eigenvalues (singular values) for the derivative of eigh's eigenvectors or "
+                          "svd's singular vectors, which are not unique otherwise, and for the second derivative "
+                          "of the values (their first derivative exists)"}
 
 
 def singular(name: str, what: str) -> InputError:
