@@ -142,8 +142,8 @@ def minimize(fn: Callable, params: Any, args: Sequence[Any] = (), method: str = 
 
     extra: dict[str, Any] = {}
     if method.lower() in HESSP_METHODS:
-        product = hvp(flat, wrt="theta", backend=backend, specs=specs)
-        extra["hessp"] = lambda theta, v, *a: product(theta, *a, tangents={"theta": v})[2]["theta"]
+        product = hvp(flat, wrt="theta", backend=backend, specs=specs, with_gradient=False)
+        extra["hessp"] = lambda theta, v, *a: product(theta, *a, tangents={"theta": v})[1]["theta"]
     elif method.lower() in HESS_METHODS:
         second = hessian(flat, wrt="theta", backend=backend, specs=specs)
         extra["hess"] = lambda theta, *a: second(theta, *a)[2]

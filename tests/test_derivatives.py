@@ -8,6 +8,8 @@ symmetric and equal to the stacked Hessian-vector products; stop_gradient in eve
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -186,6 +188,54 @@ def test_hvp_is_the_hessian_times_the_vector(backend):
     np.testing.assert_allclose(products["w"], H["w"]["w"] @ v["w"] + H["w"]["b"] * v["b"], rtol=1e-12)
     assert float(products["b"]) == pytest.approx(float(H["b"]["w"] @ v["w"] + H["b"]["b"] * v["b"]), rel=1e-12)
     assert value == pytest.approx(logreg_np(**args), rel=1e-13)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_hvp_without_the_gradient_gives_the_same_products_for_less_work(backend):
+    def layer_loss(W, x):
+        return gg.sum(gg.tanh(x @ W) ** 2)
+
+    rng = np.random.default_rng(15)
+    W, x, v = rng.normal(size=(4, 3)), rng.normal(size=(6, 4)), rng.normal(size=(4, 3))
+    specs = {"W": gg.Array((4, 3)), "x": gg.Array((6, 4))}
+    full = gg.hvp(layer_loss, wrt="W", backend=backend, specs=specs)
+    products_only = gg.hvp(layer_loss, wrt="W", backend=backend, specs=specs, with_gradient=False)
+    value, grads, products = full(W, x, tangents={"W": v})
+    only_value, only = products_only(W, x, tangents={"W": v})
+    assert only_value == value and list(only) == ["W"]
+    np.testing.assert_allclose(only["W"], products["W"], rtol=1e-14)
+    np.testing.assert_allclose(products_only.unchecked(W, x, v)[1]["W"], products["W"], rtol=1e-14)
+    travelled = pickle.loads(pickle.dumps(products_only))  # the setting travels with the kernel
+    np.testing.assert_allclose(travelled(W, x, tangents={"W": v})[1]["W"], products["W"], rtol=1e-14)
+    # x.T @ (cotangent of x @ W), the gradient's own product, is gone
+    count = lambda kernel: sum(node.op == "matmul" for node in kernel.graph.nodes)  # noqa: E731
+    assert count(products_only) == count(full) - 1
+    with pytest.raises(gg.InputError, match="with_gradient must be True or False, got 'no'"):
+        gg.hvp(layer_loss, wrt="W", specs=specs, with_gradient="no")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_small_hessian_is_computed_once_per_pair_and_exactly_symmetric(backend):
+    args = _logreg_args(16)
+    kernel = gg.hessian(logreg, wrt="w", backend=backend, specs=LOGREG_SPECS)
+    _, _, H = kernel(**args)
+    np.testing.assert_array_equal(H, H.T)
+    # X @ w, X.T @ (the gradient's cotangent), then along direction j the gradient's tangent from entry j
+    # down only: 4 + 3 + 2 + 1 entries of X.T @ (its cotangent's tangent)
+    products = [(kernel.graph.nodes[n.inputs[0]].shape, n.shape) for n in kernel.graph.nodes if n.op == "matmul"]
+    assert products == [((50, 4), (50,)), ((4, 50), (4,)), ((4, 50), (4,)), ((3, 50), (3,)), ((2, 50), (2,)),
+                        ((1, 50), (1,))]
+
+
+def test_a_basis_direction_reads_only_the_entries_it_picks():
+    """d(X @ w)/dw is X, inf entries and all: the derivative along e_j reads column j alone (inf * 0 in
+    the other columns would make NaN)."""
+    X = np.array([[1.0, np.inf], [2.0, 3.0]])
+    for mode in ("forward", "reverse"):
+        _, jac = gg.jacobian(lambda X, w: X @ w, wrt="w", mode=mode, backend="python",
+                             X=gg.Array((2, 2)), w=gg.Array((2,)))(X, np.ones(2))
+        if mode == "forward":
+            np.testing.assert_array_equal(jac["w"], X)
 
 
 @needs_jax

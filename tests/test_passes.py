@@ -209,3 +209,36 @@ def test_near_misses_of_the_new_rewrites_stay_as_written():
     assert "log" in ops(lambda z: gg.sum(gg.log(gg.exp(z) / gg.sum(gg.exp(z) + 1.0))), **vector)
     assert "log" in ops(lambda z: gg.log(gg.exp(z) * 2.0))
     assert ops(lambda z: gg.log(gg.exp(z))) == ["input"]  # log(exp(z)) is z
+
+
+def _products(graph) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+    return [(graph.nodes[n.inputs[0]].shape, graph.nodes[n.inputs[1]].shape) for n in graph.nodes if n.op == "matmul"]
+
+
+@pytest.mark.parametrize("fn, narrowed", [
+    (lambda a, b, v: gg.sum((a @ b)[1:3, ::2]), [((2, 4), (4, 2))]),
+    (lambda a, b, v: gg.sum((a @ v)[2:]), [((1, 4), (4,))]),
+    (lambda a, b, v: gg.sum((v @ b)[:1]), [((4,), (4, 1))]),
+    (lambda a, b, v: gg.sum((a @ v)[2:]) + gg.sum(a @ v), [((3, 4), (4,))]),  # the product is read whole too
+])
+def test_a_product_read_only_through_a_slice_computes_the_slice(fn, narrowed):
+    specs = {"a": gg.Array((3, 4)), "b": gg.Array((4, 3)), "v": gg.Array((4,))}
+    graph = prepare(gg.trace(fn, specs), gradient=False, check=True)
+    assert _products(graph) == narrowed
+    rng = np.random.default_rng(3)
+    args = [rng.normal(size=s.shape) for s in specs.values()]
+    for backend in ("python", "c"):
+        assert gg.compile(fn, backend=backend, specs=specs)(*args) == pytest.approx(fn(*args), rel=1e-14)
+
+
+def test_a_slice_narrows_the_elementwise_ops_and_the_product_under_it():
+    def fn(a, v, s):
+        return gg.sum(gg.tanh(a @ v + 2.0 * v[:3] * s)[1:])
+
+    specs = {"a": gg.Array((3, 4)), "v": gg.Array((4,)), "s": gg.Scalar()}
+    graph = prepare(gg.trace(fn, specs), gradient=False, check=True)
+    assert _products(graph) == [((2, 4), (4,))]
+    assert [n.shape for n in graph.nodes if n.op == "tanh"] == [(2,)]
+    rng = np.random.default_rng(4)
+    args = [rng.normal(size=(3, 4)), rng.normal(size=4), 0.5]
+    assert gg.compile(fn, backend="c", specs=specs)(*args) == pytest.approx(fn(*args), rel=1e-14)

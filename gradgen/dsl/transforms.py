@@ -77,9 +77,11 @@ UNROLLED_DIRECTIONS = 16
 
 
 def _along_basis(graph: Graph, sub: Subtrace, sources: Sequence[str], shapes: Sequence[tuple[int, ...]],
-                 dtype: str, result: Callable[[Callable[[int], Value]], Value]) -> tuple[dict[int, Value], Value]:
+                 dtype: str, result: Callable[[Callable[[int], Value], int], Value],
+                 join: Callable[[list[Value]], Value] = F.stack) -> tuple[dict[int, Value], Value]:
     """``graph`` inlined once, then its tangents pushed along each basis vector of the ``sources``
-    inputs (a constant, so its zeros drop out), each direction's ``result`` stacked."""
+    inputs (a constant, so its zeros drop out), each direction ``k``'s ``result(tangent, k)`` joined
+    (stacked, by default)."""
     values = inline(graph, sub.outer, sub.bound)
     mapping = [values[i].id for i in range(len(graph.nodes))]
     ids = [next(i for i in graph.inputs if graph.nodes[i].params["name"] == name) for name in sources]
@@ -95,10 +97,11 @@ def _along_basis(graph: Graph, sub: Subtrace, sources: Sequence[str], shapes: Se
                 tangent_of[node_id] = constant(sub.outer, row.reshape(shape))
             start += size
         push_tangents(graph, sub.outer, mapping, tangent_of)
-        rows.append(result(lambda node_id, t=tangent_of: t[node_id] if node_id in t else zeros_like(values[node_id])))
+        rows.append(result(lambda node_id, t=tangent_of: t[node_id] if node_id in t else zeros_like(values[node_id]),
+                           k))
     if not rows:  # an input of size 0: no directions, a stack of none
-        return values, F.stack([result(lambda node_id: zeros_like(values[node_id]))])[0:0]
-    return values, F.stack(rows)
+        return values, F.stack([result(lambda node_id: zeros_like(values[node_id]), 0)])[0:0]
+    return values, join(rows)
 
 
 def _dtype(values: Sequence[Value]) -> str:
@@ -192,7 +195,7 @@ def jacobian_at(fn: Callable, names: Sequence[str], primals: Sequence[Value], wr
     if mode == "forward":
         if sum(math.prod(s) for s in shapes) <= UNROLLED_DIRECTIONS:
             graph = prepare(sub.finish([out]), gradient=False)
-            outside, ys = _along_basis(graph, sub, wrt, shapes, dtype, lambda tangent: tangent(graph.outputs[0]))
+            outside, ys = _along_basis(graph, sub, wrt, shapes, dtype, lambda tangent, k: tangent(graph.outputs[0]))
             value = outside[graph.outputs[0]]
         else:
             lin = linearize(prepare(sub.finish([out]), gradient=False), list(wrt))
@@ -225,6 +228,14 @@ def _pieces_of_rows(matrix: Value, shapes: Sequence[tuple[int, ...]]) -> list[Va
     return blocks
 
 
+def _lower_triangle_index(n: int) -> np.ndarray:
+    """Where entry (i, j) of a symmetric n x n matrix lies in its lower triangle packed column by column
+    (column j holding rows j to n - 1)."""
+    starts = np.concatenate([[0], np.cumsum(np.arange(n, 0, -1))])[:n]
+    i, j = np.maximum.outer(np.arange(n), np.arange(n)), np.minimum.outer(np.arange(n), np.arange(n))
+    return starts[j] + i - j
+
+
 def hessian_at(fn: Callable, names: Sequence[str], primals: Sequence[Value], wrt: Sequence[str],
                what: str = "gg.hessian") -> tuple[Value, list[Value], list[list[Value]]]:
     """``(J, gradients, H)``, ``H[a][b]`` of shape ``a.shape + b.shape``: Hessian-vector products along each
@@ -233,18 +244,22 @@ def hessian_at(fn: Callable, names: Sequence[str], primals: Sequence[Value], wrt
     inputs = [sub.inputs[list(names).index(w)] for w in wrt]
     shapes = [v.shape for v in inputs]
     k = len(wrt)
-    if sum(math.prod(s) for s in shapes) <= UNROLLED_DIRECTIONS:
+    n = sum(math.prod(s) for s in shapes)
+    if 0 < n <= UNROLLED_DIRECTIONS:
+        # Symmetry: along direction j only the entries from j down are computed (the products narrowed to
+        # them), the column packed below the others, and H read back from the packed lower triangle.
         graph = prepare(sub.finish([_scalar_output(sub)]), gradient=True, wrt=list(wrt))
-        outside, ys = _along_basis(graph, sub, wrt, shapes, _dtype(inputs),
-                                   lambda tangent: _joined([tangent(i) for i in graph.outputs[1:1 + k]],
-                                                                   _dtype(inputs)))
+        outside, packed = _along_basis(graph, sub, wrt, shapes, _dtype(inputs),
+                                       lambda tangent, j: _joined([tangent(i) for i in graph.outputs[1:1 + k]],
+                                                                  _dtype(inputs))[j:], F.concatenate)
+        full = packed[_lower_triangle_index(n)]
         outputs = graph.outputs
     else:
         lin = _hvp_graph(sub, wrt)
         outside, ys = _split_loop(lin, sub, _tangent_names(lin, k), shapes, _dtype(inputs),
                                   lambda v: _joined([v[i] for i in lin.outputs[2 + k:2 + 2 * k]], _dtype(inputs)))
+        full = F.transpose(ys)  # ys[j] = H e_j, the j-th column
         outputs = lin.outputs
-    full = F.transpose(ys)  # ys[j] = H e_j, the j-th column
     blocks = []
     for a, shape_a in enumerate(shapes):
         start = sum(math.prod(s) for s in shapes[:a])

@@ -10,7 +10,7 @@ import numpy as np
 
 from gradgen.dsl.value import Value
 from gradgen.errors import ShapeError
-from gradgen.ir.graph import Node
+from gradgen.ir.graph import ConstArray, Node
 from gradgen.ops.core import apply, builder_of, cast, constant, result_dtype
 from gradgen.ops.registry import Op, define
 from gradgen.ops.shape import reshape, transpose
@@ -49,8 +49,30 @@ def _matmul_vjp(g: Any, out: Any, a: Any, b: Any) -> tuple[Any, Any]:
     return da, db
 
 
+def _one_hot(t: Any) -> tuple[int, float] | None:
+    """``(j, c)`` for a constant vector ``c e_j`` (a basis direction of a Jacobian or Hessian), else None."""
+    value = t.node.params.get("value") if t.node.op == "const" and t.ndim == 1 else None
+    if not isinstance(value, ConstArray):
+        return None
+    nonzero = np.flatnonzero(value.array)
+    return (int(nonzero[0]), float(value.array[nonzero[0]])) if len(nonzero) == 1 else None
+
+
+def _along(x: Any, t: Any, axis: int) -> Any | None:
+    """``x`` times the basis direction ``t`` along its ``axis`` (0: ``t @ x``, -1: ``x @ t``): the slice the
+    direction picks, its zeros structural (a derivative along e_j does not read the other entries, even
+    inf ones); None when ``t`` is not one."""
+    picked = _one_hot(t)
+    if picked is None:
+        return None
+    j, c = picked
+    index = (j,) if axis == 0 or x.ndim == 1 else (slice(None), j)
+    return x[index] if c == 1.0 else c * x[index]
+
+
 def _matmul_jvp(t: Sequence[Any], out: Any, a: Any, b: Any) -> Any:
-    terms = [t[0] @ b if t[0] is not None else None, a @ t[1] if t[1] is not None else None]
+    terms = [None if t[0] is None else _along(b, t[0], 0) if _along(b, t[0], 0) is not None else t[0] @ b,
+             None if t[1] is None else _along(a, t[1], -1) if _along(a, t[1], -1) is not None else a @ t[1]]
     return terms[0] if terms[1] is None else terms[1] if terms[0] is None else terms[0] + terms[1]
 
 

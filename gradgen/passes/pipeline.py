@@ -8,13 +8,14 @@ from gradgen.ir.check import check_graph
 from gradgen.ir.graph import Graph
 from gradgen.passes.autodiff import differentiate
 from gradgen.passes.dce import eliminate_dead_code
+from gradgen.passes.narrow import narrow_products
 from gradgen.passes.numerics import stabilize
 from gradgen.passes.rebuild import inside_loops
 
 
 def prepare(graph: Graph, *, gradient: bool, wrt: str | Sequence[str] | None = None,
             check: bool = False, aux: int = 0) -> Graph:
-    """Stabilize, differentiate (if ``gradient``) and prune ``graph``.
+    """Stabilize, differentiate (if ``gradient``), narrow sliced products and prune ``graph``.
 
     Both stabilize and differentiate build through the simplifying rewriter,
     so the result is folded and CSE'd without a separate simplify pass.
@@ -27,7 +28,7 @@ def prepare(graph: Graph, *, gradient: bool, wrt: str | Sequence[str] | None = N
     passes = [inside_loops(stabilize)]
     if gradient:
         passes.append(lambda g: differentiate(g, wrt, aux=aux))
-    passes.append(eliminate_dead_code)
+    passes += [inside_loops(narrow_products), eliminate_dead_code]
     for run in passes:
         graph = run(graph)
         if check:

@@ -70,12 +70,16 @@ class DerivativeKernel:
     (vjp)."""
 
     def __init__(self, kind: str, fn: Callable, *, wrt: str | Sequence[str] | None, backend: str,
-                 specs: Mapping[str, Any] | None, spec_kwargs: Mapping[str, Any], mode: str = "auto"):
+                 specs: Mapping[str, Any] | None, spec_kwargs: Mapping[str, Any], mode: str = "auto",
+                 with_gradient: bool = True):
         if isinstance(fn, Graph) or not callable(fn):
             raise InputError(f"gg.{kind} takes a Python function, got {type(fn).__name__}")
         if mode not in JACOBIAN_MODES:
             raise InputError(f"gg.jacobian: mode must be one of {JACOBIAN_MODES}, got {mode!r}")
+        if not isinstance(with_gradient, bool):
+            raise InputError(f"gg.{kind}: with_gradient must be True or False, got {with_gradient!r}")
         self.kind = kind
+        self._with_gradient = with_gradient
         self._fn = fn
         self._name = function_name(fn)
         self._single = isinstance(wrt, str)  # a Hessian for one name is one array
@@ -154,7 +158,8 @@ class DerivativeKernel:
             return (value, *[_named(g, f"vjp_{w}") for g, w in zip(grads, wrt)])
         if kind == "hvp":
             value, grads, products = hvp_at(fn, names, primals, dict(zip(wrt, directions)))
-            return (value, *grads, *[_named(p, f"Hv_{w}") for p, w in zip(products, wrt)])
+            products = [_named(p, f"Hv_{w}") for p, w in zip(products, wrt)]
+            return (value, *grads, *products) if self._with_gradient else (value, *products)
         if kind == "jacobian":
             value, jacobians = jacobian_at(fn, names, primals, wrt, self._mode)
             return (value, *[_named(j, f"jacobian_{w}") for j, w in zip(jacobians, wrt)])
@@ -219,6 +224,8 @@ class DerivativeKernel:
         k = len(wrt)
         if self.kind in ("vjp", "jacobian"):
             return result[0], dict(zip(wrt, result[1:]))
+        if self.kind == "hvp" and not self._with_gradient:
+            return result[0], dict(zip(wrt, result[1:]))
         grads = dict(zip(wrt, result[1:1 + k]))
         if self.kind == "hvp":
             return result[0], grads, dict(zip(wrt, result[1 + k:]))
@@ -258,8 +265,9 @@ class DerivativeKernel:
 
 
 def _kernel(kind: str, fn: Callable, wrt: Any, backend: str, specs: Mapping[str, Any] | None,
-            spec_kwargs: Mapping[str, Any], mode: str = "auto") -> DerivativeKernel:
-    return DerivativeKernel(kind, fn, wrt=wrt, backend=backend, specs=specs, spec_kwargs=spec_kwargs, mode=mode)
+            spec_kwargs: Mapping[str, Any], mode: str = "auto", with_gradient: bool = True) -> DerivativeKernel:
+    return DerivativeKernel(kind, fn, wrt=wrt, backend=backend, specs=specs, spec_kwargs=spec_kwargs, mode=mode,
+                            with_gradient=with_gradient)
 
 
 def jvp(fn: Callable, wrt: str | Sequence[str] | None = None, backend: str = "auto",
@@ -294,7 +302,9 @@ def hessian(fn: Callable, wrt: str | Sequence[str] | None = None, backend: str =
 
 
 def hvp(fn: Callable, wrt: str | Sequence[str] | None = None, backend: str = "auto",
-        specs: Mapping[str, Any] | None = None, **spec_kwargs: Any) -> DerivativeKernel:
+        specs: Mapping[str, Any] | None = None, with_gradient: bool = True, **spec_kwargs: Any) -> DerivativeKernel:
     """Compile the Hessian-vector product of a scalar ``fn`` (forward over reverse, never forming H): the
-    kernel takes ``fn``'s arguments and ``tangents={name: v}`` and returns ``(value, grads, {name: (H v)})``."""
-    return _kernel("hvp", fn, wrt, backend, specs, spec_kwargs)
+    kernel takes ``fn``'s arguments and ``tangents={name: v}`` and returns ``(value, grads, {name: (H v)})``;
+    ``with_gradient=False`` returns ``(value, {name: (H v)})`` and skips the work only the gradient needs
+    (a Newton-CG solve asks for many products at one point, whose gradient it has)."""
+    return _kernel("hvp", fn, wrt, backend, specs, spec_kwargs, with_gradient=with_gradient)

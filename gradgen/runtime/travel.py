@@ -86,11 +86,15 @@ def unpickled_kernel(state: dict[str, Any]) -> Any:
     return kernel
 
 
+#: The attributes of a derivative kernel that say what it computes (its inner kernels aside).
+DERIVATIVE_SETTINGS = ("kind", "_single", "_wrt_request", "_backend", "_mode", "_with_gradient", "names", "_folded",
+                       "_name", "_jit")
+
+
 def derivative_state(kernel: Any) -> dict[str, Any]:
     """What a pickled derivative kernel carries: its settings, its inner kernels, the function when it
     pickles."""
-    state = {name: getattr(kernel, name) for name in ("kind", "_single", "_wrt_request", "_backend", "_mode",
-                                                       "names", "_folded", "_name", "_jit")}
+    state = {name: getattr(kernel, name) for name in DERIVATIVE_SETTINGS}
     state.update(function=picklable(kernel._fn), kernels=list(kernel._kernels.items()),
                  first=next((specs for specs, entry in kernel._kernels.items() if entry is kernel._first), None))
     inner = [kernel_state(entry[0])["digest"] for entry in kernel._kernels.values()]
@@ -107,7 +111,7 @@ def unpickled_derivative(state: dict[str, Any]) -> Any:
     if found is not None:
         return found
     kernel = DerivativeKernel.__new__(DerivativeKernel)
-    for name in ("kind", "_single", "_wrt_request", "_backend", "_mode", "names", "_folded", "_name", "_jit"):
+    for name in DERIVATIVE_SETTINGS:
         setattr(kernel, name, state[name])
     kernel._fn = state["function"]
     kernel._kernels = dict(state["kernels"])
