@@ -12,7 +12,6 @@ system computes the same numbers whatever signs its LAPACK picks.
 from __future__ import annotations
 
 import os
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,7 +21,6 @@ import numpy as np
 
 from bench import standalone
 from bench.env import describe, limit_threads
-from bench.timing import autorange, time_batch
 
 SIZES = {"eigh": (10, 50, 200), "svd": ((20, 10), (100, 50), (300, 150))}
 
@@ -108,12 +106,8 @@ def main(argv: list[str] | None = None) -> None:
             want = systems["jax"][task][1]
             error = np.max(np.abs(got - want)) / max(np.max(np.abs(want)), 1e-300)
             assert error < 1e-8, f"{system} {task}: relative error {error:.2e} against JAX"
-    numbers = {(s, t): autorange(step, 0.05) for s, rows in systems.items() for t, (step, _, _) in rows.items()}
-    seconds: dict[tuple[str, str], list[float]] = {key: [] for key in numbers}
-    for _ in range(options.rounds):  # interleaved: every system in every round
-        for (s, t), number in numbers.items():
-            seconds[(s, t)].append(time_batch(systems[s][t][0], number))
-    medians = {key: statistics.median(v) for key, v in seconds.items()}
+    medians = standalone.interleaved_medians({(s, t): step for s, rows in systems.items()
+                                              for t, (step, _, _) in rows.items()}, options.rounds)
     env = describe()
     lines = [f"Gradients through decompositions, {time.strftime('%Y-%m-%d')}, {env.get('cpu', '')}: value and "
              "gradient of sum(w c) + sum(v**2 C) through eigh, and of sum(s**3) + sum((u u.T) C) through svd; "

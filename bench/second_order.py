@@ -11,7 +11,6 @@ value-and-gradient call of the same kernel backend.
 from __future__ import annotations
 
 import os
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -21,7 +20,6 @@ import numpy as np
 
 from bench import standalone
 from bench.env import describe, limit_threads
-from bench.timing import autorange, time_batch
 
 
 def _logreg_data(rows: int, features: int = 8) -> dict[str, Any]:
@@ -202,12 +200,8 @@ def main(argv: list[str] | None = None) -> None:
             want = reference[task][1]
             error = np.max(np.abs(np.asarray(got, float) - want)) / max(np.max(np.abs(want)), 1e-300)
             assert error < 1e-8, f"{system} {task}: relative error {error:.2e} against gradgen"
-    numbers = {(s, t): autorange(step, 0.05) for s, rows in systems.items() for t, (step, _, _) in rows.items()}
-    seconds: dict[tuple[str, str], list[float]] = {key: [] for key in numbers}
-    for _ in range(options.rounds):  # interleaved: every system in every round
-        for (s, t), number in numbers.items():
-            seconds[(s, t)].append(time_batch(systems[s][t][0], number))
-    medians = {key: statistics.median(v) for key, v in seconds.items()}
+    medians = standalone.interleaved_medians({(s, t): step for s, rows in systems.items()
+                                              for t, (step, _, _) in rows.items()}, options.rounds)
     env = describe()
     lines = [f"Second-order derivatives, {time.strftime('%Y-%m-%d')}, {env.get('cpu', '')}; logistic regression "
              f"{options.rows} x 8 (hvp, dense Hessian wrt w), residual Jacobian 10,000 x 10 (forward mode), "

@@ -265,6 +265,17 @@ static inline void gg_swap_columns(long n, long m, double *v, long i, long j)
     }
 }
 
+/* The q x q matrix m transposed in place. */
+static inline void gg_transpose_in_place(long q, double *m)
+{
+    for (long i = 0; i < q; ++i)
+        for (long j = i + 1; j < q; ++j) {
+            const double t = m[i * q + j];
+            m[i * q + j] = m[j * q + i];
+            m[j * q + i] = t;
+        }
+}
+
 /* The symmetric n x n matrix a diagonalised in place by cyclic Jacobi rotations (the eigenvalues end on
  * a's diagonal, ascending), the rotations gathered in v (the eigenvectors, as columns, signs fixed)
  * when v is given. */
@@ -562,12 +573,52 @@ static inline int gg_svd_vt(long p, long q, double *a, double *vt)
         return 0;
 #endif
     gg_svd_jacobi(p, q, a, s, vt);
-    for (long i = 0; i < q; ++i)
-        for (long j = i + 1; j < q; ++j) {
-            const double t = vt[i * q + j];
-            vt[i * q + j] = vt[j * q + i];
-            vt[j * q + i] = t;
-        }
+    gg_transpose_in_place(q, vt); /* the rotations gathered v; vt is its transpose */
+    return 0;
+}
+
+/* Both at once, where a kernel needs the eigenvalues and the eigenvectors of one matrix: out holds
+ * the n eigenvalues, then the n x n eigenvectors. */
+static inline int gg_eigh_packed(long n, long m, double *a, double *out)
+{
+    (void)m;
+    double *v = out + n;
+    gg_symmetrize(n, a);
+    if (gg_not_finite(n * n, a)) {
+        gg_fill_nan(n * n + n, out);
+        return 0;
+    }
+#ifdef GG_USE_LAPACK
+    for (long k = 0; k < n * n; ++k)
+        v[k] = a[k];
+    if (scipy_LAPACKE_dsyevd(GG_ROW_MAJOR, 'V', 'L', (int)n, v, (int)(n > 1 ? n : 1), out) == 0) {
+        for (long j = 0; j < n; ++j)
+            gg_fix_sign(n, n, j, v, 0, 0);
+        return 0;
+    }
+#endif
+    gg_symmetric_eigen(n, a, v);
+    for (long i = 0; i < n; ++i)
+        out[i] = a[i * n + i];
+    return 0;
+}
+
+/* The whole SVD of the tall p x q matrix a at once: out holds u (p x q), then s (q), then vt (q x q). */
+static inline int gg_svd_packed(long p, long q, double *a, double *out)
+{
+    double *u = out, *s = out + p * q, *vt = out + p * q + q;
+    if (gg_not_finite(p * q, a)) {
+        gg_fill_nan(p * q + q + q * q, out);
+        return 0;
+    }
+#ifdef GG_USE_LAPACK
+    if (gg_svd_lapack(p, q, a, s, u, vt) == 0)
+        return 0;
+#endif
+    for (long k = 0; k < p * q; ++k)
+        u[k] = a[k];
+    gg_svd_jacobi(p, q, u, s, vt);
+    gg_transpose_in_place(q, vt);
     return 0;
 }
 

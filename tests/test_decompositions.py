@@ -225,8 +225,13 @@ def test_the_c_source_names_the_routines_and_calls_lapack_where_it_links_the_bla
         return gg.sum(gg.linalg.eigh(a).eigenvectors ** 3)
 
     kernel = gg.value_and_grad(vectors, backend="c", a=gg.Array((3, 3)))
-    assert "gg_eigh_vectors(3, 3, a_copy" in kernel.source
+    # the gradient of the vectors reads the values too: one routine gives both
+    assert kernel.source.count("gg_eigh_packed(3, 4, a_copy") == 1 and "gg_eigvalsh" not in kernel.source
     assert "gg_inverse_gaps(3, 3, " in kernel.source
+    whole = gg.value_and_grad(lambda m: gg.sum(gg.linalg.svd(m, False).U ** 3), backend="c", m=gg.Array((4, 3)))
+    assert whole.source.count("gg_svd_packed(4, 3, ") == 1 and "gg_svdvals" not in whole.source
+    alone = gg.compile(lambda a: gg.linalg.eigvalsh(a), backend="c", a=gg.Array((3, 3)))  # no vectors needed
+    assert "gg_eigh_packed" not in alone.source and "gg_eigvalsh(3, 1, " in alone.source
     assert "#define GG_USE_LAPACK 1" in kernel.source
     monkeypatch.setattr("gradgen.runtime.kernel.find_blas", lambda: None)
     assert "GG_USE_LAPACK" not in gg.value_and_grad(vectors, backend="c", a=gg.Array((3, 3))).source

@@ -321,6 +321,9 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
     "svd_vt": (ex(lambda a: gg.linalg.svd(a, full_matrices=False).Vh, a=separated(4, 2)),
                ex(lambda a: np.linalg.svd(a, full_matrices=False)[0], a=separated(2, 3))),
     "inverse_gaps": (ex(lambda x: apply("inverse_gaps", x), x=distinct(4)),),
+    "eigh_packed": (ex(lambda a: apply("eigh_packed", a), a=symmetric(3)),),
+    "svd_packed": (ex(lambda a: apply("svd_packed", a), a=separated(4, 3)),
+                   ex(lambda a: apply("svd_packed", a), a=separated(3, 3))),
 }
 
 

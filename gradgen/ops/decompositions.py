@@ -263,6 +263,67 @@ define(Op("inverse_gaps", _gaps_infer, inverse_gaps_array, _inverse_gaps_vjp, No
           doc="1 / (w[j] - w[i]), 0 on the diagonal: how eigenvectors turn; fails where two w are equal."))
 
 
+# --- one routine for several results -------------------------------------------------------------------
+#: The op computing all the results of a decomposition at once, for each of its primitives: the C lowering
+#: (``passes/lower.py``) runs one routine where a kernel needs several results of one matrix.
+SHARED = {"eigvalsh": "eigh_packed", "eigh_vectors": "eigh_packed", "svdvals": "svd_packed", "svd_u": "svd_packed",
+          "svd_vt": "svd_packed"}
+
+
+def packed_part(op: str, packed: Any, shape: tuple[int, ...]) -> Any:
+    """The result of primitive ``op`` of a matrix of ``shape``, cut from its packed op's result: the
+    eigenvalues, then the eigenvectors; ``u``, then ``s``, then ``vt``."""
+    rows = shape[0]
+    return {"eigvalsh": lambda: packed[0], "eigh_vectors": lambda: packed[1:], "svd_u": lambda: packed[:rows],
+            "svdvals": lambda: packed[rows], "svd_vt": lambda: packed[rows + 1:]}[op]()
+
+
+def _packed_infer(kind: str) -> Any:
+    def infer(inputs: Sequence[Node], attrs: dict) -> tuple[tuple[int, ...], str]:
+        (a,) = inputs
+        p, q = _float_2d(kind, a)
+        return ((p + 1, q) if kind == "eigh" else (p + 1 + q, q)), a.dtype
+    return infer
+
+
+_PARTS = {"eigh": (("eigvalsh", _eigvalsh_vjp, _eigvalsh_jvp), ("eigh_vectors", _eigh_vectors_vjp, _eigh_vectors_jvp)),
+          "svd": (("svd_u", _svd_u_vjp, _svd_u_jvp), ("svdvals", _svdvals_vjp, _svdvals_jvp),
+                  ("svd_vt", _svd_vt_vjp, _svd_vt_jvp))}
+"""Each packed op's primitives, with their rules: its own rules are theirs, piece by piece."""
+
+
+def _packed_array(kind: str) -> Any:
+    def evaluate(a: np.ndarray) -> np.ndarray:
+        parts = [ARRAYS[op](a) for op, _, _ in _PARTS[kind]]
+        return np.concatenate([x[None] if x.ndim == 1 else x for x in parts])
+    return evaluate
+
+
+def _packed_vjp(kind: str) -> Any:
+    def vjp(g: Any, out: Any, a: Any) -> tuple[Any]:
+        pieces = [rule(packed_part(op, g, a.shape), packed_part(op, out, a.shape), a)[0]
+                  for op, rule, _ in _PARTS[kind]]
+        return (sum(pieces[1:], pieces[0]),)
+    return vjp
+
+
+def _packed_jvp(kind: str) -> Any:
+    def jvp(t: Sequence[Any], out: Any, a: Any) -> Any:
+        parts = [rule(t, packed_part(op, out, a.shape), a) for op, _, rule in _PARTS[kind]]
+        return F.concatenate([F.reshape(x, (1, x.shape[0])) if x.ndim == 1 else x for x in parts])
+    return jvp
+
+
+ARRAYS.update(eigh_packed=_packed_array("eigh"), svd_packed=_packed_array("svd"))
+define(Op("eigh_packed", _packed_infer("eigh"), ARRAYS["eigh_packed"], _packed_vjp("eigh"), None,
+          "linalg_eigh_packed({0})", jvp=_packed_jvp("eigh"), routine="gg_eigh_packed", lapack=True,
+          doc="The eigenvalues (row 0) and eigenvectors (the rows below) at once, as the C lowering shares them."))
+define(Op("svd_packed", _packed_infer("svd"), ARRAYS["svd_packed"], _packed_vjp("svd"), None,
+          "linalg_svd_packed({0})", jvp=_packed_jvp("svd"), routine="gg_svd_packed", lapack=True,
+          routine_sizes=_matrix_sizes, doc="u, then s (one row), then vt of a tall matrix at once, as the C "
+                                           "lowering shares them."))
+
+
 # --- the public functions ---------------------------------------------------------------------------------
 class EighResult(NamedTuple):
     """``eigh``'s answer, as NumPy's: ``a @ eigenvectors == eigenvectors * eigenvalues``."""

@@ -1,4 +1,5 @@
-"""Lowering for C: sigmoid and softplus written out from one shared exp(-|z|).
+"""Lowering for C: sigmoid and softplus written out from one shared exp(-|z|); the results of one
+matrix decomposition from one routine.
 
 A loss such as binary cross-entropy needs sigmoid(z), sigmoid(-z),
 softplus(z) and softplus(-z) for the same z. Written out as
@@ -19,6 +20,8 @@ from gradgen.dsl.value import Value
 from gradgen.ir.builder import GraphBuilder
 from gradgen.ir.graph import Graph, Node
 from gradgen.ops import functions as F
+from gradgen.ops.core import apply
+from gradgen.ops.decompositions import SHARED, packed_part
 from gradgen.passes.dce import eliminate_dead_code
 from gradgen.passes.rebuild import inside_loops, replay
 from gradgen.passes.simplify import simplify_rewriter
@@ -34,8 +37,30 @@ def _expand(op: str, z: Value) -> Value:
 
 def lower_for_c(graph: Graph) -> Graph:
     """``graph`` (and the bodies of its loops) with sigmoid and softplus written out where two or
-    more of them read the same z (or -z), so that they share work; a lone one stays a single call."""
-    return inside_loops(_share_exp)(graph)
+    more of them read the same z (or -z), so that they share work (a lone one stays a single call), and
+    the results of one decomposition cut from one routine's where several are read."""
+    return inside_loops(lambda g: _share_decompositions(_share_exp(g)))(graph)
+
+
+def _share_decompositions(graph: Graph) -> Graph:
+    """Each eigendecomposition (SVD) primitive of a matrix of which the graph reads several results as
+    a part of the one packed op that computes them all (``ops/decompositions.py``)."""
+    read: dict[tuple[str, int], set[str]] = {}
+    for node in graph.nodes:
+        if node.op in SHARED:
+            read.setdefault((SHARED[node.op], node.inputs[0]), set()).add(node.op)
+    if all(len(ops) < 2 for ops in read.values()):
+        return graph
+
+    def expand(builder: GraphBuilder, node: Node, mapping: list[int]) -> int | None:
+        if node.op not in SHARED or len(read[(SHARED[node.op], node.inputs[0])]) < 2:
+            return None
+        packed = apply(SHARED[node.op], Value(builder, mapping[node.inputs[0]]))  # one node, by hash-consing
+        return packed_part(node.op, packed, graph.nodes[node.inputs[0]].shape).id
+
+    builder = GraphBuilder(simplify_rewriter)
+    mapping = replay(graph, builder, expand)
+    return eliminate_dead_code(builder.finish(tuple(mapping[i] for i in graph.outputs), graph.output_names))
 
 
 def _share_exp(graph: Graph) -> Graph:
