@@ -35,7 +35,7 @@ def narrow_products(graph: Graph) -> Graph:
     def narrowed(builder: GraphBuilder, mapping: list[int], old: int, slices: tuple) -> int:
         """Node ``old`` of ``graph``, sliced by ``slices``, in ``builder``."""
         node = graph.nodes[old]
-        if readers[old] == 1 and node.op == "matmul":
+        if readers[old] == 1 and node.op == "matmul" and node.shape:
             return _sliced_product(builder, graph, mapping, node, slices)
         if readers[old] == 1 and OPS[node.op].elementwise and all(
                 graph.nodes[i].shape in (node.shape, ()) for i in node.inputs):
@@ -61,7 +61,7 @@ def _sliced_product(builder: GraphBuilder, graph: Graph, mapping: list[int], pro
         a_slices, b_slices = (slices[0], _full(a.shape[1])), None
     elif len(a.shape) == 2 and len(b.shape) == 2:
         a_slices, b_slices = (slices[0], _full(a.shape[1])), (_full(b.shape[0]), slices[1])
-    else:  # a vector times a matrix (a product of two vectors is a scalar, never sliced)
+    else:  # a vector times a matrix (a product of two vectors is a scalar, not narrowed)
         a_slices, b_slices = None, (_full(b.shape[0]), slices[0])
     left, right = mapping[product.inputs[0]], mapping[product.inputs[1]]
     if a_slices is not None and a_slices != tuple(_full(n) for n in a.shape):
