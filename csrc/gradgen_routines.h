@@ -350,50 +350,58 @@ static inline void gg_symmetric_eigen(long n, double *a, double *v)
         gg_fix_sign(n, n, j, v, 0, 0);
 }
 
-static inline int gg_eigvalsh(long n, long m, double *a, double *w)
+/* The eigenvalues w (ascending) of the symmetric matrix a's lower triangle stands for, and its
+ * eigenvectors v (columns, signs fixed) when v is given: LAPACK where linked, else (or where it reports
+ * no convergence) Jacobi rotations on a. NaN everywhere for a matrix that is not finite. */
+static inline void gg_eigh_all(long n, double *a, double *w, double *v)
 {
-    (void)m;
     gg_symmetrize(n, a);
     if (gg_not_finite(n * n, a)) {
         gg_fill_nan(n, w);
-        return 0;
+        if (v)
+            gg_fill_nan(n * n, v);
+        return;
     }
 #ifdef GG_USE_LAPACK
-    double *copy = malloc(sizeof(double) * (size_t)(n * n + 1));
-    for (long k = 0; copy && k < n * n; ++k)
-        copy[k] = a[k];
-    const int info = copy ? scipy_LAPACKE_dsyevd(GG_ROW_MAJOR, 'N', 'L', (int)n, copy, (int)(n > 1 ? n : 1), w) : 1;
-    free(copy);
-    if (info == 0)
-        return 0;
+    double *work = v ? v : malloc(sizeof(double) * (size_t)(n * n + 1)); /* LAPACK overwrites it; a stays */
+    for (long k = 0; work && k < n * n; ++k)
+        work[k] = a[k];
+    const int info = work ? scipy_LAPACKE_dsyevd(GG_ROW_MAJOR, v ? 'V' : 'N', 'L', (int)n, work,
+                                                 (int)(n > 1 ? n : 1), w) : 1;
+    if (!v)
+        free(work);
+    if (info == 0) {
+        for (long j = 0; v && j < n; ++j)
+            gg_fix_sign(n, n, j, v, 0, 0);
+        return;
+    }
 #endif
-    gg_symmetric_eigen(n, a, 0);
+    gg_symmetric_eigen(n, a, v);
     for (long i = 0; i < n; ++i)
         w[i] = a[i * n + i];
+}
+
+static inline int gg_eigvalsh(long n, long m, double *a, double *w)
+{
+    (void)m;
+    gg_eigh_all(n, a, w, 0);
     return 0;
 }
 
 static inline int gg_eigh_vectors(long n, long m, double *a, double *v)
 {
+    double w[n > 0 ? n : 1];
     (void)m;
-    gg_symmetrize(n, a);
-    if (gg_not_finite(n * n, a)) {
-        gg_fill_nan(n * n, v);
-        return 0;
-    }
-#ifdef GG_USE_LAPACK
-    double *w = malloc(sizeof(double) * (size_t)(n + 1));
-    for (long k = 0; w && k < n * n; ++k)
-        v[k] = a[k];
-    const int info = w ? scipy_LAPACKE_dsyevd(GG_ROW_MAJOR, 'V', 'L', (int)n, v, (int)(n > 1 ? n : 1), w) : 1;
-    free(w);
-    if (info == 0) {
-        for (long j = 0; j < n; ++j)
-            gg_fix_sign(n, n, j, v, 0, 0);
-        return 0;
-    }
-#endif
-    gg_symmetric_eigen(n, a, v);
+    gg_eigh_all(n, a, w, v);
+    return 0;
+}
+
+/* Both at once, where a kernel needs the eigenvalues and the eigenvectors of one matrix: out holds
+ * the n eigenvalues, then the n x n eigenvectors. */
+static inline int gg_eigh_packed(long n, long m, double *a, double *out)
+{
+    (void)m;
+    gg_eigh_all(n, a, out, out + n);
     return 0;
 }
 
@@ -527,98 +535,54 @@ static inline int gg_svd_lapack(long p, long q, const double *a, double *s, doub
 }
 #endif
 
-/* The singular values (descending) of the p x q matrix a, p >= q. */
-static inline int gg_svdvals(long p, long q, double *a, double *s)
+/* The singular values s (descending) of the tall p x q matrix a = u diag(s) vt, and u (p x q) and vt
+ * (q x q) where given: LAPACK where linked, else (or where it reports no convergence) one-sided Jacobi.
+ * NaN everywhere for a matrix that is not finite. */
+static inline void gg_svd_all(long p, long q, double *a, double *s, double *u, double *vt)
 {
     if (gg_not_finite(p * q, a)) {
         gg_fill_nan(q, s);
-        return 0;
+        if (u)
+            gg_fill_nan(p * q, u);
+        if (vt)
+            gg_fill_nan(q * q, vt);
+        return;
     }
 #ifdef GG_USE_LAPACK
-    if (gg_svd_lapack(p, q, a, s, 0, 0) == 0)
-        return 0;
+    if (gg_svd_lapack(p, q, a, s, u, vt) == 0)
+        return;
 #endif
-    gg_svd_jacobi(p, q, a, s, 0);
+    for (long k = 0; u && k < p * q; ++k)
+        u[k] = a[k];
+    gg_svd_jacobi(p, q, u ? u : a, s, vt); /* the rotations gather v; vt is its transpose */
+    if (vt)
+        gg_transpose_in_place(q, vt);
+}
+
+static inline int gg_svdvals(long p, long q, double *a, double *s)
+{
+    gg_svd_all(p, q, a, s, 0, 0);
     return 0;
 }
 
-/* The p x q left singular vectors u of a = u diag(s) vt, p >= q (a's copy holds the singular values). */
 static inline int gg_svd_u(long p, long q, double *a, double *u)
 {
-    if (gg_not_finite(p * q, a)) {
-        gg_fill_nan(p * q, u);
-        return 0;
-    }
-#ifdef GG_USE_LAPACK
     double s[q > 0 ? q : 1];
-    if (gg_svd_lapack(p, q, a, s, u, 0) == 0)
-        return 0;
-#endif
-    for (long k = 0; k < p * q; ++k)
-        u[k] = a[k];
-    gg_svd_jacobi(p, q, u, a, 0);
+    gg_svd_all(p, q, a, s, u, 0);
     return 0;
 }
 
-/* The q x q right singular vectors vt (rows) of a = u diag(s) vt, p >= q. */
 static inline int gg_svd_vt(long p, long q, double *a, double *vt)
 {
-    if (gg_not_finite(p * q, a)) {
-        gg_fill_nan(q * q, vt);
-        return 0;
-    }
     double s[q > 0 ? q : 1];
-#ifdef GG_USE_LAPACK
-    if (gg_svd_lapack(p, q, a, s, 0, vt) == 0)
-        return 0;
-#endif
-    gg_svd_jacobi(p, q, a, s, vt);
-    gg_transpose_in_place(q, vt); /* the rotations gathered v; vt is its transpose */
-    return 0;
-}
-
-/* Both at once, where a kernel needs the eigenvalues and the eigenvectors of one matrix: out holds
- * the n eigenvalues, then the n x n eigenvectors. */
-static inline int gg_eigh_packed(long n, long m, double *a, double *out)
-{
-    (void)m;
-    double *v = out + n;
-    gg_symmetrize(n, a);
-    if (gg_not_finite(n * n, a)) {
-        gg_fill_nan(n * n + n, out);
-        return 0;
-    }
-#ifdef GG_USE_LAPACK
-    for (long k = 0; k < n * n; ++k)
-        v[k] = a[k];
-    if (scipy_LAPACKE_dsyevd(GG_ROW_MAJOR, 'V', 'L', (int)n, v, (int)(n > 1 ? n : 1), out) == 0) {
-        for (long j = 0; j < n; ++j)
-            gg_fix_sign(n, n, j, v, 0, 0);
-        return 0;
-    }
-#endif
-    gg_symmetric_eigen(n, a, v);
-    for (long i = 0; i < n; ++i)
-        out[i] = a[i * n + i];
+    gg_svd_all(p, q, a, s, 0, vt);
     return 0;
 }
 
 /* The whole SVD of the tall p x q matrix a at once: out holds u (p x q), then s (q), then vt (q x q). */
 static inline int gg_svd_packed(long p, long q, double *a, double *out)
 {
-    double *u = out, *s = out + p * q, *vt = out + p * q + q;
-    if (gg_not_finite(p * q, a)) {
-        gg_fill_nan(p * q + q + q * q, out);
-        return 0;
-    }
-#ifdef GG_USE_LAPACK
-    if (gg_svd_lapack(p, q, a, s, u, vt) == 0)
-        return 0;
-#endif
-    for (long k = 0; k < p * q; ++k)
-        u[k] = a[k];
-    gg_svd_jacobi(p, q, u, s, vt);
-    gg_transpose_in_place(q, vt);
+    gg_svd_all(p, q, a, out + p * q, out, out + p * q + q);
     return 0;
 }
 

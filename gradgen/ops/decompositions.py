@@ -82,46 +82,49 @@ def _matrix_sizes(shapes: Sequence[tuple[int, ...]], out: tuple[int, ...]) -> tu
 
 # --- NumPy evaluation (the reference and the Python backend) ------------------------------------------
 def column_signs(v: np.ndarray) -> np.ndarray:
-    """Per column of ``v``, the sign (+1 or -1) that makes the first entry at least ``1/(2 sqrt(n))`` in
-    magnitude positive: the rule of the C routines (``gg_fix_sign``)."""
-    if v.size == 0:
-        return np.ones(v.shape[1])
-    big = np.abs(v) >= 0.5 / np.sqrt(float(v.shape[0]))
-    first = v[np.argmax(big, axis=0), np.arange(v.shape[1])]
-    return np.where(big.any(axis=0) & (first < 0), -1.0, 1.0)
+    """Per column of ``v`` (of each matrix, for a stack), the sign (+1 or -1) that makes the first entry at
+    least ``1/(2 sqrt(n))`` in magnitude positive: the rule of the C routines (``gg_fix_sign``)."""
+    if v.shape[-2] == 0:
+        return np.ones(v.shape[:-2] + v.shape[-1:])
+    big = np.abs(v) >= 0.5 / np.sqrt(float(v.shape[-2]))
+    first = np.take_along_axis(v, np.argmax(big, axis=-2)[..., None, :], axis=-2)[..., 0, :]
+    return np.where(big.any(axis=-2) & (first < 0), -1.0, 1.0)
 
 
 def _in_double(numpy: Any, symmetric: bool = False) -> Any:
-    """``numpy(a)`` in double precision (as the C routines work), cast back; NaN for a matrix that is not
-    finite (where LAPACK may raise), only the lower triangle counting for a ``symmetric`` one."""
-    def evaluate(a: np.ndarray) -> np.ndarray:
+    """``numpy(a)`` (an array or a tuple of them) in double precision, as the C routines work, cast back;
+    NaN for a matrix that is not finite (where LAPACK may raise), only the lower triangle counting for a
+    ``symmetric`` one."""
+    def evaluate(a: np.ndarray) -> Any:
         a64 = np.asarray(a, dtype=np.float64)
         if symmetric:
             a64 = np.tril(a64) + np.tril(a64, -1).T
-        result = numpy(np.where(np.isfinite(a64).all(), a64, 0.0))
-        return np.asarray(np.where(np.isfinite(a64).all(), result, np.nan), dtype=a.dtype)
+        finite = bool(np.isfinite(a64).all())
+        results = numpy(a64 if finite else np.zeros_like(a64))
+        cast = lambda x: np.asarray(x if finite else np.full_like(x, np.nan), dtype=a.dtype)  # noqa: E731
+        return tuple(map(cast, results)) if isinstance(results, tuple) else cast(results)
     return evaluate
 
 
-def _eigh_vectors(a: np.ndarray) -> np.ndarray:
-    v = np.linalg.eigh(a)[1]
-    return v * column_signs(v)
+def signed_eigh(a: np.ndarray, UPLO: str = "L") -> tuple[np.ndarray, np.ndarray]:  # noqa: N803 - NumPy's name
+    """``np.linalg.eigh(a, UPLO)`` with each eigenvector's sign fixed."""
+    w, v = np.linalg.eigh(a, UPLO)
+    return w, v * column_signs(v)[..., None, :]
 
 
-def _svd_u(a: np.ndarray) -> np.ndarray:
-    u = np.linalg.svd(a, full_matrices=False)[0]
-    return u * column_signs(u)
+def signed_svd(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The reduced SVD of tall ``a``, each left vector's sign fixed and its right vector following."""
+    u, s, vt = np.linalg.svd(a, full_matrices=False)
+    signs = column_signs(u)
+    return u * signs[..., None, :], s, vt * signs[..., :, None]
 
 
-def _svd_vt(a: np.ndarray) -> np.ndarray:
-    u, _, vt = np.linalg.svd(a, full_matrices=False)
-    return vt * column_signs(u)[:, None]
+_EIGH, _SVD = _in_double(signed_eigh, symmetric=True), _in_double(signed_svd)
 
-
-#: The evaluations, as the Python backend calls them (``linalg_<op>``).
-ARRAYS = {"eigvalsh": _in_double(np.linalg.eigvalsh, True), "eigh_vectors": _in_double(_eigh_vectors, True),
-          "svdvals": _in_double(lambda a: np.linalg.svd(a, compute_uv=False)), "svd_u": _in_double(_svd_u),
-          "svd_vt": _in_double(_svd_vt)}
+#: The evaluations, as the Python backend calls them (``linalg_<op>``); each decomposition once.
+ARRAYS = {"eigvalsh": _in_double(np.linalg.eigvalsh, symmetric=True), "eigh_vectors": lambda a: _EIGH(a)[1],
+          "svdvals": _in_double(lambda a: np.linalg.svd(a, compute_uv=False)), "svd_u": lambda a: _SVD(a)[0],
+          "svd_vt": lambda a: _SVD(a)[2]}
 
 
 def inverse_gaps_array(w: np.ndarray) -> np.ndarray:
@@ -292,11 +295,9 @@ _PARTS = {"eigh": (("eigvalsh", _eigvalsh_vjp, _eigvalsh_jvp), ("eigh_vectors", 
 """Each packed op's primitives, with their rules: its own rules are theirs, piece by piece."""
 
 
-def _packed_array(kind: str) -> Any:
-    def evaluate(a: np.ndarray) -> np.ndarray:
-        parts = [ARRAYS[op](a) for op, _, _ in _PARTS[kind]]
-        return np.concatenate([x[None] if x.ndim == 1 else x for x in parts])
-    return evaluate
+def _packed_array(decompose: Any) -> Any:
+    """The packed op's evaluation: its parts from one decomposition, rows one below the other."""
+    return lambda a: np.concatenate([x[None] if x.ndim == 1 else x for x in decompose(a)])
 
 
 def _packed_vjp(kind: str) -> Any:
@@ -314,7 +315,7 @@ def _packed_jvp(kind: str) -> Any:
     return jvp
 
 
-ARRAYS.update(eigh_packed=_packed_array("eigh"), svd_packed=_packed_array("svd"))
+ARRAYS.update(eigh_packed=_packed_array(_EIGH), svd_packed=_packed_array(_SVD))
 define(Op("eigh_packed", _packed_infer("eigh"), ARRAYS["eigh_packed"], _packed_vjp("eigh"), None,
           "linalg_eigh_packed({0})", jvp=_packed_jvp("eigh"), routine="gg_eigh_packed", lapack=True,
           doc="The eigenvalues (row 0) and eigenvectors (the rows below) at once, as the C lowering shares them."))
@@ -363,8 +364,7 @@ def eigh(a: Any, UPLO: str = "L") -> EighResult:  # noqa: N803
     """Eigenvalues (ascending) and eigenvectors (columns) of a symmetric matrix, as ``np.linalg.eigh``;
     each vector's sign fixed (its first entry of magnitude at least ``1/(2 sqrt(n))`` positive)."""
     if not isinstance(a, Value):
-        w, v = np.linalg.eigh(a, UPLO)
-        return EighResult(w, v * column_signs(v))
+        return EighResult(*signed_eigh(np.asarray(a), UPLO))
     stacked = over_stacks("eigh", lambda m: tuple(eigh(m, UPLO)), [a], [2])
     if stacked is not None:
         return EighResult(*stacked)
@@ -391,11 +391,12 @@ def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True, hermitian: 
     nothing a derivative can follow)."""
     if not isinstance(a, Value):
         a = np.asarray(a)
-        if hermitian or not compute_uv or a.ndim != 2 or (full_matrices and a.shape[0] != a.shape[1]):
+        if hermitian or not compute_uv or a.ndim < 2 or (full_matrices and a.shape[-2] != a.shape[-1]):
             return np.linalg.svd(a, full_matrices=full_matrices, compute_uv=compute_uv, hermitian=hermitian)
-        if a.shape[0] >= a.shape[1]:
-            return SVDResult(_svd_u(a), np.linalg.svd(a, compute_uv=False), _svd_vt(a))
-        return SVDResult(_svd_vt(a.T).T, np.linalg.svd(a, compute_uv=False), _svd_u(a.T).T)
+        if a.shape[-2] >= a.shape[-1]:
+            return SVDResult(*signed_svd(a))
+        u, s, vt = signed_svd(np.swapaxes(a, -1, -2))  # a.T = u s vt, so a = vt.T s u.T
+        return SVDResult(np.swapaxes(vt, -1, -2), s, np.swapaxes(u, -1, -2))
     if hermitian:
         raise InputError("svd: hermitian=True is not supported; for a symmetric matrix, gg.linalg.eigh gives "
                          "the eigenvalues, whose magnitudes are the singular values")

@@ -58,21 +58,20 @@ def _one_hot(t: Any) -> tuple[int, float] | None:
     return (int(nonzero[0]), float(value.array[nonzero[0]])) if len(nonzero) == 1 else None
 
 
-def _along(x: Any, t: Any, axis: int) -> Any | None:
-    """``x`` times the basis direction ``t`` along its ``axis`` (0: ``t @ x``, -1: ``x @ t``): the slice the
-    direction picks, its zeros structural (a derivative along e_j does not read the other entries, even
-    inf ones); None when ``t`` is not one."""
+def _times_tangent(x: Any, t: Any, left: bool) -> Any:
+    """``t @ x`` (``left``) or ``x @ t``; for a basis direction ``t = c e_j``, the slice of ``x`` it picks,
+    its zeros structural (a derivative along e_j does not read the other entries, even inf ones)."""
     picked = _one_hot(t)
     if picked is None:
-        return None
+        return t @ x if left else x @ t
     j, c = picked
-    index = (j,) if axis == 0 or x.ndim == 1 else (slice(None), j)
+    index = (j,) if left or x.ndim == 1 else (slice(None), j)
     return x[index] if c == 1.0 else c * x[index]
 
 
 def _matmul_jvp(t: Sequence[Any], out: Any, a: Any, b: Any) -> Any:
-    terms = [None if t[0] is None else _along(b, t[0], 0) if _along(b, t[0], 0) is not None else t[0] @ b,
-             None if t[1] is None else _along(a, t[1], -1) if _along(a, t[1], -1) is not None else a @ t[1]]
+    terms = [_times_tangent(b, t[0], left=True) if t[0] is not None else None,
+             _times_tangent(a, t[1], left=False) if t[1] is not None else None]
     return terms[0] if terms[1] is None else terms[1] if terms[0] is None else terms[0] + terms[1]
 
 
