@@ -19,12 +19,8 @@ from gradgen.codegen.pyhelpers import RESERVED
 from gradgen.ir.graph import TUPLE, ConstArray, Graph, Node
 from gradgen.ops.registry import OPS, spell
 
-#: Ops whose NumPy result may share memory with an input: outputs made by
-#: them are copied so the caller always owns what it gets.
 #: Scalar outputs come back as Python numbers of their kind, from either backend.
 _PYTHON_SCALAR = {"float64": "float", "float32": "float", "int64": "int", "bool": "bool"}
-_VIEW_OPS = {"input", "const", "broadcast_to", "reshape", "transpose", "slice", "stop_gradient", "cast",
-             "loop_output"}
 
 
 @dataclass
@@ -226,7 +222,8 @@ def generate_python(graph: Graph, *, function_name: str, mode: str,
         if not scalar:
             if node.shape == ():
                 text = f"{_PYTHON_SCALAR[node.dtype]}({text})"
-            elif node.op in _VIEW_OPS or node_id in aliases or node_id in seen:
+            elif OPS[node.op].np_aliases or node_id in aliases or node_id in seen:
+                # its NumPy value may share memory with an input: copied so the caller owns what it gets
                 text = f"np.array({text}, dtype=np.{node.dtype})"
         seen.add(node_id)
         outputs.append(text)

@@ -270,9 +270,11 @@ define(Op("cast", _cast_infer, lambda x, dtype: np.asarray(x).astype(dtype),
           c=lambda args, attrs: {"float64": "(double)({0})", "float32": "(float)({0})", "int64": "(int64_t)({0})",
                                  "bool": "({0} != 0)"}[attrs["dtype"]].format(*args),
           jvp=lambda t, out, x, dtype: None if t[0] is None else F.cast(t[0], dtype),
-          kind="elementwise", cheap=True, sympy=_cast_sympy, reads_forward=False, doc="Convert to another dtype."))
+          kind="elementwise", cheap=True, sympy=_cast_sympy, reads_forward=False, np_aliases=True,
+          doc="Convert to another dtype."))
 
 define(Op("stop_gradient", lambda inputs, attrs: (inputs[0].shape, inputs[0].dtype), lambda x: x,
           no_gradient, "{0}", "{0}", c="{0}", jvp=lambda t, out, x: None, kind="view", sympy=lambda sp, n, a: a,
-          reads_forward=False,
+          reads_forward=False, index_map=lambda node, source: tuple((d, 1, 0) for d in range(len(source.shape))),
+          keeps_offsets=True, np_aliases=True,
           doc="Identity whose gradient is 0."))

@@ -76,7 +76,7 @@ def _matmul_jvp(t: Sequence[Any], out: Any, a: Any, b: Any) -> Any:
 
 
 define(Op("matmul", _matmul_infer, np.matmul, _matmul_vjp, None, "{0} @ {1}", jvp=_matmul_jvp,
-          kind="product",
+          kind="product", lowering="gemm",
           doc="Matrix product of 1-D or 2-D operands (vector-vector is the dot product)."))
 
 

@@ -221,4 +221,4 @@ define(Op("scan", _scan_infer, run_scan, _scan_vjp, None, None, jvp=_scan_jvp, k
 define(Op("loop_output", _output_infer, lambda loop, index: loop[index],
           lambda g, out, loop, index: [ResultCotangent(index, g)], None, "{0}[{index}]",
           jvp=lambda t, out, loop, index: t[0][index] if t[0] is not None else None, kind="part",
-          reads_forward=False, doc="One result of a loop node."))
+          reads_forward=False, np_aliases=True, doc="One result of a loop node."))

@@ -69,6 +69,22 @@ class Op:
       its node becomes the function's own graph, so it has no spellings).
     - ``selects``: the VJP hands some inputs exact zeros (``where``), so
       the values upstream of those inputs may be inf or NaN where unused.
+    - ``index_map(node, source)``: for a view, where each of its elements is in its input ``source``: one
+      entry per axis of ``source``, ``(axis, step, start)`` (index ``start + step * i`` where the view is at
+      ``i`` on ``axis``) or None (index 0); None for the whole map when the view is not one of axes (a
+      reshape that does more than add or drop axes of length 1: it is read through flat offsets).
+    - ``keeps_offsets``: a view whose element at each flat (C-order) offset is its input's at that offset
+      (reshape, stop_gradient), so a flat read passes through it.
+    - ``np_aliases``: the NumPy spelling may give back its input's memory (the input itself or a view of
+      it), so a kernel copies an output made by it for the caller to own.
+    - ``lowering``: the schedule's loop that computes a structural op without a ``routine`` (and a matrix
+      product the BLAS computes): "unslice", "concatenate", "indexed" (an axis indexed by an index array:
+      gathers and scatters) or "gemm".
+    - ``accumulates``: it adds its input's elements into zeros where its slices or index values put them
+      (several may land on one element) instead of storing them: scatters, and ``unslice_sum`` (whose
+      ``slices`` hold one slicing per part).
+    - ``along_axis``: its index array has the rank of the value, broadcast against it
+      (``take_along_axis``), not axes of its own in place of the indexed one (``take``).
     """
 
     name: str
@@ -89,11 +105,19 @@ class Op:
     routine_sizes: Callable[[Sequence[Shape], Shape], tuple[int, ...]] | None = None
     lapack: bool = False
     custom: bool = False
+    index_map: Callable[[Node, Node], tuple[tuple[int, int, int] | None, ...] | None] | None = None
+    keeps_offsets: bool = False
+    np_aliases: bool = False
+    lowering: str = ""
+    accumulates: bool = False
+    along_axis: bool = False
     doc: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise GraphError(f"op {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}")
+        if (self.kind == "view") != (self.index_map is not None):
+            raise GraphError(f"op {self.name!r}: a view (and only a view) has an index_map")
 
     @property
     def differentiable(self) -> bool:
@@ -108,6 +132,11 @@ class Op:
     def view(self) -> bool:
         """The op only maps indices onto its input."""
         return self.kind == "view"
+
+    @property
+    def gathers(self) -> bool:
+        """Its elements are elements of its first input, picked by index values (take, take_along_axis)."""
+        return self.lowering == "indexed" and not self.accumulates
 
 
 OPS: dict[str, Op] = {}

@@ -38,11 +38,11 @@ def _fixed(inputs: Sequence[Node], attrs: dict) -> tuple[tuple[int, ...], str]:
     raise GraphError("input and const nodes are created by the builder, not inferred")
 
 
-define(Op("input", _fixed, _no_eval, None, "{name}", "{name}", kind="leaf", reads_forward=False,
+define(Op("input", _fixed, _no_eval, None, "{name}", "{name}", kind="leaf", reads_forward=False, np_aliases=True,
           doc="An argument of the traced function."))
 define(Op("const", _fixed, lambda value: np.asarray(_const_value(value)), None,
           lambda args, attrs: repr(_const_value(attrs["value"])),
-          lambda args, attrs: repr(_const_value(attrs["value"])), kind="leaf", reads_forward=False,
+          lambda args, attrs: repr(_const_value(attrs["value"])), kind="leaf", reads_forward=False, np_aliases=True,
           doc="A constant (inlined when scalar, bound by name when an array)."))
 
 
@@ -63,10 +63,17 @@ def sum_to(g: Any, shape: tuple[int, ...]) -> Any:
     return reshape(g, shape)
 
 
+def _broadcast_index(node: Node, source: Node) -> tuple[tuple[int, int, int] | None, ...]:
+    """``source``'s axes are the view's last ones; those of length 1 stay at index 0."""
+    lead = len(node.shape) - len(source.shape)
+    return tuple(None if n == 1 else (lead + j, 1, 0) for j, n in enumerate(source.shape))
+
+
 define(Op("broadcast_to", _broadcast_infer, lambda x, shape: np.broadcast_to(x, shape),
           lambda g, out, x, shape: (sum_to(g, x.shape),),
           None, "np.broadcast_to({0}, {shape})",
           jvp=lambda t, out, x, shape: broadcast_to(t[0], shape), kind="view", reads_forward=False,
+          index_map=_broadcast_index, np_aliases=True,
           doc="Repeat x along new or length-1 axes (NumPy broadcasting)."))
 
 
@@ -79,9 +86,19 @@ def _reshape_infer(inputs: Sequence[Node], attrs: dict) -> tuple[tuple[int, ...]
     return shape, inputs[0].dtype
 
 
+def _reshape_index(node: Node, source: Node) -> tuple[tuple[int, int, int] | None, ...] | None:
+    """A reshape that only adds or drops axes of length 1 keeps the other axes in order; any other is
+    no map of axes."""
+    if [n for n in node.shape if n != 1] != [n for n in source.shape if n != 1]:
+        return None
+    long = iter([d for d, n in enumerate(node.shape) if n != 1])
+    return tuple(None if n == 1 else (next(long), 1, 0) for n in source.shape)
+
+
 define(Op("reshape", _reshape_infer, lambda x, shape: np.reshape(x, shape),
           lambda g, out, x, shape: (reshape(g, x.shape),), None, "np.reshape({0}, {shape})",
           jvp=lambda t, out, x, shape: reshape(t[0], shape), kind="view", reads_forward=False,
+          index_map=_reshape_index, keeps_offsets=True, np_aliases=True,
           doc="Same elements, another shape (C order)."))
 
 
@@ -106,10 +123,17 @@ def _transpose_infer(inputs: Sequence[Node], attrs: dict) -> tuple[tuple[int, ..
     return tuple(inputs[0].shape[a] for a in attrs["axes"]), inputs[0].dtype
 
 
+def _transpose_index(node: Node, source: Node) -> tuple[tuple[int, int, int] | None, ...]:
+    """Axis ``axes[d]`` of ``source`` is the view's axis ``d``."""
+    axes = node.params["axes"]
+    return tuple((axes.index(a), 1, 0) for a in range(len(source.shape)))
+
+
 define(Op("transpose", _transpose_infer, lambda x, axes: np.transpose(x, axes),
           lambda g, out, x, axes: (transpose(g, tuple(int(i) for i in np.argsort(axes))),),
           None, "np.transpose({0}, {axes})",
           jvp=lambda t, out, x, axes: transpose(t[0], axes), kind="view", reads_forward=False,
+          index_map=_transpose_index, np_aliases=True,
           doc="Permute the axes (reverse them by default)."))
 
 
@@ -156,12 +180,16 @@ define(Op("slice", _slice_infer, lambda x, slices: np.array(np.asarray(x)[_as_sl
           lambda g, out, x, slices: (apply("unslice", g, shape=x.shape, slices=slices),),
           None, lambda args, attrs: args[0] + _slice_text(attrs["slices"]),
           jvp=lambda t, out, x, slices: apply("slice", t[0], slices=slices), kind="view", reads_forward=False,
+          index_map=lambda node, source: tuple((d, step, start) for d, (start, _, step)
+                                               in enumerate(node.params["slices"])),
+          np_aliases=True,
           doc="x[start:stop:step, ...] on every axis."))
 define(Op("unslice", lambda inputs, attrs: (attrs["shape"], inputs[0].dtype), unslice_array,
           lambda g, out, x, shape, slices: (apply("slice", g, slices=slices),),
           None, "unslice({0}, {shape}, {slices})",
           jvp=lambda t, out, x, shape, slices: apply("unslice", t[0], shape=shape, slices=slices),
-          reads_forward=False, doc="Zeros of `shape` with x written into a slice: the adjoint of slice."))
+          reads_forward=False, lowering="unslice",
+          doc="Zeros of `shape` with x written into a slice: the adjoint of slice."))
 
 
 def unslice_sum_array(shape: tuple[int, ...], slices: Sequence[Sequence[tuple[int, int, int]]],
@@ -184,7 +212,7 @@ define(Op("unslice_sum", _unslice_sum_infer,
           None, lambda args, attrs: f"unslice_sum({attrs['shape']}, {attrs['slices']}, ({', '.join(args)},))",
           jvp=lambda t, out, *parts, shape, slices: add_n(
               [apply("unslice", tp, shape=shape, slices=s) for tp, s in zip(t, slices) if tp is not None]),
-          reads_forward=False,
+          reads_forward=False, lowering="unslice", accumulates=True,
           doc="Zeros of `shape` with each part added into its slice: many unslices gathered in one."))
 
 
@@ -229,12 +257,13 @@ define(Op("take", _take_infer, lambda x, idx, axis: np.take(x, idx, axis=axis),
           lambda g, out, x, idx, axis: (apply("scatter_add", g, idx, shape=x.shape, axis=axis), None),
           None, "np.take({0}, {1}, axis={axis})",
           jvp=lambda t, out, x, idx, axis: apply("take", t[0], idx, axis=axis), reads_forward=False,
+          lowering="indexed",
           doc="x[idx] along an axis, with an int64 index array (gathers)."))
 define(Op("scatter_add", lambda inputs, attrs: (attrs["shape"], inputs[0].dtype), scatter_add_array,
           lambda g, out, x, idx, shape, axis: (apply("take", g, idx, axis=axis), None),
           None, "scatter_add({0}, {1}, {shape}, {axis})",
           jvp=lambda t, out, x, idx, shape, axis: apply("scatter_add", t[0], idx, shape=shape, axis=axis),
-          reads_forward=False,
+          reads_forward=False, lowering="indexed", accumulates=True,
           doc="Zeros of `shape` with x added at idx along an axis: the adjoint of take."))
 
 
@@ -267,12 +296,13 @@ define(Op("take_along_axis", _along_infer, lambda x, idx, axis: np.take_along_ax
           lambda g, out, x, idx, axis: (apply("scatter_along_axis", g, idx, shape=x.shape, axis=axis), None),
           None, "take_along_axis({0}, {1}, {axis})",
           jvp=lambda t, out, x, idx, axis: apply("take_along_axis", t[0], idx, axis=axis),
-          reads_forward=False, doc="np.take_along_axis: pick one entry per row (class labels)."))
+          reads_forward=False, lowering="indexed", along_axis=True,
+          doc="np.take_along_axis: pick one entry per row (class labels)."))
 define(Op("scatter_along_axis", lambda inputs, attrs: (attrs["shape"], inputs[0].dtype), scatter_along_axis_array,
           lambda g, out, x, idx, shape, axis: (apply("take_along_axis", g, idx, axis=axis), None),
           None, "scatter_along_axis({0}, {1}, {shape}, {axis})",
           jvp=lambda t, out, x, idx, shape, axis: apply("scatter_along_axis", t[0], idx, shape=shape, axis=axis),
-          reads_forward=False,
+          reads_forward=False, lowering="indexed", accumulates=True, along_axis=True,
           doc="Zeros of `shape` with x added along an axis at idx: the adjoint of take_along_axis."))
 
 
@@ -319,7 +349,7 @@ def _concat_jvp(t: Sequence[Any], out: Any, *inputs: Any, axis: int) -> Any:
 
 define(Op("concatenate", _concat_infer, lambda *xs, axis: np.concatenate(xs, axis=axis), _concat_vjp,
           None, lambda args, attrs: f"np.concatenate(({', '.join(args)},), axis={attrs['axis']})",
-          jvp=_concat_jvp, reads_forward=False, doc="Join arrays along an existing axis."))
+          jvp=_concat_jvp, reads_forward=False, lowering="concatenate", doc="Join arrays along an existing axis."))
 
 
 def _some_arrays(arrays: Any, what: str) -> list[Any]:

@@ -1,9 +1,10 @@
 """Views as index maps: how an element of one node is found in the node that holds it.
 
-broadcast_to, reshape, transpose, slice and stop_gradient compute nothing:
-they are maps from their own element index to an element of their input,
-which the schedule composes down to the node that holds the value (a buffer
-in memory, or a value computed in the same loop). A view is copied only when
+Views (ops of kind "view": broadcast_to, reshape, transpose, slice and
+stop_gradient) compute nothing: their op's ``index_map`` maps their own
+element index to an element of their input, which the schedule composes
+down to the node that holds the value (a buffer in memory, or a value
+computed in the same loop). A view is copied only when
 its map cannot be composed further: a general reshape (one that does more
 than add or drop axes of length 1) of a non-contiguous view.
 
@@ -101,27 +102,13 @@ class Access:
         return self.index[0] if self.flat else flat(graph.nodes[self.base].shape, self.index)
 
 
-def unit_reshape(node: Node, source: Node) -> bool:
-    """Whether a reshape only adds or drops axes of length 1 (the same elements in the same nests)."""
-    return canonical(node.shape) == canonical(source.shape)
-
-
-def through(node: Node, source: Node, index: Sequence[Index]) -> tuple[Index, ...]:
-    """The full index into ``source`` of element ``index`` of the view ``node`` (not a general reshape)."""
-    if node.op == "broadcast_to":
-        lead = len(node.shape) - len(source.shape)
-        return tuple(Index() if n == 1 else index[lead + j] for j, n in enumerate(source.shape))
-    if node.op == "transpose":
-        out: list[Index] = [Index()] * len(source.shape)
-        for d, axis in enumerate(node.params["axes"]):
-            out[axis] = index[d]
-        return tuple(out)
-    if node.op == "slice":
-        return tuple(i * step + start for i, (start, _, step) in zip(index, node.params["slices"]))
-    if node.op == "reshape":  # adds or drops axes of length 1
-        long = iter([i for n, i in zip(node.shape, index) if n != 1])
-        return tuple(Index() if n == 1 else next(long) for n in source.shape)
-    return tuple(index)  # stop_gradient
+def through(node: Node, source: Node, index: Sequence[Index]) -> tuple[Index, ...] | None:
+    """The full index into ``source`` of element ``index`` of the view ``node``, by its op's ``index_map``;
+    None when the view is no map of axes (a general reshape)."""
+    axes = OPS[node.op].index_map(node, source)
+    if axes is None:
+        return None
+    return tuple(Index() if a is None else index[a[0]] * a[1] + a[2] for a in axes)
 
 
 def is_view(node: Node) -> bool:
@@ -133,10 +120,10 @@ def copied_views(graph: Graph) -> set[int]:
     non-contiguous view (broadcast, transpose, slice) directly under such a reshape chain."""
     out: set[int] = set()
     for node in graph.nodes:
-        if node.op != "reshape" or unit_reshape(node, graph.nodes[node.inputs[0]]):
+        if not is_view(node) or OPS[node.op].index_map(node, graph.nodes[node.inputs[0]]) is not None:
             continue
         source = graph.nodes[node.inputs[0]]
-        while is_view(source) and (source.op == "stop_gradient" or source.op == "reshape"):
+        while is_view(source) and OPS[source.op].keeps_offsets:
             source = graph.nodes[source.inputs[0]]
         if is_view(source):
             out.add(source.id)
@@ -158,11 +145,13 @@ def resolve(graph: Graph, node_id: int, index: Sequence[Index], held: set[int] |
     node = graph.nodes[node_id]
     while is_view(node) and node.id not in held:
         source = graph.nodes[node.inputs[0]]
-        if node.op == "reshape" and not flat_mode and not unit_reshape(node, source):
-            index, flat_mode = (flat(node.shape, index),), True
-        elif not flat_mode:
-            index = through(node, source, index)
-        elif node.op not in ("reshape", "stop_gradient"):  # copied_views() keeps this from happening
+        if not flat_mode:
+            mapped = through(node, source, index)
+            if mapped is None:
+                index, flat_mode = (flat(node.shape, index),), True
+            else:
+                index = mapped
+        elif not OPS[node.op].keeps_offsets:  # copied_views() keeps this from happening
             raise AssertionError(f"a general reshape reads the view {node.label()} that is not copied")
         node = source
     return Access(node.id, index, flat_mode)

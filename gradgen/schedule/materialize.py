@@ -52,7 +52,7 @@ def _output_bases(graph: Graph, plans: dict[int, Plan]) -> dict[int, int]:
     taken: dict[int, int] = {}
     for k, node_id in enumerate(graph.outputs):
         node = graph.nodes[node_id]
-        while node.op in ("reshape", "stop_gradient") and node.id not in plans:
+        while OPS[node.op].keeps_offsets and node.id not in plans:
             node = graph.nodes[node.inputs[0]]
         plan = plans.get(node.id)
         if (plan is not None and node.id not in taken and (plan.where == "nest" or plan.gemm or OPS[node.op].kind ==

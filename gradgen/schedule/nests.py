@@ -163,7 +163,7 @@ def _scatter_plan(graph: Graph, node: Node, held: set[int]) -> Plan | None:
     shape = parts[0].shape
     if not canonical(shape) or any(p.shape != shape for p in parts):
         return None
-    all_slices = node.params["slices"] if node.op == "unslice_sum" else (node.params["slices"],)
+    all_slices = node.params["slices"] if OPS[node.op].accumulates else (node.params["slices"],)
     index = identity_index(shape)
     targets = tuple(tuple(i * step + start for i, (start, _, step) in zip(index, slices)) for slices in all_slices)
     reads = [Read(p.id, resolve(graph, p.id, index, held)) for p in parts]
@@ -192,7 +192,7 @@ def plan_nodes(graph: Graph, *, blas: bool) -> dict[int, Plan]:
             plan = _reduction_plan(graph, node, held)
         elif op.kind == "product":
             plan = _product_plan(graph, node, held, blas)
-        elif node.op in ("unslice", "unslice_sum") and (scatter := _scatter_plan(graph, node, held)) is not None:
+        elif op.lowering == "unslice" and (scatter := _scatter_plan(graph, node, held)) is not None:
             plan = scatter
         else:  # structural: a loop of its own, reading its inputs whole
             plan = Plan(node.id, "statement", [Read(i, resolve(graph, i, identity_index(graph.nodes[i].shape), held,

@@ -156,7 +156,7 @@ class StatementBuilder:
         while True:
             base = resolve(self.graph, base, identity_index(self.graph.nodes[base].shape), self._held).base
             node = self.graph.nodes[base]
-            if node.op not in ("take", "take_along_axis"):
+            if not OPS[node.op].gathers:
                 break
             base = node.inputs[0]
         inputs = self.graph.inputs

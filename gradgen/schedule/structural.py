@@ -82,14 +82,15 @@ def _unslice(reader: Reader, node: Node) -> list[Stmt]:
     out = reader.buffer(node.id)
     statements: list[Stmt] = [_zeros(reader, node)]
     parts = node.inputs
-    all_slices = node.params["slices"] if node.op == "unslice_sum" else (node.params["slices"],)
+    adds = OPS[node.op].accumulates  # unslice_sum: one slicing per part
+    all_slices = node.params["slices"] if adds else (node.params["slices"],)
     for part, slices in zip(parts, all_slices):
         shape = reader.graph.nodes[part].shape
 
         def write(index: tuple[Index, ...], part: int = part, slices: tuple = slices) -> list[Stmt]:
             at = flat(node.shape, [i * step + start for i, (start, _, step) in zip(index, slices)])
             value = reader.read(part, index)
-            if node.op == "unslice":
+            if not adds:
                 return [Store(out, at, value)]
             return [Accumulate(Load(out, at), "sum", value, node.dtype)]
 
@@ -121,8 +122,8 @@ def _gather_or_scatter(reader: Reader, node: Node) -> list[Stmt]:
     graph = reader.graph
     value, idx = (graph.nodes[i] for i in node.inputs)
     axis = node.params["axis"]
-    gathers = node.op in ("take", "take_along_axis")
-    along = node.op.endswith("_along_axis")
+    gathers = OPS[node.op].gathers
+    along = OPS[node.op].along_axis
     big = value.shape if gathers else node.shape  # the side indexed by the index values
     small = node.shape if gathers else value.shape  # the side looped over in order
     j = Local(node.id, "j")  # one per node: two gathers by one index array may share a scope
@@ -199,10 +200,9 @@ def _routine(reader: Reader, node: Node) -> list[Stmt]:
     return statements
 
 
+#: The loops named by ``Op.lowering``.
 LOWERINGS: dict[str, Callable[[Reader, Node], list[Stmt]]] = {
-    "unslice": _unslice, "unslice_sum": _unslice, "concatenate": _concatenate, "take": _gather_or_scatter,
-    "scatter_add": _gather_or_scatter, "take_along_axis": _gather_or_scatter,
-    "scatter_along_axis": _gather_or_scatter, "matmul": _gemm,
+    "unslice": _unslice, "concatenate": _concatenate, "indexed": _gather_or_scatter, "gemm": _gemm,
 }
 
 
@@ -210,4 +210,4 @@ def lower_structural(reader: Reader, node: Node) -> list[Stmt]:
     """The statements that compute structural ``node`` into its buffer."""
     if OPS[node.op].routine:
         return _routine(reader, node)
-    return LOWERINGS[node.op](reader, node)
+    return LOWERINGS[OPS[node.op].lowering](reader, node)
