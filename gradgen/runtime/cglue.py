@@ -29,38 +29,49 @@ def glue_source(c: CKernelSource, *, function_name: str, mode: str, grad_keys: S
     params = [f"a{k}" for k in range(len(names))]  # positional names that shadow nothing
     lines = [f"def {function_name}({', '.join(params)}):", f'    """{title}"""',
              f"    # a0, a1, ... are {', '.join(map(repr, names))}"]
+    lines += ["    " + line for line in glue_body(c, mode=mode, grad_keys=grad_keys, names=names, aux=aux)]
+    return "\n".join(lines) + "\n"
+
+
+def glue_body(c: CKernelSource, *, mode: str, grad_keys: Sequence[str], names: Sequence[str],
+              aux: Any = None) -> list[str]:
+    """The statements of the glue, unindented, reading the inputs from locals ``a0, a1, ...`` and ending in
+    ``return``; the checked entry inlines them too, so a checked call makes one Python call, not two.
+    Its own locals all start with an underscore (``_scalars``, ``_out<k>``, ``_work``, ``_status``)."""
+    params = [f"a{k}" for k in range(len(names))]
+    lines: list[str] = []
     args = []
     for name, (_, shape, _) in zip(params, c.inputs):
         args.append(name if shape == () else f"_buf({name})")
     scalar_outputs = [k for k, (_, shape, dtype) in enumerate(c.outputs) if shape == () and dtype in _FLOATS]
     if scalar_outputs:
         names_of = ", ".join(repr(c.outputs[k][0]) for k in scalar_outputs)
-        lines.append(f"    _scalars = _new(_scalars_type)  # {names_of}")
+        lines.append(f"_scalars = _new(_scalars_type)  # {names_of}")
     results = []
     for k, (out_name, shape, dtype) in enumerate(c.outputs):
         if k in scalar_outputs:
             results.append(f"_scalars[{scalar_outputs.index(k)}]")
         elif shape == ():  # an int64 or bool: a cell of its own type, read back as a Python int or bool
-            lines.append(f"    _out{k} = _new(_{dtype}_cell)  # {out_name!r}")
+            lines.append(f"_out{k} = _new(_{dtype}_cell)  # {out_name!r}")
             args.append(f"_out{k}")
             results.append(f"_out{k}[0]" if dtype == "int64" else f"bool(_out{k}[0])")
         else:
-            lines.append(f"    _out{k} = _empty({shape!r}, _np.{dtype})  # {out_name!r}")
+            lines.append(f"_out{k} = _empty({shape!r}, _np.{dtype})  # {out_name!r}")
             args.append(f"_buf(_out{k})")
             results.append(f"_out{k}")
     args.append("_scalars" if scalar_outputs else "_NULL")
     if c.work_size:
         # Room for intermediates: one block per thread, kept between calls (fresh pages
         # would cost a page fault each), never shared by two calls running at once.
-        lines.append("    _work = _workspace()")
+        lines.append("_work = _workspace()")
         args.append("_work")
     else:
         args.append("_NULL")
-    lines.append(f"    _status = _lib.{c.function_name}_packed({', '.join(args)})")
-    lines.append("    if _status:")
-    lines.append("        _index_error(_status)")
-    lines.append(f"    return {result_expression(mode, results, grad_keys, aux)}")
-    return "\n".join(lines) + "\n"
+    lines.append(f"_status = _lib.{c.function_name}_packed({', '.join(args)})")
+    lines.append("if _status:")
+    lines.append("    _index_error(_status)")
+    lines.append(f"return {result_expression(mode, results, grad_keys, aux)}")
+    return lines
 
 
 def glue_namespace(ffi: Any, lib: Any, c: CKernelSource, names: Sequence[str]) -> dict[str, Any]:

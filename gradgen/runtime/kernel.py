@@ -31,7 +31,7 @@ from gradgen.dsl.value import Value
 from gradgen.errors import CompileError, GradgenError, InputError
 from gradgen.ir.graph import FLOAT_DTYPES, Graph
 from gradgen.runtime import args as checks
-from gradgen.runtime.cglue import glue_namespace, glue_source
+from gradgen.runtime.cglue import glue_body, glue_namespace, glue_source
 from gradgen.runtime.gcpause import gc_paused
 from gradgen.runtime.pyload import load_source
 from gradgen.schedule import Program
@@ -111,50 +111,84 @@ def configured_threads() -> int:
 
 
 def _entry_source(names: Sequence[str], specs: Sequence[Array], jit: bool, c_backend: bool,
-                  wrt: frozenset[str] = frozenset()) -> str:
+                  wrt: frozenset[str] = frozenset(), body: Sequence[str] | None = None) -> str:
     """Source of the checked entry: bind, check cheaply, convert only when needed, call.
 
     Arguments live in locals a0, a1, ... (the user's names appear only in
     messages), so no parameter name can shadow what the entry itself uses.
     ``wrt`` names the arguments that are differentiated (integer arrays are refused there).
+
+    Two functions: ``entry`` takes the arguments as positional parameters (no tuple to build or
+    unpack) and, when they are all given by position and all pass the cheap checks, runs the call
+    itself: ``body`` (the C glue's statements, inlined so that a checked call is one Python call, not
+    two) or the Python kernel. Anything else (keywords, a missing or extra argument, a value to
+    convert or refuse, another signature) goes to ``_checked`` with the arguments as given, which
+    binds them, converts what needs converting and raises the errors the checks define (so the fast
+    path changes no result and no error, only what a well-typed call costs).
     """
-    params = ", ".join(f"a{k}" for k in range(len(names)))
+    n = len(names)
+    params = ", ".join(f"a{k}" for k in range(n))
+    tuple_of = f"({params}{',' if n == 1 else ''})"  # "()" for none
     lines = [
-        "def entry(self, /, *args, **kwargs):",
-        f"    # a0, a1, ... are {', '.join(map(repr, names))}",
-        f"    if kwargs or len(args) != {len(names)}:",
+        "def _checked(self, args, kwargs):",
+        f"    if kwargs or len(args) != {n}:",
         "        args = _bind(args, kwargs)",
-        f"    {params}{',' if len(names) == 1 else ''} = args",
-        "    try:",
     ]
+    if n:
+        lines.append(f"    {params}{',' if n == 1 else ''} = args")
+    lines.append("    try:")
+    fast = ["kwargs", "args"] + ([f"a{n - 1} is _MISSING"] if n else [])
     for k, (name, spec) in enumerate(zip(names, specs)):
         a = f"a{k}"
         contiguous = f" or not {a}.flags.c_contiguous" if c_backend else ""
         if spec.shape == () and spec.dtype == "int64":
-            lines.append(f"        if type({a}) is not int or not {checks.INT64_MIN} <= {a} <= {checks.INT64_MAX}:")
-            lines.append(f"            {a} = _to_scalar({a}, {name!r}, 'int64', {jit})")
+            test = f"type({a}) is not int or not {checks.INT64_MIN} <= {a} <= {checks.INT64_MAX}"
+            convert = f"_to_scalar({a}, {name!r}, 'int64', {jit})"
         elif spec.shape == ():  # a JIT kernel for float32 scalars takes NumPy float32s; Python floats are float64
             scalar_type = "_float32" if jit and spec.dtype == "float32" else "float"
-            lines.append(f"        if type({a}) is not {scalar_type}:")
-            lines.append(f"            {a} = _to_scalar({a}, {name!r}, {spec.dtype!r}, {jit})")
+            test = f"type({a}) is not {scalar_type}"
+            convert = f"_to_scalar({a}, {name!r}, {spec.dtype!r}, {jit})"
         else:
-            lines.append(f"        if type({a}) is not _ndarray or {a}.dtype is not _dtype_{k} "
-                         f"or {a}.shape != {spec.shape!r}{contiguous}:")
-            lines.append(f"            {a} = _to_array({a}, {name!r}, _spec_{k}, {jit}, {name in wrt})")
+            test = (f"type({a}) is not _ndarray or {a}.dtype is not _dtype_{k} "
+                    f"or {a}.shape != {spec.shape!r}{contiguous}")
+            convert = f"_to_array({a}, {name!r}, _spec_{k}, {jit}, {name in wrt})"
+        lines += [f"        if {test}:", f"            {a} = {convert}"]
+        fast.append(test)
+    if not n:
+        lines.append("        pass")
     lines += [
         "    except _OtherSignature:",
         "        return self._call_other_signature(args)",
     ]
     if c_backend:
-        lines.append(f"    return kernel({params})")
+        call = [f"return kernel({params})"]
     else:
-        lines += [
-            "    try:",
-            f"        return kernel({params})",
-            "    except IndexError as error:  # NumPy's, from an index input: the C backend says the same",
-            f"        raise _name_index_error(_graph, ({params}{',' if len(names) == 1 else ''}), error) from None",
+        call = [
+            "try:",
+            f"    return kernel({params})",
+            "except IndexError as error:  # NumPy's, from an index input: the C backend says the same",
+            f"    raise _name_index_error(_graph, {tuple_of}, error) from None",
         ]
+    lines += ["    " + line for line in call]
+    lines += [
+        "",
+        "",
+        f"def entry(self, {''.join(f'a{k}=_MISSING, ' for k in range(n))}/, *args, **kwargs):",
+        f"    # a0, a1, ... are {', '.join(map(repr, names))}",
+        "    if (" + "\n            or ".join(fast) + "):",
+        f"        return _checked(self, _given({tuple_of}, args), kwargs)",
+    ]
+    lines += ["    " + line for line in (body if body is not None else call)]
     return "\n".join(lines) + "\n"
+
+
+def _given(values: tuple[Any, ...], extra: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The positional arguments of a call of an entry: the parameters given (a prefix; the rest hold
+    ``_MISSING``), then the extra ones."""
+    return tuple(v for v in values if v is not _MISSING) + extra
+
+
+_MISSING = object()  # an entry's parameter that the call did not give
 
 
 class OwnClass(type):
@@ -369,19 +403,20 @@ class Kernel:
                               extra_compile_args=flags, fallback=_requested_backend(self._backend_request) != "c")
         glue = glue_source(c_source, function_name=kernel_name, mode=self.mode, grad_keys=grad_keys,
                            names=self.names, title=title, aux=stage.aux)
+        body = glue_body(c_source, mode=self.mode, grad_keys=grad_keys, names=self.names, aux=stage.aux)
         namespace = self._entry_namespace(specs)
         namespace.update(glue_namespace(module.ffi, module.lib, c_source, self.names))
         load_source(glue, namespace, kernel_name)
         function = namespace[kernel_name]
         namespace["kernel"] = function
-        load_source(_entry_source(self.names, specs, self._jit, True, self._wrt_names), namespace, "entry")
+        load_source(_entry_source(self.names, specs, self._jit, True, self._wrt_names, body), namespace, "entry")
         return Variant(specs, c.lowered, c_source.text, "c", function, namespace["entry"], stage, c.program)
 
     def _entry_namespace(self, specs: tuple[Array, ...]) -> dict[str, Any]:
         namespace: dict[str, Any] = {
             "_bind": lambda a, k: checks.bind(self.names, a, k, self._folded), "_to_scalar": checks.to_scalar,
             "_to_array": checks.to_array, "_OtherSignature": checks.OtherSignature, "_ndarray": np.ndarray,
-            "_float32": np.float32,
+            "_float32": np.float32, "_MISSING": _MISSING, "_given": _given,
         }
         for k, spec in enumerate(specs):
             namespace[f"_dtype_{k}"] = np.dtype(spec.dtype)
