@@ -239,7 +239,7 @@ def test_narrow_matrix_products_share_one_tiled_pass_over_the_rows(rows):
         assert "r0" not in body and body.count("for (long i = 0; i < 8; ++i)") == 2
         return
     assert body.count("for (long r0 = 0;") == 1 and "in tiles of 64 rows" in body
-    assert "X_[i * 8 + j] * w_[j]" in body and "dJ_dw_out[j] += X_[i * 8 + j]" in body
+    assert "X[i * 8 + j] * w[j]" in body and "dJ_dw_out[j] += X[i * 8 + j]" in body
 
 
 def test_row_products_in_every_form():

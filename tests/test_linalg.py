@@ -198,8 +198,8 @@ def _solved(a, b):
 def test_generated_c_names_the_routine_and_the_program_shows_it():
     kernel = gg.value_and_grad(_solved, backend="c", a=gg.Array((3, 3)), b=gg.Array((3,)))
     code = failure_code("solve")
-    expected = ("    /* x_ = solve(a_copy, b_copy), in double precision */\n"
-                f"    if (gg_solve(3, 1, a_copy, b_copy, x_)) return {code};  /* the matrix is singular */")
+    expected = ("    /* x = solve(a_copy, b_copy), in double precision */\n"
+                f"    if (gg_solve(3, 1, a_copy, b_copy, x)) return {code};  /* the matrix is singular */")
     assert expected in kernel.source
     assert f"gg_solve(3, 1; a.copy, b.copy, x) (else fail with {code})" in str(kernel.program)
 

@@ -78,15 +78,14 @@ class Printer:
         self.private: dict[int, str] = {}  # running arrays a part keeps to itself, by buffer
         self.function_name = ""
         self.call_arguments: list[str] = []
-        taken: set[str] = set()
         self.buffer_names: dict[int, str] = {}
         for b in program.buffers:
             if b.kind == "output":
-                self.buffer_names[b.id] = names.output(program.graph.output_names[b.position], taken)
+                self.buffer_names[b.id] = names.output(b.position, program.graph.output_names[b.position])
             elif b.kind == "tile" or b.role:
                 self.buffer_names[b.id] = names.derived(b.node, b.role or "tile")
             elif b.kind == "slots":
-                self.buffer_names[b.id] = "s"
+                self.buffer_names[b.id] = names.own("s")
             else:
                 self.buffer_names[b.id] = names.node(b.node)
 
@@ -157,7 +156,8 @@ class Printer:
         stop = buffer.size if s.count is None else s.start + s.count
         if stop - s.start == 1:
             return [f"{self.atom(Load(s.buffer, Index(s.start)))} = {value};"]
-        return [f"for (long k = {s.start}; k < {stop}; ++k) {name}[k] = {value};"]
+        k = self.names.own("k")
+        return [f"for (long {k} = {s.start}; {k} < {stop}; ++{k}) {name}[{k}] = {value};"]
 
     def print_IndexValue(self, s: IndexValue) -> list[str]:  # noqa: N802
         j = self.symbol(s.target)
@@ -189,14 +189,16 @@ class Printer:
     def print_RunBody(self, s: RunBody) -> list[str]:  # noqa: N802
         args = [self.pointer(a) for a in s.arguments + s.results]
         args.append(self.buffer_names[s.work] if s.work is not None else "0")
-        lines = ["{", f"    const int status = {self.body_name(s.body)}({', '.join(args)});"]
+        status, blame = self.names.own("status"), self.names.own("blame")
+        lines = ["{", f"    const int {status} = {self.body_name(s.body)}({', '.join(args)});"]
         if any(r.status for r in routines(self.program.bodies[s.body])):
-            lines.append("    if (status < 0) return status;  /* a matrix in the body is singular */")
+            lines.append(f"    if ({status} < 0) return {status};  /* a matrix in the body is singular */")
         if all(k == s.computed for k in s.statuses):
-            lines.append(f"    if (status) return {s.computed};  /* an index out of range in the body */")
+            lines.append(f"    if ({status}) return {s.computed};  /* an index out of range in the body */")
         else:  # the body's argument k holds a bad index: blame the kernel's argument it came from
-            lines.append(f"    static const int blame[{len(s.statuses)}] = {{{', '.join(map(str, s.statuses))}}};")
-            lines.append(f"    if (status) return status <= {len(s.statuses)} ? blame[status - 1] : {s.computed};")
+            lines.append(f"    static const int {blame}[{len(s.statuses)}] = {{{', '.join(map(str, s.statuses))}}};")
+            lines.append(f"    if ({status}) return {status} <= {len(s.statuses)} ? {blame}[{status} - 1] : "
+                         f"{s.computed};")
         return lines + ["}"]
 
     def pointer(self, a: Atom | int | Row) -> str:
@@ -212,12 +214,14 @@ class Printer:
     def body_printer(self, body: int) -> Printer:
         """The printer of the body of a loop (a function of its own, named after this one)."""
         program = self.program.bodies[body]
-        printer = Printer(program, names_for(program), standalone=self.standalone, blas_prefix=None)
+        printer = Printer(program, names_for(program, self.body_name(body)), standalone=self.standalone,
+                          blas_prefix=None)
         printer.function_name = self.body_name(body)
         return printer
 
     def print_Call(self, s: Call) -> list[str]:  # noqa: N802
-        return [f"if ((rc = {self.part_name(s.part)}({', '.join(self.call_arguments)}))) return rc;"]
+        rc = self.names.own("rc")
+        return [f"if (({rc} = {self.part_name(s.part)}({', '.join(self.call_arguments)}))) return {rc};"]
 
     def print_Loop(self, s: Loop) -> list[str]:  # noqa: N802
         lines = self.statements(s.inits)
@@ -234,16 +238,16 @@ class Printer:
         if s.simd is not None and not self.standalone:
             sums = ", ".join(self.symbol(acc) for acc in s.simd)
             lines.append("#pragma omp simd" + (f" reduction(+:{sums})" if sums else ""))
-        var = self.symbol(s.var)
+        var, r1 = self.symbol(s.var), self.names.own("r1")
         if s.within is not None:
-            head = f"for (long {var} = {self.symbol(s.within)}; {var} < r1; ++{var}) {{"
+            head = f"for (long {var} = {self.symbol(s.within)}; {var} < {r1}; ++{var}) {{"
         elif s.step != 1:
             head = f"for (long {var} = {start}; {var} < {stop}; {var} += {s.step}) {{"
         else:
             head = f"for (long {var} = {start}; {var} < {stop}; ++{var}) {{"
         body: list[str] = []
         if s.step != 1:
-            body.append(f"const long r1 = {var} + {s.step} < {stop} ? {var} + {s.step} : {stop};")
+            body.append(f"const long {r1} = {var} + {s.step} < {stop} ? {var} + {s.step} : {stop};")
         for b in s.locals:
             buffer = self.buffers[b]
             body.append(f"{CTYPES[buffer.dtype]} {self.buffer_names[b]}[{buffer.size}];")
@@ -255,6 +259,9 @@ class Printer:
         reads in a struct and hands its running values back there; the kernel starts the parts
         (``gg_run_parts``) and combines their running values into its own."""
         name = f"{self.function_name}_rows{len(self.functions)}"
+        own = self.names.own
+        begin, end, part, parts, arg, t, k, kept = (own(w) for w in ("begin", "end", "part", "parts", "arg", "t", "k",
+                                                                      "sums"))
         fields = self.free_values(s)
         sums: list[tuple[str, str, str]] = []  # (the kernel's running value, the part's, how it combines)
         private: list[str] = []
@@ -266,45 +273,45 @@ class Printer:
                 private += self.print_Init(init)
             else:
                 buffer = self.buffers[init.buffer]
-                own = self.names.derived(buffer.node, "part")
-                self.private[init.buffer] = own
-                private.append(f"{CTYPES[buffer.dtype]} {own}[{buffer.size}];")
-                private.append(f"for (long k = 0; k < {buffer.size}; ++k) {own}[k] = "
+                mine = self.names.derived(buffer.node, "part")
+                self.private[init.buffer] = mine
+                private.append(f"{CTYPES[buffer.dtype]} {mine}[{buffer.size}];")
+                private.append(f"for (long {k} = 0; {k} < {buffer.size}; ++{k}) {mine}[{k}] = "
                                f"{literal(init.value.value, buffer.dtype)};")
                 target = self.buffer_names[init.buffer]
                 how = "+" if init.how != "max" else f"gg_maximum{'f' if buffer.dtype == 'float32' else ''}"
-                sums += [(f"{target}[{c}]", f"{own}[{c}]", how) for c in range(buffer.size)]
-        loop = self.loop(s, "begin", "end")
+                sums += [(f"{target}[{c}]", f"{mine}[{c}]", how) for c in range(buffer.size)]
+        loop = self.loop(s, begin, end)
         for init in s.inits:
             self.private.pop(getattr(init, "buffer", None), None)
 
         def declare(field: str, ctype: str) -> str:
             return f"{ctype}{field}" if ctype.endswith("*") else f"{ctype} {field}"
 
-        struct = [f"struct {name} {{", "    long begin, end;  /* this part's elements */",
-                  f"    double sums[{max(len(sums), 1)}];  /* this part's running values */"]
-        struct += [f"    {declare(f, t)};" for f, t in fields] + ["};", ""]
-        function = [f"/* Elements begin to end of a loop of {self.function_name}, on one thread. */",
-                    f"GG_KERNEL static void *{name}(void *arg)", "{",
-                    f"    struct {name} *const part = (struct {name} *)arg;",
-                    "    const long begin = part->begin, end = part->end;"]
-        function += [f"    {t}restrict const {f} = part->{f};" if t.endswith("*") else f"    const {t} {f} = part->{f};"
-                     for f, t in fields]
+        struct = [f"struct {name} {{", f"    long {begin}, {end};  /* this part's elements */",
+                  f"    double {kept}[{max(len(sums), 1)}];  /* this part's running values */"]
+        struct += [f"    {declare(f, c)};" for f, c in fields] + ["};", ""]
+        function = [f"/* Elements {begin} to {end} of a loop of {self.function_name}, on one thread. */",
+                    f"GG_KERNEL static void *{name}(void *{arg})", "{",
+                    f"    struct {name} *const {part} = (struct {name} *){arg};",
+                    f"    const long {begin} = {part}->{begin}, {end} = {part}->{end};"]
+        function += [f"    {c}restrict const {f} = {part}->{f};" if c.endswith("*") else
+                     f"    const {c} {f} = {part}->{f};" for f, c in fields]
         function += ["    " + line for line in private + loop]
-        function += [f"    part->sums[{k}] = {own};" for k, (_, own, _) in enumerate(sums)]
+        function += [f"    {part}->{kept}[{n}] = {mine};" for n, (_, mine, _) in enumerate(sums)]
         function += ["    return 0;", "}", ""]
         self.functions.append("\n".join(struct + function))
         step = s.step
         chunk = -(-s.extent // s.parts // step) * step
-        bounds = [min(t * chunk, s.extent) for t in range(s.parts)] + [s.extent]
-        ranges = ", ".join(f"{{{bounds[t]}, {bounds[t + 1]}}}" for t in range(s.parts))
-        lines = ["{", f"    struct {name} parts[{s.parts}] = {{{ranges}}};",
-                 f"    for (int t = 0; t < {s.parts}; ++t) {{"]
-        lines += [f"        parts[t].{f} = {f};" for f, _ in fields] + ["    }"]
-        lines.append(f"    gg_run_parts({name}, parts, sizeof parts[0], {s.parts});")
-        lines.append(f"    for (int t = 0; t < {s.parts}; ++t) {{")
-        lines += [f"        {acc} += parts[t].sums[{k}];" if how == "+" else
-                  f"        {acc} = {how}({acc}, parts[t].sums[{k}]);" for k, (acc, _, how) in enumerate(sums)]
+        bounds = [min(n * chunk, s.extent) for n in range(s.parts)] + [s.extent]
+        ranges = ", ".join(f"{{{bounds[n]}, {bounds[n + 1]}}}" for n in range(s.parts))
+        lines = ["{", f"    struct {name} {parts}[{s.parts}] = {{{ranges}}};",
+                 f"    for (int {t} = 0; {t} < {s.parts}; ++{t}) {{"]
+        lines += [f"        {parts}[{t}].{f} = {f};" for f, _ in fields] + ["    }"]
+        lines.append(f"    gg_run_parts({name}, {parts}, sizeof {parts}[0], {s.parts});")
+        lines.append(f"    for (int {t} = 0; {t} < {s.parts}; ++{t}) {{")
+        lines += [f"        {acc} += {parts}[{t}].{kept}[{n}];" if how == "+" else
+                  f"        {acc} = {how}({acc}, {parts}[{t}].{kept}[{n}]);" for n, (acc, _, how) in enumerate(sums)]
         lines += ["    }", "}"]
         return lines
 
@@ -342,16 +349,17 @@ class Printer:
         return f"{self.function_name}_part{part}"
 
 
-def names_for(program: Program) -> CNames:
-    """The namer of a program's C: its graph's names, knowing which nodes have arrays of their own."""
+def names_for(program: Program, function_name: str) -> CNames:
+    """The namer of the C function ``function_name`` printing ``program``: its graph's names, knowing which
+    nodes have arrays of their own."""
     return CNames(program.graph, {b.node for b in program.buffers if b.kind in ("work", "input", "const")
-                                  and b.node is not None and not b.role})
+                                  and b.node is not None and not b.role}, function_name)
 
 
 def print_c(program: Program, *, function_name: str, title: str = "", standalone: bool = False,
             blas_prefix: str | None = None) -> CKernelSource:
     """``program`` as C99 source of one function (see ``CKernelSource`` for its ABI)."""
-    printer = Printer(program, names_for(program), standalone=standalone, blas_prefix=blas_prefix)
+    printer = Printer(program, names_for(program, function_name), standalone=standalone, blas_prefix=blas_prefix)
     printer.function_name = function_name
     return kernel_source(program, printer, function_name=function_name, title=title, standalone=standalone,
                          fingerprint=_fingerprint(program.graph))

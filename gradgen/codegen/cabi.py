@@ -88,14 +88,15 @@ def _parameters(program: Program, printer: Printer) -> tuple[list[str], list[str
         name = printer.buffer_names[buffer_id]
         declarations.append(f"{CTYPES[buffer.dtype]} *restrict {name}")
         names.append(name)
-    declarations.append("double *restrict work")
-    names.append("work")
+    work = printer.names.own("work")
+    declarations.append(f"double *restrict {work}")
+    names.append(work)
     return declarations, names
 
 
-def _pointer(buffer: Buffer, name: str) -> str:
+def _pointer(buffer: Buffer, name: str, work: str) -> str:
     cast = "" if buffer.dtype == "float64" else f"({CTYPES[buffer.dtype]} *)"
-    return f"{CTYPES[buffer.dtype]} *const {name} = {cast}(work + {buffer.offset});"
+    return f"{CTYPES[buffer.dtype]} *const {name} = {cast}({work} + {buffer.offset});"
 
 
 def _constant(buffer: Buffer, name: str) -> str:
@@ -115,20 +116,22 @@ def _function(program: Program, printer: Printer, signature: str, declarations: 
               standalone: bool, constants: list[str] = ()) -> list[str]:
     """A program's function: its parts first (functions of their own), then the function itself."""
     lines: list[str] = []
+    work = printer.names.own("work")
     used = [f"(void){n};" for n in names] if standalone else []
     for k, part in enumerate(program.parts):
         lines += [f"static int {printer.part_name(k)}({', '.join(declarations)})", "{"]
-        body = [_pointer(b, printer.buffer_names[b.id]) for b in _used_buffers(part, ("work", "slots"), printer)]
+        body = [_pointer(b, printer.buffer_names[b.id], work) for b in _used_buffers(part, ("work", "slots"), printer)]
         body += used + printer.statements(part)
         lines += ["    " + line for line in body] + ["    return 0;", "}", ""]
     body = list(constants)
-    body += [_pointer(b, printer.buffer_names[b.id]) for b in _used_buffers(program.body, ("work", "slots"), printer)]
+    body += [_pointer(b, printer.buffer_names[b.id], work)
+             for b in _used_buffers(program.body, ("work", "slots"), printer)]
     if program.parts:
-        body.insert(0, "int rc;")
+        body.insert(0, f"int {printer.names.own('rc')};")
     body += used + printer.statements(program.body)
     lines += printer.functions  # the functions of loops shared by threads, printed with the body
     lines.append(signature)
-    return lines + ["{"] + ["    " + line for line in body] + ["    (void)work;", "    return 0;", "}", ""]
+    return lines + ["{"] + ["    " + line for line in body] + [f"    (void){work};", "    return 0;", "}", ""]
 
 
 def _body_function(printer: Printer, standalone: bool) -> list[str]:

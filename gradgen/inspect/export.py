@@ -20,36 +20,12 @@ from typing import Any, Callable
 from gradgen import stages
 from gradgen.build.headers import runtime_include_dir
 from gradgen.codegen.cabi import standalone_pair
-from gradgen.codegen.naming import C_OWN
+from gradgen.codegen.naming import C_KEYWORDS, C_OWN, HEADER_NAMES, HEADER_PATTERNS, called_names
 from gradgen.errors import InputError
 from gradgen.ir.graph import Graph
-from gradgen.ops.registry import OPS
 from gradgen.runtime.derivatives import DerivativeKernel
 from gradgen.runtime.kernel import Kernel, value_and_grad
 from gradgen.version import __version__
-
-C_KEYWORDS = {
-    "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum", "extern",
-    "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return", "short", "signed",
-    "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void", "volatile", "while", "_Bool",
-    "_Complex", "_Imaginary", "main",
-}
-
-_MATH_FUNCTIONS = """acos asin atan atan2 cos sin tan acosh asinh atanh cosh sinh tanh exp exp2 expm1 exp10 frexp
-    ilogb ldexp log log10 log1p log2 logb modf scalbn scalbln cbrt fabs hypot pow sqrt erf erfc lgamma tgamma ceil
-    floor nearbyint rint lrint llrint round lround llround trunc fmod remainder remquo copysign nan nextafter
-    nexttoward fdim fmax fmin fma j0 j1 jn y0 y1 yn gamma drem finite significand sincos pow10 scalb""".split()
-
-#: What the pair's own headers (``<math.h>``, ``<stdint.h>``, ``<stddef.h>``) declare or define, as C99 and
-#: glibc spell it: an exported function of one of these names would be a macro call or a redeclaration.
-HEADER_NAMES = frozenset(
-    [f + suffix for f in _MATH_FUNCTIONS for suffix in ("", "f", "l")] + """INFINITY NAN HUGE_VAL HUGE_VALF
-    HUGE_VALL MATH_ERRNO MATH_ERREXCEPT math_errhandling fpclassify isfinite isinf isnan isnormal signbit isgreater
-    isgreaterequal isless islessequal islessgreater isunordered signgam NULL offsetof SIZE_MAX""".split())
-
-#: Families of names those headers reserve: ``int32_t``/``double_t`` (and every POSIX ``_t``), ``INT64_C``,
-#: ``UINT_LEAST8_MAX``, ``PTRDIFF_MIN``, ``FP_NAN``, ``M_PI``.
-HEADER_PATTERNS = re.compile(r".*_t|U?INT\w*_(MIN|MAX|C)|(PTRDIFF|SIG_ATOMIC|WCHAR|WINT)_(MIN|MAX)|FP_\w+|M_\w+")
 
 
 def _runtime_helpers(header: str = "gradgen_runtime.h") -> str:
@@ -59,9 +35,9 @@ def _runtime_helpers(header: str = "gradgen_runtime.h") -> str:
 
 def _called_names() -> set[str]:
     """Every function and macro name the exported source uses: the ops' C spellings and the runtime's."""
-    spellings = " ".join(str(op.c) for op in OPS.values() if isinstance(op.c, str))
-    text = _runtime_helpers() + _runtime_helpers("gradgen_routines.h") + spellings
-    return set(re.findall(r"\b([A-Za-z_]\w*)\s*\(", text)) | set(re.findall(r"#define\s+(\w+)", text))
+    text = _runtime_helpers() + _runtime_helpers("gradgen_routines.h")
+    return set(called_names()) | set(re.findall(r"\b([A-Za-z_]\w*)\s*\(", text)) | set(
+        re.findall(r"#define\s+(\w+)", text))
 
 
 def check_export_name(name: str) -> None:

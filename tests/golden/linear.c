@@ -5,21 +5,21 @@
 #include <math.h>
 #include "gradgen_runtime.h"
 
-GG_KERNEL int gg_linear_value_and_grad(double w_, double b_, double x_, double y_, double *restrict J_out, double *restrict dJ_dw_out, double *restrict dJ_db_out, double *restrict dJ_dx_out, double *restrict dJ_dy_out, double *restrict work)
+GG_KERNEL int gg_linear_value_and_grad(double w, double b, double x, double y, double *restrict J_out, double *restrict dJ_dw_out, double *restrict dJ_db_out, double *restrict dJ_dx_out, double *restrict dJ_dy_out, double *restrict work)
 {
-    const double c_ = w_ * x_;  /* multiply */
-    const double a_ = c_ + b_;  /* add */
-    const double d_ = a_ - y_;  /* subtract */
-    const double t2 = d_ * d_;  /* power */
-    const double J_ = t2 / 2.0;  /* divide */
-    const double dJ_dy_ = -d_;  /* dJ/dy through d */
-    const double dJ_dw_ = d_ * x_;  /* dJ/dw through c */
-    const double dJ_dx_ = d_ * w_;  /* dJ/dx through c */
-    *J_out = J_;
-    *dJ_dw_out = dJ_dw_;
-    *dJ_db_out = d_;
-    *dJ_dx_out = dJ_dx_;
-    *dJ_dy_out = dJ_dy_;
+    const double c = w * x;  /* multiply */
+    const double a = c + b;  /* add */
+    const double d = a - y;  /* subtract */
+    const double t2 = d * d;  /* power */
+    const double J = t2 / 2.0;  /* divide */
+    const double dJ_dy = -d;  /* dJ/dy through d */
+    const double dJ_dw = d * x;  /* dJ/dw through c */
+    const double dJ_dx = d * w;  /* dJ/dx through c */
+    *J_out = J;
+    *dJ_dw_out = dJ_dw;
+    *dJ_db_out = d;
+    *dJ_dx_out = dJ_dx;
+    *dJ_dy_out = dJ_dy;
     (void)work;
     return 0;
 }

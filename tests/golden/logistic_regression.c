@@ -5,12 +5,12 @@
 #include <math.h>
 #include "gradgen_runtime.h"
 
-GG_KERNEL int gg_logistic_regression_value_and_grad(const double *restrict X_, const double *restrict y_, const double *restrict w_, double b_, double *restrict J_out, double *restrict dJ_dX_out, double *restrict dJ_dy_out, double *restrict dJ_dw_out, double *restrict dJ_db_out, double *restrict work)
+GG_KERNEL int gg_logistic_regression_value_and_grad(const double *restrict X, const double *restrict y, const double *restrict w, double b, double *restrict J_out, double *restrict dJ_dX_out, double *restrict dJ_dy_out, double *restrict dJ_dw_out, double *restrict dJ_db_out, double *restrict work)
 {
     double t29 = 0.0;
-    double dJ_db_ = 0.0;
+    double dJ_db = 0.0;
     for (long k = 0; k < 3; ++k) dJ_dw_out[k] = 0.0;
-    /* loop over 100: z_, a_, dJ_dz_, dJ_db_, dJ_dX_, dJ_dw_, dJ_dy_, t1 and 29 more; in tiles of 64 rows */
+    /* loop over 100: z, a, dJ_dz, dJ_db, dJ_dX, dJ_dw, dJ_dy, t1 and 29 more; in tiles of 64 rows */
     for (long r0 = 0; r0 < 100; r0 += 64) {
         const long r1 = r0 + 64 < 100 ? r0 + 64 : 100;
         double t1_tile[64];
@@ -21,65 +21,65 @@ GG_KERNEL int gg_logistic_regression_value_and_grad(const double *restrict X_, c
             double t1 = 0.0;
             #pragma omp simd reduction(+:t1)
             for (long j = 0; j < 3; ++j) {
-                t1 += X_[i * 3 + j] * w_[j];  /* matmul */
+                t1 += X[i * 3 + j] * w[j];  /* matmul */
             }
             t1_tile[i - r0] = t1;
         }
         #pragma omp simd reduction(+:t29_block, dJ_db_block)
         for (long i = r0; i < r1; ++i) {
             const double t1 = t1_tile[i - r0];
-            const double z_ = t1 + b_;  /* add */
-            const double t3 = fabs(z_);  /* abs */
+            const double z = t1 + b;  /* add */
+            const double t3 = fabs(z);  /* abs */
             const double t4 = -t3;  /* negative */
             const double t5 = exp(t4);  /* exp */
             const double t8 = 1.0 + t5;  /* add */
             const double t9 = 1.0 / t8;  /* divide */
-            const unsigned char t12 = (z_ >= 0.0);  /* greater_equal */
+            const unsigned char t12 = (z >= 0.0);  /* greater_equal */
             const double t13 = t5 * t9;  /* multiply */
-            const double a_ = (t12 ? t9 : t13);  /* where */
-            const double t14 = -y_[i];  /* negative */
-            const double t15 = -z_;  /* negative */
+            const double a = (t12 ? t9 : t13);  /* where */
+            const double t14 = -y[i];  /* negative */
+            const double t15 = -z;  /* negative */
             const double t16 = log1p(t5);  /* log1p */
             const double t17 = gg_relu(t15);  /* relu */
             const double t18 = t16 + t17;  /* add */
             const double t19 = -t18;  /* negative */
             const double t20 = t14 * t19;  /* multiply */
-            const double t21 = 1.0 - y_[i];  /* subtract */
+            const double t21 = 1.0 - y[i];  /* subtract */
             const unsigned char t22 = (t15 >= 0.0);  /* greater_equal */
             const double t23 = (t22 ? t9 : t13);  /* where */
-            const double t24 = gg_relu(z_);  /* relu */
+            const double t24 = gg_relu(z);  /* relu */
             const double t25 = t16 + t24;  /* add */
             const double t26 = -t25;  /* negative */
             const double t27 = t21 * t26;  /* multiply */
             const double t28 = t20 - t27;  /* subtract */
             t29_block += t28;  /* sum */
             const double t35 = 0.01 * t21;  /* dJ/d(softplus) through (negative) */
-            const double t36 = t35 * a_;  /* dJ/dz through (softplus) */
+            const double t36 = t35 * a;  /* dJ/dz through (softplus) */
             const double t37 = 0.01 * t26;  /* dJ/dy through (subtract) */
             const double t38 = (-0.01) * t14;  /* dJ/d(softplus) through (negative) */
             const double t39 = t38 * t23;  /* dJ/d(negative) through (softplus) */
             const double t40 = (-0.01) * t19;  /* dJ/dy through (negative) */
-            const double dJ_dz_ = t36 - t39;  /* dJ/dz */
-            dJ_dz_tile[i - r0] = dJ_dz_;
-            dJ_db_block += dJ_dz_;  /* dJ/db through (broadcast_to) */
-            const double dJ_dy_ = t37 + t40;  /* dJ/dy */
-            dJ_dy_out[i] = dJ_dy_;
+            const double dJ_dz = t36 - t39;  /* dJ/dz */
+            dJ_dz_tile[i - r0] = dJ_dz;
+            dJ_db_block += dJ_dz;  /* dJ/db through (broadcast_to) */
+            const double dJ_dy = t37 + t40;  /* dJ/dy */
+            dJ_dy_out[i] = dJ_dy;
         }
         for (long i = r0; i < r1; ++i) {
-            const double dJ_dz_ = dJ_dz_tile[i - r0];
+            const double dJ_dz = dJ_dz_tile[i - r0];
             #pragma omp simd
             for (long j = 0; j < 3; ++j) {
-                const double dJ_dX_ = dJ_dz_ * w_[j];  /* dJ/dX through (matmul) */
-                dJ_dX_out[i * 3 + j] = dJ_dX_;
-                dJ_dw_out[j] += X_[i * 3 + j] * dJ_dz_;  /* dJ/dw through (matmul) */
+                const double dJ_dX = dJ_dz * w[j];  /* dJ/dX through (matmul) */
+                dJ_dX_out[i * 3 + j] = dJ_dX;
+                dJ_dw_out[j] += X[i * 3 + j] * dJ_dz;  /* dJ/dw through (matmul) */
             }
         }
         t29 += t29_block;
-        dJ_db_ += dJ_db_block;
+        dJ_db += dJ_db_block;
     }
-    const double J_ = t29 / 100.0;  /* divide */
-    *J_out = J_;
-    *dJ_db_out = dJ_db_;
+    const double J = t29 / 100.0;  /* divide */
+    *J_out = J;
+    *dJ_db_out = dJ_db;
     (void)work;
     return 0;
 }

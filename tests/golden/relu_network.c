@@ -5,33 +5,33 @@
 #include <math.h>
 #include "gradgen_runtime.h"
 
-GG_KERNEL int gg_relu_network_value_and_grad(double x_, double y_, double w1_, double b1_, double w2_, double b2_, double *restrict J_out, double *restrict dJ_dx_out, double *restrict dJ_dy_out, double *restrict dJ_dw1_out, double *restrict dJ_db1_out, double *restrict dJ_dw2_out, double *restrict dJ_db2_out, double *restrict work)
+GG_KERNEL int gg_relu_network_value_and_grad(double x, double y, double w1, double b1, double w2, double b2, double *restrict J_out, double *restrict dJ_dx_out, double *restrict dJ_dy_out, double *restrict dJ_dw1_out, double *restrict dJ_db1_out, double *restrict dJ_dw2_out, double *restrict dJ_db2_out, double *restrict work)
 {
-    const double t1 = w1_ * x_;  /* multiply */
-    const double a1_ = t1 + b1_;  /* add */
-    const double activated_a1_ = gg_relu(a1_);  /* relu */
-    const double t2 = w2_ * activated_a1_;  /* multiply */
-    const double a2_ = t2 + b2_;  /* add */
-    const double activated_a2_ = gg_relu(a2_);  /* relu */
-    const double t3 = activated_a2_ - y_;  /* subtract */
+    const double t1 = w1 * x;  /* multiply */
+    const double a1 = t1 + b1;  /* add */
+    const double activated_a1 = gg_relu(a1);  /* relu */
+    const double t2 = w2 * activated_a1;  /* multiply */
+    const double a2 = t2 + b2;  /* add */
+    const double activated_a2 = gg_relu(a2);  /* relu */
+    const double t3 = activated_a2 - y;  /* subtract */
     const double t5 = t3 * t3;  /* power */
-    const double J_ = 0.5 * t5;  /* multiply */
-    const double dJ_dy_ = -t3;  /* dJ/dy through (subtract) */
-    const unsigned char t8 = (a2_ > 0.0);  /* greater */
-    const double dJ_da2_ = (t8 ? t3 : 0.0);  /* dJ/da2 through activated_a2 */
-    const double dJ_dw2_ = dJ_da2_ * activated_a1_;  /* dJ/dw2 through (multiply) */
-    const double dJ_dactivated_a1_ = dJ_da2_ * w2_;  /* dJ/dactivated_a1 through (multiply) */
-    const unsigned char t9 = (a1_ > 0.0);  /* greater */
-    const double dJ_da1_ = (t9 ? dJ_dactivated_a1_ : 0.0);  /* dJ/da1 through activated_a1 */
-    const double dJ_dw1_ = dJ_da1_ * x_;  /* dJ/dw1 through (multiply) */
-    const double dJ_dx_ = dJ_da1_ * w1_;  /* dJ/dx through (multiply) */
-    *J_out = J_;
-    *dJ_dx_out = dJ_dx_;
-    *dJ_dy_out = dJ_dy_;
-    *dJ_dw1_out = dJ_dw1_;
-    *dJ_db1_out = dJ_da1_;
-    *dJ_dw2_out = dJ_dw2_;
-    *dJ_db2_out = dJ_da2_;
+    const double J = 0.5 * t5;  /* multiply */
+    const double dJ_dy = -t3;  /* dJ/dy through (subtract) */
+    const unsigned char t8 = (a2 > 0.0);  /* greater */
+    const double dJ_da2 = (t8 ? t3 : 0.0);  /* dJ/da2 through activated_a2 */
+    const double dJ_dw2 = dJ_da2 * activated_a1;  /* dJ/dw2 through (multiply) */
+    const double dJ_dactivated_a1 = dJ_da2 * w2;  /* dJ/dactivated_a1 through (multiply) */
+    const unsigned char t9 = (a1 > 0.0);  /* greater */
+    const double dJ_da1 = (t9 ? dJ_dactivated_a1 : 0.0);  /* dJ/da1 through activated_a1 */
+    const double dJ_dw1 = dJ_da1 * x;  /* dJ/dw1 through (multiply) */
+    const double dJ_dx = dJ_da1 * w1;  /* dJ/dx through (multiply) */
+    *J_out = J;
+    *dJ_dx_out = dJ_dx;
+    *dJ_dy_out = dJ_dy;
+    *dJ_dw1_out = dJ_dw1;
+    *dJ_db1_out = dJ_da1;
+    *dJ_dw2_out = dJ_dw2;
+    *dJ_db2_out = dJ_da2;
     (void)work;
     return 0;
 }
