@@ -40,7 +40,8 @@ HEADER_NAMES = frozenset(
     isspace isupper isxdigit toascii tolower toupper va_arg va_copy va_end va_start va_list sched_priority st_atime
     st_ctime st_mtime major minor makedev timeradd timerclear timercmp timerisset timersub strdupa strndupa
     assert_perror be16toh be32toh be64toh htobe16 htobe32 htobe64 htole16 htole32 htole64 le16toh le32toh
-    le64toh L_ctermid L_cuserid L_tmpnam P_tmpdir xdouble noreturn""".split())
+    le64toh L_ctermid L_cuserid L_tmpnam P_tmpdir xdouble noreturn INFINITY NAN HUGE_VAL HUGE_VALF HUGE_VALL
+    MATH_ERRNO MATH_ERREXCEPT SIZE_MAX""".split())
 
 #: Families of names the C headers reserve: ``int32_t``/``double_t`` (and every POSIX ``_t``), ``INT64_C``,
 #: ``UINT_LEAST8_MAX``, ``PTRDIFF_MIN``, ``FP_NAN``, ``M_PI``, gradgen's runtime (``gg_``).
