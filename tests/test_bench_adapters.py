@@ -34,7 +34,7 @@ SYMBOLIC_TINY = {"rk4": 1}
 PEERS = [name for name, system in SYSTEMS.items() if system.role == "peer" and system.requires]
 RUNS_ON = {
     "numba by hand": {"chain", "vchain", "rk4", "rk4loop", "shifted", "lstm"},
-    "torch.compile": {"vchain", "shifted", "elementwise", "logreg", "mlp"},
+    "torch.compile": {"vchain", "rk4", "shifted", "elementwise", "logreg", "mlp"},
 }
 """Peers whose set of workloads is known: "ok" on these, "n/a" on the others."""
 
@@ -180,6 +180,24 @@ def test_peer_adapters_agree_or_say_why_not(workload, system):
     assert answer["status"] == "ok" or answer["detail"], answer
     if system in RUNS_ON:
         assert answer["status"] == ("ok" if workload.name in RUNS_ON[system] else "n/a"), answer
+
+
+def test_rk4_torch_form_matches_the_reference_in_eager_pytorch():
+    """The tensor form torch.compile runs, at the suite's first size, without the minutes of compiling it."""
+    torch = pytest.importorskip("torch")
+    from bench.systems.torch_eager import _tensor
+    from bench.workloads import rk4
+
+    workload = WORKLOADS["rk4"]
+    inputs = workload.make(workload.quick_sizes[0])
+    args = [_tensor(torch, value) for value in inputs.values()]
+    assert all(arg.ndim == 0 for name, arg in zip(inputs, args) if name in workload.wrt)
+    argnums = tuple(list(inputs).index(name) for name in workload.wrt)
+    grads, value = torch.func.grad_and_value(rk4.define_torch(torch), argnums=argnums)(*args)
+    want_value, want_grads = workload.numpy_by_hand(**inputs)
+    assert float(value) == pytest.approx(want_value, rel=1e-12)
+    for name, grad in zip(workload.wrt, grads):
+        assert float(grad) == pytest.approx(want_grads[name], rel=1e-10), name
 
 
 def test_micrograd_says_a_graph_too_deep_for_its_recursive_backward_is_not_applicable():
