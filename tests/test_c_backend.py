@@ -196,7 +196,7 @@ def test_rolling_keeps_order_and_only_rolls_exact_arithmetic_runs():
 
 
 def test_workspace_blocks_are_reused_once_their_values_are_dead():
-    from gradgen.codegen.c import generate_c
+    from gradgen import stages
     from gradgen.passes import prepare
 
     def softmax_chain(x):
@@ -207,7 +207,7 @@ def test_workspace_blocks_are_reused_once_their_values_are_dead():
     # Forward only: each step's array dies once the next step has read it. (With gradients
     # every exp stays alive for the backward pass, as it must.)
     graph = prepare(gg.trace(softmax_chain, x=gg.Array((100,))), gradient=False)
-    c = generate_c(graph, function_name="f")
+    c = stages.to_c(graph, function_name="f", title="").source
     stored = sum(n.size for n in graph.nodes if n.shape and n.op == "exp")
     assert stored == 800 and c.work_size <= 200
     x = RNG.normal(size=100)
@@ -465,13 +465,18 @@ def test_split_kernels_keep_a_loop_and_its_sums_in_one_part():
 
 
 def test_parts_are_capped_at_what_the_runtime_can_start():
+    from gradgen import stages
     from gradgen.build.headers import runtime_include_dir
-    from gradgen.codegen.c import generate_c
     from gradgen.passes import prepare
     from gradgen.schedule.loops import MAX_PARTS, PART_MIN_ELEMENTS
+    from gradgen.schedule.program import Loop
 
     header = Path(runtime_include_dir(), "gradgen_runtime.h").read_text()
     assert f"#define GG_MAX_PARTS {MAX_PARTS}" in header
     graph = prepare(gg.trace(lambda x: gg.sum(gg.exp(x)), x=gg.Array((2 * MAX_PARTS * PART_MIN_ELEMENTS,))),
                     gradient=False)
-    assert f"shared by {MAX_PARTS} threads" in generate_c(graph, function_name="f", threads=1000).text
+    built = stages.to_c(graph, function_name="f", title="", threads=1000)
+    assert f"shared by {MAX_PARTS} threads" in built.source.text
+    (loop,) = [s for s in built.program.body if isinstance(s, Loop)]
+    assert len(loop.ranges) == MAX_PARTS and loop.ranges[0][0] == 0 and loop.ranges[-1][1] == graph.nodes[0].size
+    assert all(a[1] == b[0] for a, b in zip(loop.ranges, loop.ranges[1:]))  # the parts cover the loop, in order

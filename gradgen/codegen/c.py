@@ -40,10 +40,7 @@ from gradgen.schedule.program import (
     Stmt,
     Store,
     Var,
-    buffers_used,
-    reads,
     routines,
-    walk,
 )
 
 
@@ -63,6 +60,11 @@ def literal(value: Any, dtype: str) -> str:
         text += ".0"
     text += "f" if dtype == "float32" else ""
     return f"({text})" if text.startswith("-") else text
+
+
+def noted(line: str, note: str) -> str:
+    """A line of C with its note as a comment after it."""
+    return f"{line}  /* {comment(note)} */" if note else line
 
 
 class Printer:
@@ -129,25 +131,23 @@ class Printer:
         return lines
 
     def print_Let(self, s: Let) -> list[str]:  # noqa: N802 - one method per statement class
-        note = f"  /* {comment(s.note)} */" if s.note else ""
-        return [f"const {CTYPES[s.dtype]} {self.symbol(s.target)} = {self.expr(s.value)};{note}"]
+        return [noted(f"const {CTYPES[s.dtype]} {self.symbol(s.target)} = {self.expr(s.value)};", s.note)]
 
     def print_Init(self, s: Init) -> list[str]:  # noqa: N802
         start = literal(0 if s.how == "sum" else float("-inf"), s.dtype)
-        return [f"{CTYPES[s.dtype]} {self.symbol(s.target)} = {start};"]
+        return [noted(f"{CTYPES[s.dtype]} {self.symbol(s.target)} = {start};", s.note)]
 
     def print_Store(self, s: Store) -> list[str]:  # noqa: N802
         value = self.expr(s.value)
         if isinstance(s.value, Apply) and s.value.dtype == "float32" and self.buffers[s.buffer].dtype != "float32":
             value = f"(float)({value})"  # a float32 result kept in a double slot: rounded as float32 computes it
-        return [f"{self.atom(Load(s.buffer, s.index))} = {value};"]
+        return [noted(f"{self.atom(Load(s.buffer, s.index))} = {value};", s.note)]
 
     def print_Accumulate(self, s: Accumulate) -> list[str]:  # noqa: N802
         target, value = self.atom(s.target), self.expr(s.value)
-        note = f"  /* {comment(s.note)} */" if s.note else ""
         if s.how == "sum":
-            return [f"{target} += {value};{note}"]
-        return [f"{target} = gg_maximum{'f' if s.dtype == 'float32' else ''}({target}, {value});{note}"]
+            return [noted(f"{target} += {value};", s.note)]
+        return [noted(f"{target} = gg_maximum{'f' if s.dtype == 'float32' else ''}({target}, {value});", s.note)]
 
     def print_Fill(self, s: Fill) -> list[str]:  # noqa: N802
         buffer = self.buffers[s.buffer]
@@ -155,9 +155,9 @@ class Printer:
         value = literal(s.value.value, buffer.dtype)
         stop = buffer.size if s.count is None else s.start + s.count
         if stop - s.start == 1:
-            return [f"{self.atom(Load(s.buffer, Index(s.start)))} = {value};"]
+            return [noted(f"{self.atom(Load(s.buffer, Index(s.start)))} = {value};", s.note)]
         k = self.names.own("k")
-        return [f"for (long {k} = {s.start}; {k} < {stop}; ++{k}) {name}[{k}] = {value};"]
+        return [noted(f"for (long {k} = {s.start}; {k} < {stop}; ++{k}) {name}[{k}] = {value};", s.note)]
 
     def print_IndexValue(self, s: IndexValue) -> list[str]:  # noqa: N802
         j = self.symbol(s.target)
@@ -262,7 +262,9 @@ class Printer:
         own = self.names.own
         begin, end, part, parts, arg, t, k, kept = (own(w) for w in ("begin", "end", "part", "parts", "arg", "t", "k",
                                                                       "sums"))
-        fields = self.free_values(s)
+        fields = [(self.symbol(x), CTYPES[self.program.graph.nodes[x.node].dtype]) if isinstance(x, Local) else
+                  (self.buffer_names[x], f"{'const ' if self.buffers[x].kind == 'input' else ''}"
+                                         f"{CTYPES[self.buffers[x].dtype]} *") for x in s.shared]
         sums: list[tuple[str, str, str]] = []  # (the kernel's running value, the part's, how it combines)
         private: list[str] = []
         for init in s.inits:
@@ -276,8 +278,8 @@ class Printer:
                 mine = self.names.derived(buffer.node, "part")
                 self.private[init.buffer] = mine
                 private.append(f"{CTYPES[buffer.dtype]} {mine}[{buffer.size}];")
-                private.append(f"for (long {k} = 0; {k} < {buffer.size}; ++{k}) {mine}[{k}] = "
-                               f"{literal(init.value.value, buffer.dtype)};")
+                private.append(noted(f"for (long {k} = 0; {k} < {buffer.size}; ++{k}) {mine}[{k}] = "
+                                     f"{literal(init.value.value, buffer.dtype)};", f"this part's own {init.note}"))
                 target = self.buffer_names[init.buffer]
                 how = "+" if init.how != "max" else f"gg_maximum{'f' if buffer.dtype == 'float32' else ''}"
                 sums += [(f"{target}[{c}]", f"{mine}[{c}]", how) for c in range(buffer.size)]
@@ -301,10 +303,7 @@ class Printer:
         function += [f"    {part}->{kept}[{n}] = {mine};" for n, (_, mine, _) in enumerate(sums)]
         function += ["    return 0;", "}", ""]
         self.functions.append("\n".join(struct + function))
-        step = s.step
-        chunk = -(-s.extent // s.parts // step) * step
-        bounds = [min(n * chunk, s.extent) for n in range(s.parts)] + [s.extent]
-        ranges = ", ".join(f"{{{bounds[n]}, {bounds[n + 1]}}}" for n in range(s.parts))
+        ranges = ", ".join(f"{{{first}, {stop}}}" for first, stop in s.ranges)
         lines = ["{", f"    struct {name} {parts}[{s.parts}] = {{{ranges}}};",
                  f"    for (int {t} = 0; {t} < {s.parts}; ++{t}) {{"]
         lines += [f"        {parts}[{t}].{f} = {f};" for f, _ in fields] + ["    }"]
@@ -314,26 +313,6 @@ class Printer:
                   f"        {acc} = {how}({acc}, {parts}[{t}].{kept}[{n}]);" for n, (acc, _, how) in enumerate(sums)]
         lines += ["    }", "}"]
         return lines
-
-    def free_values(self, s: Loop) -> list[tuple[str, str]]:
-        """(name, C type) of what a loop reads from outside itself: locals, and arrays other than constants."""
-        defined = {t.target for t in s.inits if isinstance(t, Init)}
-        for x in walk(s.body):
-            if isinstance(x, (Let, Init, IndexValue)):
-                defined.add(x.target)
-        fields: dict[str, str] = {}
-        graph = self.program.graph
-        for x in walk(s.body):
-            for a in reads(x):
-                if isinstance(a, Ref) and a.local not in defined:
-                    fields[self.symbol(a.local)] = CTYPES[graph.nodes[a.local.node].dtype]
-        for b in sorted(buffers_used(s.body)):
-            buffer = self.buffers[b]
-            if buffer.kind in ("const", "tile") or b in [i.buffer for i in s.inits if isinstance(i, Fill)]:
-                continue
-            const = "const " if buffer.kind == "input" else ""
-            fields[self.buffer_names[b]] = f"{const}{CTYPES[buffer.dtype]} *"
-        return list(fields.items())
 
     def loop_comment(self, s: Loop) -> str:
         """What a loop computes: its extent, then its named values first (at most eight), then its note."""
@@ -367,13 +346,3 @@ def print_c(program: Program, *, function_name: str, title: str = "", standalone
 
 def _fingerprint(graph: Graph) -> str:
     return hashlib.sha256(format_graph(graph).encode()).hexdigest()[:16]
-
-
-def generate_c(graph: Graph, *, function_name: str, title: str = "", blas_prefix: str | None = None,
-               standalone: bool = False, threads: int = 1) -> CKernelSource:
-    """Schedule ``graph`` and print it: the C stage of the pipeline (``gradgen.stages``) in one call."""
-    from gradgen.schedule import schedule
-
-    program = schedule(graph, threads=threads, blas=blas_prefix is not None, standalone=standalone)
-    return print_c(program, function_name=function_name, title=title, standalone=standalone,
-                   blas_prefix=blas_prefix)

@@ -5,7 +5,8 @@ loop variable in an index belongs to an enclosing loop; every index stays
 inside its buffer for all values of its loop variables (and of the index
 values read at run time, which the kernel checks); nothing writes an input or
 a constant; every output is written; workspace buffers lie inside the
-workspace, and two that share memory are never live at once.
+workspace, and two that share memory are never live at once; every
+statement that prints as one line of C carries a note saying what it does.
 """
 
 from __future__ import annotations
@@ -120,6 +121,8 @@ class _Checker:
                 continue
             for a in reads(s):
                 self.atom(a, scope, where)
+            if isinstance(s, (Let, Init, Store, Accumulate, Fill)) and not s.note:
+                self.fail(f"a {where} without a note: {s}")
             if isinstance(s, (Let, Init)):
                 self.define(s.target, scope, mine, where)
             elif isinstance(s, IndexValue):

@@ -40,11 +40,9 @@ class LoopBuilder(Protocol):
     def argument(self, node_id: int) -> int: ...
 
 
-def _copy(shape: Shape, target: int, value: Callable[[tuple[Index, ...]], Atom], at: Index | None = None,
-          note: str = "") -> list[Stmt]:
-    """``target[at + flat(index)] = value(index)`` for every index of ``shape``."""
-    start = at if at is not None else Index()
-    return loop_nest(shape, lambda index: [Store(target, start + flat(shape, index), value(index))], note=note)
+def _copy(shape: Shape, target: int, value: Callable[[tuple[Index, ...]], Atom], note: str) -> list[Stmt]:
+    """``target[flat(index)] = value(index)`` for every index of ``shape``; ``note`` says what it copies."""
+    return loop_nest(shape, lambda index: [Store(target, flat(shape, index), value(index), note)])
 
 
 def lower_loop(builder: LoopBuilder, node: Node, schedule_body: Callable[[Graph], Program]) -> list[Stmt]:
@@ -66,7 +64,7 @@ def lower_loop(builder: LoopBuilder, node: Node, schedule_body: Callable[[Graph]
     for k in range(carries):
         shape = params_of[k].shape
         out += _copy(shape, results[k], lambda index, k=k: builder.read(inputs[k], index),
-                     note=f"the loop's carry {body.input_names[k]} starts as {builder.graph.nodes[inputs[k]].label()}")
+                     f"the loop's carry {body.input_names[k]} starts as {builder.graph.nodes[inputs[k]].label()}")
     captured: list[Atom | int] = []
     for k in range(carries + xs, len(inputs)):
         shape, source = params_of[k].shape, inputs[k]
@@ -76,7 +74,8 @@ def lower_loop(builder: LoopBuilder, node: Node, schedule_body: Callable[[Graph]
             captured.append(builder.buffer(source))
         else:  # a value of the kernel: contiguous in a buffer of its own, written before the loop
             copy = builder.scratch(source, "copy", math.prod(shape), params_of[k].dtype)
-            out += _copy(shape, copy, lambda index, source=source: builder.read(source, index))
+            out += _copy(shape, copy, lambda index, source=source: builder.read(source, index),
+                         f"{builder.graph.nodes[source].label()}, in one piece for the loop's body")
             captured.append(copy)
     outputs = [body.nodes[i] for i in body.outputs]
     other = [builder.scratch(owner[k], "next", math.prod(outputs[k].shape), outputs[k].dtype) for k in range(carries)]
@@ -98,7 +97,8 @@ def lower_loop(builder: LoopBuilder, node: Node, schedule_body: Callable[[Graph]
             elif slices[j] is None:  # an array of the kernel: its row, in place
                 arguments.append(Row(builder.buffer(scanned), at * math.prod(shape)))
             else:
-                step += _copy(shape, slices[j], lambda index, scanned=scanned: builder.read(scanned, (at,) + index))
+                step += _copy(shape, slices[j], lambda index, scanned=scanned: builder.read(scanned, (at,) + index),
+                              f"this step's row of {body.input_names[k]}")
                 arguments.append(slices[j])
         ys = [Row(results[k], at * math.prod(outputs[k].shape)) for k in range(carries, len(outputs))]
         step.append(RunBody(len(builder.bodies) - 1, tuple(arguments + captured), tuple(target + ys), work,
@@ -120,5 +120,6 @@ def lower_loop(builder: LoopBuilder, node: Node, schedule_body: Callable[[Graph]
         out += one_step(position(Index(length - 1)), current, other)
         for k in range(carries):
             shape = outputs[k].shape
-            out += _copy(shape, current[k], lambda index, k=k, shape=shape: Load(other[k], flat(shape, index)))
+            out += _copy(shape, current[k], lambda index, k=k, shape=shape: Load(other[k], flat(shape, index)),
+                         f"the carry {body.input_names[k]} back where its result is read")
     return out

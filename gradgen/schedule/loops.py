@@ -33,6 +33,7 @@ from gradgen.schedule.program import (
     Stmt,
     Store,
     Var,
+    buffers_used,
     reads,
     rewrite,
     walk,
@@ -128,11 +129,12 @@ def _tile(loop: Loop, buffers: list[Buffer], dtypes: dict[int, str]) -> Loop:
     loops = []
     for k, step in enumerate(steps):
         used = set().union(*(_uses(s) for s in step))
-        body: list[Stmt] = [Let(local, Load(b, at), dtypes[local.node]) for local, b in crossing.items()
-                            if defined_in[local] < k and local in used]
+        body: list[Stmt] = [Let(local, Load(b, at), dtypes[local.node], "from an earlier loop of the tile")
+                            for local, b in crossing.items() if defined_in[local] < k and local in used]
         for s in step:
             body.append(s)
-            body += [Store(crossing[local], at, Ref(local)) for local in _defines(s) if local in crossing]
+            body += [Store(crossing[local], at, Ref(local), "kept for a later loop of the tile")
+                     for local in _defines(s) if local in crossing]
         loops.append(Loop(loop.var, loop.extent, tuple(body), within=tile_var))
     return Loop(tile_var, loop.extent, tuple(loops), loop.inits, step=ROW_TILE, locals=tuple(crossing.values()),
                 members=loop.members, note=f"in tiles of {ROW_TILE} rows")
@@ -168,10 +170,12 @@ def _split_body(loop: Loop, buffers: list[Buffer], dtypes: dict[int, str]) -> li
     at = Index.of(loop.var)
     loops = []
     for k, piece in enumerate(pieces):
-        body: list[Stmt] = [Let(x, Load(spills[x], at), dtypes[x.node]) for x in sorted(read_later[k])]
+        body: list[Stmt] = [Let(x, Load(spills[x], at), dtypes[x.node], "from an earlier piece of the loop")
+                            for x in sorted(read_later[k])]
         for s in piece:
             body.append(s)
-            body += [Store(spills[x], at, Ref(x)) for x in _defines(s) if x in spills]
+            body += [Store(spills[x], at, Ref(x), "kept for a later piece of the loop")
+                     for x in _defines(s) if x in spills]
         if k == 0:
             loops.append(dataclasses.replace(loop, body=tuple(body)))
         else:
@@ -241,8 +245,9 @@ def _blocked_sums(loop: Loop) -> Loop:
             return dataclasses.replace(statement, body=body, simd=simd)
         return statement
 
-    starts = tuple(Init(partial[init.target], "sum", init.dtype) for init in sums)
-    totals = tuple(Accumulate(Ref(init.target), "sum", Ref(partial[init.target]), init.dtype) for init in sums)
+    starts = tuple(Init(partial[init.target], "sum", init.dtype, "this block's sum, from 0") for init in sums)
+    totals = tuple(Accumulate(Ref(init.target), "sum", Ref(partial[init.target]), init.dtype,
+                              "the block's sum added to the whole") for init in sums)
     if loop.step != 1:  # a tiled loop: each tile is a block
         body = starts + tuple(renamed(x) for x in loop.body) + totals
         return dataclasses.replace(loop, body=body)
@@ -273,6 +278,22 @@ def _parts(loop: Loop, threads: int, buffers: dict[int, Buffer]) -> int:
     return max(1, min(threads, MAX_PARTS, loop.extent // PART_MIN_ELEMENTS))
 
 
+def _shared(loop: Loop, parts: int, buffers: list[Buffer]) -> Loop:
+    """``loop`` run by ``parts`` threads: its elements in as many ranges of whole steps, as even as they
+    go, and what it reads from outside itself, handed to each thread (locals, then arrays other than
+    constants, tiles and the running arrays the parts keep for themselves)."""
+    chunk = -(-loop.extent // parts // loop.step) * loop.step
+    bounds = [min(n * chunk, loop.extent) for n in range(parts)] + [loop.extent]
+    defined = {t.target for t in loop.inits if isinstance(t, Init)}
+    defined |= {x.target for x in walk(loop.body) if isinstance(x, (Let, Init, IndexValue))}
+    free = {a.local: None for x in walk(loop.body) for a in reads(x) if isinstance(a, Ref) and a.local not in defined}
+    running = {init.buffer for init in loop.inits if isinstance(init, Fill)}
+    kinds = {b.id: b.kind for b in buffers}
+    arrays = [b for b in sorted(buffers_used(loop.body)) if kinds[b] not in ("const", "tile") and b not in running]
+    return dataclasses.replace(loop, ranges=tuple((bounds[n], bounds[n + 1]) for n in range(parts)),
+                               shared=(*free, *arrays))
+
+
 def _finish(statements: tuple[Stmt, ...], threads: int, buffers: list[Buffer], dtypes: dict[int, str]
             ) -> tuple[Stmt, ...]:
     out: list[Stmt] = []
@@ -285,7 +306,7 @@ def _finish(statements: tuple[Stmt, ...], threads: int, buffers: list[Buffer], d
                 s = _tile(s, buffers, dtypes)
             s = _blocked_sums(_simd(s))
             parts = _parts(s, threads, {b.id: b for b in buffers}) if threads > 1 else 1
-            out.append(dataclasses.replace(s, parts=parts) if parts > 1 else s)
+            out.append(_shared(s, parts, buffers) if parts > 1 else s)
     return tuple(out)
 
 

@@ -140,12 +140,16 @@ class Init(NamedTuple):
     target: Local
     how: str
     dtype: str
+    note: str = ""
 
 
 class Store(NamedTuple):
+    """``buffer[index] = value``."""
+
     buffer: int
     index: Index
     value: Expr
+    note: str = ""
 
 
 class Accumulate(NamedTuple):
@@ -168,6 +172,7 @@ class Fill:
     start: int = 0
     count: int | None = None
     how: str | None = None
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -228,7 +233,9 @@ class Loop:
     ``inits`` run just before the loop, in the enclosing scope (running values it accumulates).
     ``within``: the loop covers one tile of the loop over ``within`` (from its value to the tile's end).
     ``simd``: the iterations are independent but for these running sums (None: not vectorizable).
-    ``parts``: shared among that many threads. ``locals`` are tile buffers declared in its body.
+    ``ranges``: shared among threads, each running the elements ``begin`` to ``end`` of one range (empty:
+    one thread), reading from outside the loop the locals and buffers of ``shared``.
+    ``locals`` are tile buffers declared in its body.
     ``members``: the nodes it computes (for the comment above it); ``note``: what else to say there.
     """
 
@@ -239,10 +246,16 @@ class Loop:
     step: int = 1
     within: Var | None = None
     simd: tuple[Local, ...] | None = None
-    parts: int = 1
+    ranges: tuple[tuple[int, int], ...] = ()
+    shared: tuple[Local | int, ...] = ()
     locals: tuple[int, ...] = ()
     members: tuple[int, ...] = ()
     note: str = ""
+
+    @property
+    def parts(self) -> int:
+        """How many threads run the loop."""
+        return max(1, len(self.ranges))
 
 
 @dataclass(frozen=True)
@@ -496,7 +509,9 @@ class _Formatter:
                 attrs += [f"tile of {self.symbol(s.within)}"] if s.within else []
                 attrs += ["simd" + (f"(+ {', '.join(map(self.local, s.simd))})" if s.simd else "")] \
                     if s.simd is not None else []
-                attrs += [f"{s.parts} parts"] if s.parts > 1 else []
+                attrs += [f"parts {', '.join(f'{a}:{b}' for a, b in s.ranges)}"] if s.ranges else []
+                shared = (self.local(x) if isinstance(x, Local) else self.buffer(x) for x in s.shared)
+                attrs += [f"reading {', '.join(shared)}"] if s.shared else []
                 attrs += [f"tile buffers {', '.join(self.buffer(b) for b in s.locals)}"] if s.locals else []
                 yield f"{pad}loop {self.symbol(s.var)} < {s.extent}" + (f" [{', '.join(attrs)}]" if attrs else "") + ":"
                 yield from self.lines(s.body, depth + 1)

@@ -74,6 +74,10 @@ def first_writer(node: Node, plan: Plan) -> int | None:
     return offsets.index(max(offsets))
 
 
+#: The note of a running value's start, by how it runs.
+_RUNNING = {"sum": "from 0", "max": "from -inf"}
+
+
 def _identity(how: str, dtype: str) -> Literal:
     return Literal(0 if how == "sum" else float("-inf"), dtype)
 
@@ -201,7 +205,10 @@ class StatementBuilder:
 
     # --- statements ----------------------------------------------------------------------------------------
     def _store(self, node: Node) -> Store:
-        return Store(self.buffer(node.id), flat(node.shape, identity_index(node.shape)), Ref(Local(node.id)))
+        buffer = self.buffers[self.buffer(node.id)]
+        note = f"the result {self.graph.output_names[buffer.position]}" if buffer.kind == "output" else \
+            "kept for a later loop"
+        return Store(buffer.id, flat(node.shape, identity_index(node.shape)), Ref(Local(node.id)), note)
 
     def _node(self, node_id: int, scope: Scope) -> list[Stmt]:
         plan = self.plans[node_id]
@@ -217,7 +224,7 @@ class StatementBuilder:
         reduces_here = plan.how is not None and plan.value_depth is not None and plan.value_depth < plan.update_depth
         if not reduces_here and plan.value_depth is not None:  # an element, or a reduction of one element
             if self.slots is not None and scope is self.top:
-                return [Store(self.slots.id, Index(self._slot(node_id)), self._value(plan, scope))]
+                return [Store(self.slots.id, Index(self._slot(node_id)), self._value(plan, scope), note)]
             scope.add(node_id)
             out: list[Stmt] = [Let(Local(node_id), self._value(plan, scope), node.dtype, note)]
             if node_id in self.decisions.stored:
@@ -228,7 +235,7 @@ class StatementBuilder:
             out = []
             for k in sorted(range(len(plan.reads)), key=lambda k: k != first):
                 at, value = flat(node.shape, plan.scatter[k]), self.operand(plan.reads[k].access, scope)
-                out.append(Store(self.buffer(node_id), at, value) if k == first else
+                out.append(Store(self.buffer(node_id), at, value, note) if k == first else
                            Accumulate(Load(self.buffer(node_id), at), "sum", value, node.dtype, note))
             return out
         if plan.value_depth is None:
@@ -242,13 +249,15 @@ class StatementBuilder:
         the loop only the elements its first writer does not store (see ``first_writer``)."""
         node = self.graph.nodes[plan.node]
         first = first_writer(node, plan)
+        note = f"{node.note or node.op}, {_RUNNING[plan.how]}"
         if first is None:
-            return [Fill(self.buffer(plan.node), identity, how=plan.how)]
+            return [Fill(self.buffer(plan.node), identity, how=plan.how, note=note)]
         self.first_writer[plan.node] = first
         start = flat(node.shape, plan.scatter[first]).offset
         end = start + int(np.prod(plan.space))
-        return [Fill(self.buffer(plan.node), identity, a, b - a, plan.how) for a, b in ((0, start), (end, node.size))
-                if b > a]
+        note += ", where its first part does not write"
+        return [Fill(self.buffer(plan.node), identity, a, b - a, plan.how, note)
+                for a, b in ((0, start), (end, node.size)) if b > a]
 
     def _loop(self, loop: LoopPlan, scope: Scope) -> list[Stmt]:
         depth = loop.depth
@@ -260,7 +269,8 @@ class StatementBuilder:
                 continue
             if plan.value_depth == depth and plan.update_depth > depth:
                 dtype = self.graph.nodes[n].dtype  # float32 values are summed in float64
-                inits.append(Init(Local(n), plan.how, "float64" if plan.how == "sum" and dtype == "float32" else dtype))
+                inits.append(Init(Local(n), plan.how, "float64" if plan.how == "sum" and dtype == "float32" else dtype,
+                                  f"{self.graph.nodes[n].note or self.graph.nodes[n].op}, {_RUNNING[plan.how]}"))
                 finished.append(n)
             elif plan.value_depth is None and depth == 0:
                 inits += self._fills(plan, _identity(plan.how, self.graph.nodes[n].dtype))
@@ -273,7 +283,7 @@ class StatementBuilder:
             if n in self.decisions.stored:
                 out.append(self._store(self.graph.nodes[n]))
             if self.slots is not None and scope is self.top:
-                out.append(Store(self.slots.id, Index(self._slot(n)), Ref(Local(n))))
+                out.append(Store(self.slots.id, Index(self._slot(n)), Ref(Local(n)), "kept in its slot"))
         return out
 
     def _slot(self, node_id: int) -> int:
@@ -301,7 +311,7 @@ class StatementBuilder:
 
         def write(index: tuple[Index, ...]) -> list[Stmt]:
             value = self.operand(resolve(self.graph, node.id, index, self._held), self.top)
-            return [Store(out, flat(node.shape, index), value)]
+            return [Store(out, flat(node.shape, index), value, f"the result {self.graph.output_names[k]}")]
 
         return loop_nest(node.shape, write, node=node.id, note=f"copied to the output {self.graph.output_names[k]}")
 

@@ -70,7 +70,7 @@ def loop_nest(shape: Shape, innermost: Callable[[tuple[Index, ...]], list[Stmt]]
 
 
 def _zeros(reader: Reader, node: Node) -> Fill:
-    return Fill(reader.buffer(node.id), Literal(0, node.dtype))
+    return Fill(reader.buffer(node.id), Literal(0, node.dtype), note=f"{node.note or node.op}, added into from 0")
 
 
 def _depth_of(shape: Shape, axes: int) -> int:
@@ -91,8 +91,8 @@ def _unslice(reader: Reader, node: Node) -> list[Stmt]:
             at = flat(node.shape, [i * step + start for i, (start, _, step) in zip(index, slices)])
             value = reader.read(part, index)
             if not adds:
-                return [Store(out, at, value)]
-            return [Accumulate(Load(out, at), "sum", value, node.dtype)]
+                return [Store(out, at, value, node.note or node.op)]
+            return [Accumulate(Load(out, at), "sum", value, node.dtype, node.note or node.op)]
 
         statements += loop_nest(shape, write, node=node.id, note=f"{node.op} into {slices}")
     return statements
@@ -108,7 +108,7 @@ def _concatenate(reader: Reader, node: Node) -> list[Stmt]:
 
         def write(index: tuple[Index, ...], part: int = part, start: int = start) -> list[Stmt]:
             at = flat(node.shape, [i + start if d == axis else i for d, i in enumerate(index)])
-            return [Store(out, at, reader.read(part, index))]
+            return [Store(out, at, reader.read(part, index), node.note or node.op)]
 
         statements += loop_nest(shape, write, node=node.id,
                                 note=f"concatenate: the part at {start} on axis {axis}")
@@ -151,9 +151,10 @@ def _gather_or_scatter(reader: Reader, node: Node) -> list[Stmt]:
 
     def move(full: tuple[Index, ...]) -> list[Stmt]:
         if gathers:
-            return [Store(out, flat(node.shape, full), reader.read(value.id, tuple(big_index(full))))]
+            return [Store(out, flat(node.shape, full), reader.read(value.id, tuple(big_index(full))),
+                          node.note or node.op)]
         return [Accumulate(Load(out, flat(node.shape, big_index(full))), "sum", reader.read(value.id, full),
-                           node.dtype)]
+                           node.dtype, node.note or node.op)]
 
     statements = loop_nest(small, move, check, node=node.id, note=f"{node.op} along axis {axis}")
     return statements if gathers else [_zeros(reader, node), *statements]
@@ -172,8 +173,9 @@ def _gemm(reader: Reader, node: Node) -> list[Stmt]:
 
 def _copy(reader: Reader, source: Node, into: int) -> list[Stmt]:
     """Loops copying ``source`` (read through its index map) into buffer ``into``, row-major."""
+    note = f"{source.label()}, copied in double precision for the routine"
     return loop_nest(source.shape, lambda index: [Store(into, flat(source.shape, index),
-                                                        reader.read(source.id, index))])
+                                                        reader.read(source.id, index), note)])
 
 
 def _routine(reader: Reader, node: Node) -> list[Stmt]:
@@ -196,7 +198,8 @@ def _routine(reader: Reader, node: Node) -> list[Stmt]:
                               (*copies, result), node.id, failure_code(node.op), node.op))
     if result != out:
         statements += loop_nest(node.shape, lambda index: [Store(out, flat(node.shape, index),
-                                                                 Load(result, flat(node.shape, index)))])
+                                                                 Load(result, flat(node.shape, index)),
+                                                                 f"the routine's result, as {node.dtype}")])
     return statements
 
 

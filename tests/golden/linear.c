@@ -15,11 +15,11 @@ GG_KERNEL int gg_linear_value_and_grad(double w, double b, double x, double y, d
     const double dJ_dy = -d;  /* dJ/dy through d */
     const double dJ_dw = d * x;  /* dJ/dw through c */
     const double dJ_dx = d * w;  /* dJ/dx through c */
-    *J_out = J;
-    *dJ_dw_out = dJ_dw;
-    *dJ_db_out = d;
-    *dJ_dx_out = dJ_dx;
-    *dJ_dy_out = dJ_dy;
+    *J_out = J;  /* the result J */
+    *dJ_dw_out = dJ_dw;  /* the result dJ_dw */
+    *dJ_db_out = d;  /* the result dJ_db */
+    *dJ_dx_out = dJ_dx;  /* the result dJ_dx */
+    *dJ_dy_out = dJ_dy;  /* the result dJ_dy */
     (void)work;
     return 0;
 }

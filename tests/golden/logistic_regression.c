@@ -7,27 +7,27 @@
 
 GG_KERNEL int gg_logistic_regression_value_and_grad(const double *restrict X, const double *restrict y, const double *restrict w, double b, double *restrict J_out, double *restrict dJ_dX_out, double *restrict dJ_dy_out, double *restrict dJ_dw_out, double *restrict dJ_db_out, double *restrict work)
 {
-    double t29 = 0.0;
-    double dJ_db = 0.0;
-    for (long k = 0; k < 3; ++k) dJ_dw_out[k] = 0.0;
+    double t29 = 0.0;  /* sum, from 0 */
+    double dJ_db = 0.0;  /* dJ/db through (broadcast_to), from 0 */
+    for (long k = 0; k < 3; ++k) dJ_dw_out[k] = 0.0;  /* dJ/dw through (matmul), from 0 */
     /* loop over 100: z, a, dJ_dz, dJ_db, dJ_dX, dJ_dw, dJ_dy, t1 and 29 more; in tiles of 64 rows */
     for (long r0 = 0; r0 < 100; r0 += 64) {
         const long r1 = r0 + 64 < 100 ? r0 + 64 : 100;
         double t1_tile[64];
         double dJ_dz_tile[64];
-        double t29_block = 0.0;
-        double dJ_db_block = 0.0;
+        double t29_block = 0.0;  /* this block's sum, from 0 */
+        double dJ_db_block = 0.0;  /* this block's sum, from 0 */
         for (long i = r0; i < r1; ++i) {
-            double t1 = 0.0;
+            double t1 = 0.0;  /* matmul, from 0 */
             #pragma omp simd reduction(+:t1)
             for (long j = 0; j < 3; ++j) {
                 t1 += X[i * 3 + j] * w[j];  /* matmul */
             }
-            t1_tile[i - r0] = t1;
+            t1_tile[i - r0] = t1;  /* kept for a later loop of the tile */
         }
         #pragma omp simd reduction(+:t29_block, dJ_db_block)
         for (long i = r0; i < r1; ++i) {
-            const double t1 = t1_tile[i - r0];
+            const double t1 = t1_tile[i - r0];  /* from an earlier loop of the tile */
             const double z = t1 + b;  /* add */
             const double t3 = fabs(z);  /* abs */
             const double t4 = -t3;  /* negative */
@@ -60,26 +60,26 @@ GG_KERNEL int gg_logistic_regression_value_and_grad(const double *restrict X, co
             const double t39 = t38 * t23;  /* dJ/d(negative) through (softplus) */
             const double t40 = (-0.01) * t19;  /* dJ/dy through (negative) */
             const double dJ_dz = t36 - t39;  /* dJ/dz */
-            dJ_dz_tile[i - r0] = dJ_dz;
+            dJ_dz_tile[i - r0] = dJ_dz;  /* kept for a later loop of the tile */
             dJ_db_block += dJ_dz;  /* dJ/db through (broadcast_to) */
             const double dJ_dy = t37 + t40;  /* dJ/dy */
-            dJ_dy_out[i] = dJ_dy;
+            dJ_dy_out[i] = dJ_dy;  /* the result dJ_dy */
         }
         for (long i = r0; i < r1; ++i) {
-            const double dJ_dz = dJ_dz_tile[i - r0];
+            const double dJ_dz = dJ_dz_tile[i - r0];  /* from an earlier loop of the tile */
             #pragma omp simd
             for (long j = 0; j < 3; ++j) {
                 const double dJ_dX = dJ_dz * w[j];  /* dJ/dX through (matmul) */
-                dJ_dX_out[i * 3 + j] = dJ_dX;
+                dJ_dX_out[i * 3 + j] = dJ_dX;  /* the result dJ_dX */
                 dJ_dw_out[j] += X[i * 3 + j] * dJ_dz;  /* dJ/dw through (matmul) */
             }
         }
-        t29 += t29_block;
-        dJ_db += dJ_db_block;
+        t29 += t29_block;  /* the block's sum added to the whole */
+        dJ_db += dJ_db_block;  /* the block's sum added to the whole */
     }
     const double J = t29 / 100.0;  /* divide */
-    *J_out = J;
-    *dJ_db_out = dJ_db;
+    *J_out = J;  /* the result J */
+    *dJ_db_out = dJ_db;  /* the result dJ_db */
     (void)work;
     return 0;
 }

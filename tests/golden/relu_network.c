@@ -25,13 +25,13 @@ GG_KERNEL int gg_relu_network_value_and_grad(double x, double y, double w1, doub
     const double dJ_da1 = (t9 ? dJ_dactivated_a1 : 0.0);  /* dJ/da1 through activated_a1 */
     const double dJ_dw1 = dJ_da1 * x;  /* dJ/dw1 through (multiply) */
     const double dJ_dx = dJ_da1 * w1;  /* dJ/dx through (multiply) */
-    *J_out = J;
-    *dJ_dx_out = dJ_dx;
-    *dJ_dy_out = dJ_dy;
-    *dJ_dw1_out = dJ_dw1;
-    *dJ_db1_out = dJ_da1;
-    *dJ_dw2_out = dJ_dw2;
-    *dJ_db2_out = dJ_da2;
+    *J_out = J;  /* the result J */
+    *dJ_dx_out = dJ_dx;  /* the result dJ_dx */
+    *dJ_dy_out = dJ_dy;  /* the result dJ_dy */
+    *dJ_dw1_out = dJ_dw1;  /* the result dJ_dw1 */
+    *dJ_db1_out = dJ_da1;  /* the result dJ_db1 */
+    *dJ_dw2_out = dJ_dw2;  /* the result dJ_dw2 */
+    *dJ_db2_out = dJ_da2;  /* the result dJ_db2 */
     (void)work;
     return 0;
 }
