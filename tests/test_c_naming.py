@@ -45,6 +45,23 @@ def test_the_printers_own_names_yield_to_the_users():
     assert "double *restrict work_2)" in head and "for (long i_2 = 0; i_2 < 70; ++i_2)" in c.source
 
 
+@pytest.mark.parametrize("name", ["work", "i", "rc", "begin", "r1", "step", "blame"])
+def test_an_exported_function_takes_its_name_before_the_printers_own(tmp_path, name):
+    # The function is called ``work`` or ``i``: its workspace becomes work_2, its loop index i_2, and the
+    # pair builds with every warning an error, shadowing included.
+    def f(x, w):
+        return gg.sum(gg.exp(x @ w))
+
+    _, c_path = gg.export_c(f, tmp_path, name, x=gg.Array((70, 3)), w=gg.Array((3,)))
+    source = c_path.read_text()
+    head = source.split(f"int {name}(", 1)[1].split(")", 1)[0]
+    assert name not in [p.split()[-1].lstrip("*") for p in head.split(",")]
+    assert {"work": "double *restrict work_2" in head, "i": "long i_2 = " in source}.get(name, True)
+    build = subprocess.run([find_compiler().path, "-std=c99", "-Wall", "-Wextra", "-Wshadow", "-Werror", "-c",
+                            str(c_path), "-o", str(tmp_path / "f.o")], capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr
+
+
 @pytest.mark.parametrize(("name", "written"), [("α", "alpha"), ("Δt", "Deltat"), ("é", "e"), ("d J/dx", "d_J_dx"),
                                                 ("EOF", "v_EOF"), ("gg_x", "v_gg_x"),
                                                 ("M_i", "v_M_i"), ("double", "double_"), ("tanh", "tanh_"),

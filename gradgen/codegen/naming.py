@@ -133,13 +133,6 @@ def assign_names(graph: Graph, reserved: set[str], prefix: str = "t",
 #: Loop indices by depth; deeper loops are ``i6``, ``i7``, ...
 LOOP_INDICES = ("i", "j", "k", "l", "p", "q")
 
-#: The words the C printer asks for its own names (``own``): loop indices, tile bounds, the slots and the
-#: workspace, the locals of split and threaded kernels. A user's name takes one first; an exported pair
-#: may not be called by one.
-C_OWN = LOOP_INDICES + ("r0", "r1", "m", "s", "work", "rc", "begin", "end", "part", "parts", "arg", "sums",
-                        "status", "step", "blame", "t")
-
-
 @cache
 def _called(spellings: tuple[str, ...]) -> frozenset[str]:
     return frozenset(re.findall(r"\b([A-Za-z_]\w*)\s*\(", " ".join(spellings)))
@@ -164,7 +157,7 @@ class CNames:
         self.graph = graph
         # the functions this one calls: the ops' and its own bodies, parts and threaded loops
         self._functions = re.compile(rf"{re.escape(function_name)}(_(body|part|rows)\d+)+")
-        self._taken = set(called_names())
+        self._taken = set(called_names()) | ({function_name} if function_name else set())
         self._base = assign_names(graph, self._taken, spell=self._spell)
         self._taken.update(self._base)
         self._stored = set(stored)

@@ -14,13 +14,14 @@ import keyword
 import os
 import re
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any, Callable
 
 from gradgen import stages
 from gradgen.build.headers import runtime_include_dir
 from gradgen.codegen.cabi import standalone_pair
-from gradgen.codegen.naming import C_KEYWORDS, C_OWN, HEADER_NAMES, HEADER_PATTERNS, called_names
+from gradgen.codegen.naming import C_KEYWORDS, HEADER_NAMES, HEADER_PATTERNS, called_names
 from gradgen.errors import InputError
 from gradgen.ir.graph import Graph
 from gradgen.runtime.derivatives import DerivativeKernel
@@ -33,25 +34,28 @@ def _runtime_helpers(header: str = "gradgen_runtime.h") -> str:
     return Path(runtime_include_dir(), header).read_text()
 
 
-def _called_names() -> set[str]:
-    """Every function and macro name the exported source uses: the ops' C spellings and the runtime's."""
+@cache
+def _called_names() -> frozenset[str]:
+    """Every function and macro name the exported source uses: the ops' C spellings and the runtime's
+    (read once: the headers are the package's own)."""
     text = _runtime_helpers() + _runtime_helpers("gradgen_routines.h")
-    return set(called_names()) | set(re.findall(r"\b([A-Za-z_]\w*)\s*\(", text)) | set(
+    return called_names() | set(re.findall(r"\b([A-Za-z_]\w*)\s*\(", text)) | set(
         re.findall(r"#define\s+(\w+)", text))
 
 
 def check_export_name(name: str) -> None:
     """Raise InputError unless ``name`` can name an exported pair without clashing with C, the C
-    library, the runtime helpers or the names generated code uses itself."""
+    library, the runtime helpers or the nodes' own ``t<k>`` (the printer's own names, ``work``, ``i``, ``rc``,
+    yield to the function's name)."""
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name) or name.endswith("_"):
         raise InputError(f"export_c: name must be a C identifier of letters, digits and _ that starts with a "
                          f"letter and does not end with _, got {name!r}")
-    clash = (name in C_KEYWORDS or name in C_OWN or keyword.iskeyword(name) or name.lower().startswith("gg_")
+    clash = (name in C_KEYWORDS or keyword.iskeyword(name) or name.lower().startswith("gg_")
              or re.fullmatch(r"t\d+", name) or name in _called_names() or name in HEADER_NAMES
              or HEADER_PATTERNS.fullmatch(name))
     if clash:
         raise InputError(f"export_c: the name {name!r} is taken (a C keyword, a name <math.h>, <stdint.h> or "
-                         f"<stddef.h> defines, a gradgen runtime function, or a name generated code uses); "
+                         f"<stddef.h> defines, a gradgen runtime function, or a generated node name t<k>); "
                          f"choose another, e.g. {name + '_kernel'!r}")
 
 

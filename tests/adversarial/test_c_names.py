@@ -67,7 +67,7 @@ def test_names_that_headers_define_build_and_agree(chunk):
         assert re.search(rf"\b{c_identifier(name)}_*\b", c.source)  # else marked (a Python keyword once more)
 
 
-@pytest.mark.parametrize("name", ["int", "main", "exp", "gg_sigmoid", "log1p", "i", "work", "t3", "x_", "_x"])
+@pytest.mark.parametrize("name", ["int", "main", "exp", "gg_sigmoid", "log1p", "t3", "x_", "_x"])
 def test_export_refuses_names_whose_pair_would_not_build(tmp_path, name):
     with pytest.raises(gg.InputError, match="export_c"):
         gg.export_c(lambda x: x * x, tmp_path, name)
