@@ -147,6 +147,40 @@ def test_forward_only_kernels_are_re_rolled_too():
     assert c(np.full(4, 0.3), w) == pytest.approx(py(np.full(4, 0.3), w), rel=1e-13)
 
 
+def test_constants_that_change_from_step_to_step_are_scanned_as_data():
+    def forced(h0, w, ts):  # a time-varying drive 0.01 * k, and a Python list of step sizes
+        h, loss = h0, 0.0
+        for k in range(w.shape[0]):
+            h = gg.tanh(h * w[k] + 0.01 * k) + ts[k] * np.array([1.0, -1.0, 0.5, 0.0])
+            loss = loss + gg.sum(h * h)
+        return loss
+
+    rng = np.random.default_rng(3)
+    kernels = {}
+    for n in (100, 300):
+        values = {"h0": rng.normal(size=4), "w": rng.uniform(0.5, 1.5, n)}
+        ts = [float(t) for t in rng.uniform(0.0, 0.1, n)]
+        fn = lambda h0, w, ts=ts: forced(h0, w, ts)  # noqa: E731
+        kernels[n] = _c_equals_python(fn, values, wrt="w")
+        assert _scans(kernels[n]) == 2 and len(kernels[n].c_graph) < 300
+        if n == 100:  # and against central differences (of a loss near 100: steps of 1e-5, error near 1e-9)
+            np.testing.assert_allclose(kernels[n](**values)[1]["w"], _central_difference(fn, values, "w"),
+                                       rtol=1e-6, atol=1e-7)
+    assert len(kernels[100].source.splitlines()) == len(kernels[300].source.splitlines())
+
+
+def _central_difference(fn, values: dict, name: str, eps: float = 1e-5) -> np.ndarray:
+    f = gg.compile(fn, backend="python", specs={k: gg.Array(np.shape(v)) for k, v in values.items()})
+    out = np.zeros_like(values[name])
+    for i in range(out.size):
+        up, down = dict(values), dict(values)
+        up[name], down[name] = values[name].copy(), values[name].copy()
+        up[name][i] += eps
+        down[name][i] -= eps
+        out[i] = (float(f(**up)) - float(f(**down))) / (2 * eps)
+    return out
+
+
 def test_short_loops_and_irregular_steps_stay_unrolled():
     short = trace(vector_chain, {"h0": gg.Array((4,)), "w": gg.Array((MIN_STEPS - 1,))})
     assert reroll(short) is short

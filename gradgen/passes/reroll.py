@@ -6,12 +6,16 @@ the node ``period`` places earlier (same op, attrs, shape and dtype), and each
 of its inputs either advances with it (the same input ``period`` places later)
 or stays (a value from before the loop: a parameter, a constant). The only
 attrs that may change are a ``slice``'s, by a fixed step per period on one
-axis (``w[k]``, ``X[k, :]``, ``obs[2 * k]``). Such a run of steps becomes a
+axis (``w[k]``, ``X[k, :]``, ``obs[2 * k]``), and a constant's, whose value
+may change from step to step (``0.01 * k``). Such a run of steps becomes a
 ``scan``:
 
 - an input that advances and lies in the period before is a carry (its
   initial value is the node before the loop);
 - a ``slice`` that advances reads one row of an array scanned as ``xs``;
+- so does a constant that changes: its values, one row a step, are a
+  constant array scanned as ``xs`` (the first step, whose constant no earlier
+  step shares, stays before the loop);
 - an input that stays is captured;
 - a step's value read after the loop is a y (stacked), or, for the last
   step's carry, the loop's final carry.
@@ -28,10 +32,12 @@ from __future__ import annotations
 from collections import Counter
 from typing import NamedTuple
 
+import numpy as np
+
 from gradgen.dsl.value import Value
 from gradgen.ir.builder import GraphBuilder
-from gradgen.ir.graph import Graph, Node
-from gradgen.ops.core import apply
+from gradgen.ir.graph import ConstArray, Graph, Node
+from gradgen.ops.core import apply, constant
 from gradgen.ops.loops import part
 from gradgen.ops.registry import OPS, emit
 from gradgen.passes.dce import eliminate_dead_code
@@ -71,12 +77,18 @@ def _slice_step(a: Node, b: Node) -> tuple[int, int] | None:
     return (axis, delta) if extent == 1 or (extent == delta and axis == 0) else None
 
 
+def _stepped_constant(a: Node, b: Node) -> bool:
+    """Whether ``a`` and ``b`` are constants of one shape and dtype but not one value: a number that
+    changes from step to step (``0.01 * k``, ``dt[k]`` of a Python list), which the loop reads as data."""
+    return a.op == b.op == "const" and (a.shape, a.dtype) == (b.shape, b.dtype) and a.attrs != b.attrs
+
+
 def _same_step(graph: Graph, i: int, period: int, start: int) -> bool:
     """Whether node ``i + period`` repeats node ``i`` (``start``: the first node of the run)."""
     a, b = graph.nodes[i], graph.nodes[i + period]
     if (a.op, a.shape, a.dtype, len(a.inputs)) != (b.op, b.shape, b.dtype, len(b.inputs)) or a.op == "input":
         return False
-    if a.attrs != b.attrs and _slice_step(a, b) is None:
+    if a.attrs != b.attrs and _slice_step(a, b) is None and not _stepped_constant(a, b):
         return False
     return all(j2 == j + period and j >= i - (i - start) % period - period or (j2 == j and j < start)
                for j, j2 in zip(a.inputs, b.inputs))
@@ -87,7 +99,8 @@ def _candidate_periods(graph: Graph) -> list[int]:
     ``MIN_STEPS`` times (likely once a step), the most common gap between consecutive ones."""
     positions: dict[tuple, list[int]] = {}
     for node in graph.nodes:
-        positions.setdefault((node.op, node.shape, node.dtype, node.op == "slice" or node.attrs), []).append(node.id)
+        varies = node.op == "slice" or node.op == "const"  # its attrs may change from step to step
+        positions.setdefault((node.op, node.shape, node.dtype, varies or node.attrs), []).append(node.id)
     rare = sorted((len(p), p) for p in positions.values() if len(p) >= MIN_STEPS)
     periods: list[int] = []
     for _, found in rare:
@@ -142,6 +155,7 @@ class Roles(NamedTuple):
     carried: dict[int, int]  # offset in the step of a carried value -> the node before the loop it starts as
     scanned: dict[int, tuple[int, int]]  # offset of a slice that advances -> (axis, delta)
     captured: list[int]  # nodes before the loop that every step reads
+    stepped: list[int]  # offsets of constants that change from step to step (see ``_stepped_constant``)
 
 
 def _roles(graph: Graph, run: Run) -> Roles | None:
@@ -151,8 +165,13 @@ def _roles(graph: Graph, run: Run) -> Roles | None:
     carried: dict[int, int] = {}
     scanned: dict[int, tuple[int, int]] = {}
     captured: list[int] = []
+    stepped: list[int] = []
     for i in range(start, start + period):
         node, later = graph.nodes[i], graph.nodes[i + period]
+        if node.op == "const":
+            if len({graph.nodes[i + k * period].attrs for k in range(steps)}) > 1:
+                stepped.append(i - start)
+            continue
         if node.op == "slice" and node.attrs != later.attrs:
             scanned[i - start] = _slice_step(node, later)
             if any(_slice_step(graph.nodes[i + k * period], graph.nodes[i + (k + 1) * period]) != scanned[i - start]
@@ -172,7 +191,7 @@ def _roles(graph: Graph, run: Run) -> Roles | None:
         value, first = graph.nodes[start + offset], graph.nodes[init]
         if (value.shape, value.dtype) != (first.shape, first.dtype) or init in captured:
             return None
-    return Roles(carried, scanned, captured)
+    return Roles(carried, scanned, captured, stepped)
 
 
 def reroll(graph: Graph) -> Graph:
@@ -217,6 +236,8 @@ def _step_before(graph: Graph, run: Run, roles: Roles) -> tuple[Graph, Run, Role
     """The graph (its nodes before the run reordered), run and roles one step longer at the front, or
     None when the nodes before the run are no such step."""
     start, period, steps = run
+    if roles.stepped:  # the step before has its own constant, which is no captured one: it stays as it is
+        return None
     making_captured: set[int] = set()  # the captured values and constants, and what they are made of
     pending = list(roles.captured) + [i for i in range(start) if graph.nodes[i].op == "const"]
     while pending:
@@ -257,7 +278,7 @@ def _step_before(graph: Graph, run: Run, roles: Roles) -> tuple[Graph, Run, Role
         value, begin = graph.nodes[first + offset], graph.nodes[init]
         if (value.shape, value.dtype) != (begin.shape, begin.dtype) or init in roles.captured:
             return None
-    return graph, Run(first, period, steps + 1), Roles(carried, roles.scanned, roles.captured)
+    return graph, Run(first, period, steps + 1), Roles(carried, roles.scanned, roles.captured, [])
 
 
 def _reordered(graph: Graph, first: int, order: list[int]) -> Graph:
@@ -275,7 +296,7 @@ def _as_loop(graph: Graph, run: Run, roles: Roles) -> Graph:
     """``graph`` with ``run`` replaced by a ``scan`` over its first step."""
     start, period, steps = run
     end, last = start + period * steps, start + period * (steps - 1)
-    carried, scanned, _ = roles
+    carried, scanned, _, stepped = roles
     read = _read_after(graph, run)
     ys = sorted({(i - start) % period for i in read if not (i >= last and i - last in carried)})
     order = sorted(carried)
@@ -288,6 +309,8 @@ def _as_loop(graph: Graph, run: Run, roles: Roles) -> Graph:
     outer = {i: Value(builder, m) for i, m in mapping.items()}
     xs = [_rows(outer[graph.nodes[start + o].inputs[0]], graph.nodes[start + o], axis, delta, steps)
           for o, (axis, delta) in scanned.items()]
+    xs += [constant(builder, np.stack([_value(graph.nodes[start + o + k * period]) for k in range(steps)]),
+                    graph.nodes[start + o].dtype) for o in stepped]
     loop = apply("scan", *[outer[carried[o]] for o in order], *xs, *[outer[j] for j in captured], body=step,
                  carries=len(order), xs=len(xs), length=steps, reverse=False, checkpoint="residuals")
     finals = {o: part(loop, k) for k, o in enumerate(order)}
@@ -329,7 +352,7 @@ def _step_body(graph: Graph, run: Run, roles: Roles, ys: list[int]) -> tuple[Gra
     captures, in the order of its inputs."""
     start, period, steps = run
     end, last = start + period * steps, start + period * (steps - 1)
-    carried, scanned, captured = roles
+    carried, scanned, captured, stepped = roles
     captured = [j for j in captured if not _constant(graph, j)]
 
     def name_at(offset: int) -> str | None:
@@ -349,6 +372,9 @@ def _step_body(graph: Graph, run: Run, roles: Roles, ys: list[int]) -> tuple[Gra
     for o in scanned:
         node = graph.nodes[start + o]
         inside[start + o] = body.input(_row_name(graph, node), node.shape, node.dtype)
+    for o in stepped:
+        node = graph.nodes[start + o]
+        inside[start + o] = body.input("constant", node.shape, node.dtype)
     for j in captured:
         node = graph.nodes[j]
         inside[j] = body.input(node.name or "captured", node.shape, node.dtype)
@@ -367,6 +393,12 @@ def _step_body(graph: Graph, run: Run, roles: Roles, ys: list[int]) -> tuple[Gra
     outputs = [inside[start + o] for o in order + ys]
     names = [body.nodes[inside[carried[o]]].params["name"] for o in order] + [name_at(o) or f"y{o}" for o in ys]
     return eliminate_dead_code(body.finish(tuple(outputs), tuple(names))), captured
+
+
+def _value(node: Node) -> np.ndarray:
+    """The value of a ``const`` node."""
+    value = node.params["value"]
+    return value.array if isinstance(value, ConstArray) else np.asarray(value)
 
 
 def _constant(graph: Graph, i: int) -> bool:

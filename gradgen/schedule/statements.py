@@ -74,8 +74,9 @@ def first_writer(node: Node, plan: Plan) -> int | None:
     return offsets.index(max(offsets))
 
 
-#: The note of a running value's start, by how it runs.
-_RUNNING = {"sum": "from 0", "max": "from -inf"}
+def _start_note(node: Node, how: str) -> str:
+    """The note on the start of a running value: what it computes, and where it starts."""
+    return f"{node.note or node.op}, from {'0' if how == 'sum' else '-inf'}"
 
 
 def _identity(how: str, dtype: str) -> Literal:
@@ -249,7 +250,7 @@ class StatementBuilder:
         the loop only the elements its first writer does not store (see ``first_writer``)."""
         node = self.graph.nodes[plan.node]
         first = first_writer(node, plan)
-        note = f"{node.note or node.op}, {_RUNNING[plan.how]}"
+        note = _start_note(node, plan.how)
         if first is None:
             return [Fill(self.buffer(plan.node), identity, how=plan.how, note=note)]
         self.first_writer[plan.node] = first
@@ -270,7 +271,7 @@ class StatementBuilder:
             if plan.value_depth == depth and plan.update_depth > depth:
                 dtype = self.graph.nodes[n].dtype  # float32 values are summed in float64
                 inits.append(Init(Local(n), plan.how, "float64" if plan.how == "sum" and dtype == "float32" else dtype,
-                                  f"{self.graph.nodes[n].note or self.graph.nodes[n].op}, {_RUNNING[plan.how]}"))
+                                  _start_note(self.graph.nodes[n], plan.how)))
                 finished.append(n)
             elif plan.value_depth is None and depth == 0:
                 inits += self._fills(plan, _identity(plan.how, self.graph.nodes[n].dtype))
