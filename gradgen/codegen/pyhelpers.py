@@ -11,12 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from gradgen.ops.decompositions import ARRAYS as DECOMPOSITIONS
-from gradgen.ops.decompositions import inverse_gaps_array
-from gradgen.ops.ordering import argsort_rows_array
-from gradgen.ops.shape import scatter_add_array, scatter_along_axis_array, unslice_array, unslice_sum_array
-from gradgen.ops.solvers import cholesky_array, det_sign_array, solve_array, solve_triangular_array
-from gradgen.ops.transcendental import LN2, erf_array
+from gradgen.ops import functions  # noqa: F401 - defines every op, for their NumPy helpers
+from gradgen.ops.registry import OPS
+from gradgen.ops.transcendental import LN2
 
 
 def _maximum(a: float, b: float) -> float:
@@ -46,11 +43,6 @@ def _logaddexp(a: float, b: float) -> float:
     return a + math.log1p(math.exp(-d)) if d > 0.0 else b + math.log1p(math.exp(d)) if d <= 0.0 else d
 
 
-def _take_along_axis(x: np.ndarray, idx: np.ndarray, axis: int) -> np.ndarray:
-    shape = tuple(m if i == axis else n for i, (n, m) in enumerate(zip(x.shape, idx.shape)))
-    return np.take_along_axis(x, np.broadcast_to(idx, shape), axis)
-
-
 SCALAR_FAST: dict[str, Any] = {
     "exp": math.exp, "log": math.log, "log1p": math.log1p, "expm1": math.expm1, "sqrt": math.sqrt,
     "sin": math.sin, "cos": math.cos, "tanh": math.tanh, "pow": math.pow,
@@ -66,14 +58,9 @@ SCALAR_FAST: dict[str, Any] = {
     "_MATH_ERRORS": (ArithmeticError, ValueError),
 }
 
-ARRAY: dict[str, Any] = {
-    "np": np, "inf": math.inf, "nan": math.nan, "unslice": unslice_array, "scatter_add": scatter_add_array,
-    "take_along_axis": _take_along_axis, "scatter_along_axis": scatter_along_axis_array,
-    "unslice_sum": unslice_sum_array, "erf": erf_array, "linalg_solve": solve_array,
-    "linalg_solve_triangular": solve_triangular_array, "linalg_cholesky": cholesky_array,
-    "linalg_det_sign": det_sign_array, "argsort_rows": argsort_rows_array,
-    "linalg_inverse_gaps": inverse_gaps_array, **{f"linalg_{op}": f for op, f in DECOMPOSITIONS.items()},
-}
+#: The array namespace: NumPy and the ops' own helpers (``Op.np_helper``).
+ARRAY: dict[str, Any] = {"np": np, "inf": math.inf, "nan": math.nan,
+                         **dict(op.np_helper for op in OPS.values() if op.np_helper)}
 
 #: Names a generated variable must never take (they would shadow the helpers).
 RESERVED = set(SCALAR_FAST) | set(ARRAY) | {"abs", "max", "min", "float", "int", "bool", "self", "args",

@@ -126,7 +126,7 @@ def backprop_steps(fn: Callable | Graph, **values: Any) -> BackpropSteps:
     forward_values = evaluate(graph, arrays)
     steps = []
     for node in reversed(graph.nodes):
-        if node.op in ("input", "const") or node.dtype not in FLOAT_DTYPES:
+        if OPS[node.op].leaf or node.dtype not in FLOAT_DTYPES:
             continue
         row = table.get(node.label())
         if row is None or row.grad is None:
@@ -137,7 +137,7 @@ def backprop_steps(fn: Callable | Graph, **values: Any) -> BackpropSteps:
             if part is None or source.op == "const" or source.dtype not in FLOAT_DTYPES:
                 continue
             steps.append(ChainStep(node.label(), source.label(), row.grad, local, part))
-    forward_ops = sum(1 for n in graph.nodes if n.op not in ("input", "const"))
+    forward_ops = sum(1 for n in graph.nodes if not OPS[n.op].leaf)
     joint = differentiate(graph)
-    joint_ops = sum(1 for n in joint.nodes if n.op not in ("input", "const"))
+    joint_ops = sum(1 for n in joint.nodes if not OPS[n.op].leaf)
     return BackpropSteps(graph.output_names[0], tuple(steps), forward_ops, joint_ops, len(float_inputs(graph)))

@@ -26,7 +26,7 @@ derivatives, written with these primitives so they can be differentiated again, 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -121,10 +121,15 @@ def signed_svd(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 _EIGH, _SVD = _in_double(signed_eigh, symmetric=True), _in_double(signed_svd)
 
-#: The evaluations, as the Python backend calls them (``linalg_<op>``); each decomposition once.
+#: The evaluations, each decomposition once; array kernels call them as ``linalg_<op>`` (see ``_linalg``).
 ARRAYS = {"eigvalsh": _in_double(np.linalg.eigvalsh, symmetric=True), "eigh_vectors": lambda a: _EIGH(a)[1],
           "svdvals": _in_double(lambda a: np.linalg.svd(a, compute_uv=False)), "svd_u": lambda a: _SVD(a)[0],
           "svd_vt": lambda a: _SVD(a)[2]}
+
+
+def _linalg(op: str) -> tuple[str, Callable[..., Any]]:
+    """``op``'s NumPy helper: its evaluation, called ``linalg_<op>`` in array kernels."""
+    return f"linalg_{op}", ARRAYS[op]
 
 
 def inverse_gaps_array(w: np.ndarray) -> np.ndarray:
@@ -247,32 +252,30 @@ def _svd_vt_jvp(t: Sequence[Any], vt: Any, a: Any) -> Any:
 
 
 define(Op("eigvalsh", _eigen_infer("eigvalsh", "values"), ARRAYS["eigvalsh"], _eigvalsh_vjp, None,
-          "linalg_eigvalsh({0})", jvp=_eigvalsh_jvp, routine="gg_eigvalsh", lapack=True,
+          "linalg_eigvalsh({0})", jvp=_eigvalsh_jvp, routine="gg_eigvalsh", lapack=True, packed="eigh_packed",
+          np_helper=_linalg("eigvalsh"),
           doc="The eigenvalues, ascending, of the symmetric matrix a's lower triangle stands for."))
 define(Op("eigh_vectors", _eigen_infer("eigh", "vectors"), ARRAYS["eigh_vectors"], _eigh_vectors_vjp, None,
           "linalg_eigh_vectors({0})", jvp=_eigh_vectors_jvp, routine="gg_eigh_vectors", lapack=True,
+          packed="eigh_packed", np_helper=_linalg("eigh_vectors"),
           doc="Its eigenvectors, as columns in the eigenvalues' order, each with its sign fixed."))
 define(Op("svdvals", _svd_infer("values"), ARRAYS["svdvals"], _svdvals_vjp, None, "linalg_svdvals({0})",
-          jvp=_svdvals_jvp, routine="gg_svdvals", lapack=True,
+          jvp=_svdvals_jvp, routine="gg_svdvals", lapack=True, packed="svd_packed", np_helper=_linalg("svdvals"),
           routine_sizes=_matrix_sizes, doc="The singular values, descending, of a tall matrix."))
 define(Op("svd_u", _svd_infer("u"), ARRAYS["svd_u"], _svd_u_vjp, None, "linalg_svd_u({0})", jvp=_svd_u_jvp,
-          routine="gg_svd_u", lapack=True, routine_sizes=_matrix_sizes,
+          routine="gg_svd_u", lapack=True, routine_sizes=_matrix_sizes, packed="svd_packed", np_helper=_linalg("svd_u"),
           doc="The left singular vectors (columns) of a tall matrix, each with its sign fixed."))
 define(Op("svd_vt", _svd_infer("vt"), ARRAYS["svd_vt"], _svd_vt_vjp, None, "linalg_svd_vt({0})",
-          jvp=_svd_vt_jvp, routine="gg_svd_vt", lapack=True, routine_sizes=_matrix_sizes,
+          jvp=_svd_vt_jvp, routine="gg_svd_vt", lapack=True, routine_sizes=_matrix_sizes, packed="svd_packed",
+          np_helper=_linalg("svd_vt"),
           doc="The right singular vectors (rows) of a tall matrix, signs following the left ones."))
 define(Op("inverse_gaps", _gaps_infer, inverse_gaps_array, _inverse_gaps_vjp, None, "linalg_inverse_gaps({0})",
           jvp=_inverse_gaps_jvp, routine="gg_inverse_gaps", failure=DEGENERATE,
+          np_helper=("linalg_inverse_gaps", inverse_gaps_array),
           doc="1 / (w[j] - w[i]), 0 on the diagonal: how eigenvectors turn; fails where two w are equal."))
 
 
-# --- one routine for several results -------------------------------------------------------------------
-#: The op computing all the results of a decomposition at once, for each of its primitives: the C lowering
-#: (``passes/lower.py``) runs one routine where a kernel needs several results of one matrix.
-SHARED = {"eigvalsh": "eigh_packed", "eigh_vectors": "eigh_packed", "svdvals": "svd_packed", "svd_u": "svd_packed",
-          "svd_vt": "svd_packed"}
-
-
+# --- one routine for several results (each primitive's ``packed`` op) -----------------------------------
 def packed_part(op: str, packed: Any, shape: tuple[int, ...]) -> Any:
     """The result of primitive ``op`` of a matrix of ``shape``, cut from its packed op's result: the
     eigenvalues, then the eigenvectors; ``u``, then ``s``, then ``vt``."""
@@ -318,9 +321,11 @@ def _packed_jvp(kind: str) -> Any:
 ARRAYS.update(eigh_packed=_packed_array(_EIGH), svd_packed=_packed_array(_SVD))
 define(Op("eigh_packed", _packed_infer("eigh"), ARRAYS["eigh_packed"], _packed_vjp("eigh"), None,
           "linalg_eigh_packed({0})", jvp=_packed_jvp("eigh"), routine="gg_eigh_packed", lapack=True,
+          np_helper=_linalg("eigh_packed"),
           doc="The eigenvalues (row 0) and eigenvectors (the rows below) at once, as the C lowering shares them."))
 define(Op("svd_packed", _packed_infer("svd"), ARRAYS["svd_packed"], _packed_vjp("svd"), None,
           "linalg_svd_packed({0})", jvp=_packed_jvp("svd"), routine="gg_svd_packed", lapack=True,
+          np_helper=_linalg("svd_packed"),
           routine_sizes=_matrix_sizes, doc="u, then s (one row), then vt of a tall matrix at once, as the C "
                                            "lowering shares them."))
 

@@ -46,10 +46,11 @@ def no_gradient(g: Any, out: Any, *inputs: Any) -> tuple[None, ...]:
 
 def float_op(name: str, arity: int, evaluate: Callable, vjp: Callable, py: Spelling, np_: Spelling,
               c: Spelling, jvp: Callable | None = None, reads_forward: bool = True, cheap: bool = False,
-              sympy: Callable | None = None, doc: str = "") -> Callable:
+              sympy: Callable | None = None, exp_form: Callable | None = None,
+              np_helper: tuple[str, Callable] | None = None, doc: str = "") -> Callable:
     """Define a float elementwise op and return its public function."""
     define(Op(name, _float_result, evaluate, vjp, py, np_, jvp=jvp, c=c, kind="elementwise", cheap=cheap,
-              sympy=sympy, reads_forward=reads_forward, doc=doc))
+              sympy=sympy, reads_forward=reads_forward, exp_form=exp_form, np_helper=np_helper, doc=doc))
 
     if arity == 1:
         def public(x: Any) -> Any:
@@ -193,15 +194,23 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-x))
 
 
+def _sigmoid_from_exp(z: Any, e: Any) -> Any:
+    """sigmoid(z) from e = exp(-|z|): 1 / (1 + e) for z >= 0, else e / (1 + e)."""
+    r = 1.0 / (1.0 + e)
+    return F.where(z >= 0.0, r, e * r)
+
+
 sigmoid = float_op("sigmoid", 1, _sigmoid, lambda g, out, x: (g * (out * (1.0 - out)),),
                     "1.0 / (1.0 + exp(-{0}))", "1.0 / (1.0 + np.exp(-{0}))",
                     c="gg_sigmoid{f}({0})", jvp=lambda t, out, x: t[0] * (out * (1.0 - out)),
-                    sympy=lambda sp, n, a: 1 / (1 + sp.exp(-a)), doc="1 / (1 + exp(-x)), exact 0 and 1 in the tails.")
+                    sympy=lambda sp, n, a: 1 / (1 + sp.exp(-a)), exp_form=_sigmoid_from_exp,
+                    doc="1 / (1 + exp(-x)), exact 0 and 1 in the tails.")
 softplus = float_op("softplus", 1, lambda x: np.logaddexp(0.0, x),
                      lambda g, out, x: (g * F.sigmoid(x),),
                      "log1p(exp(-abs({0}))) + (0.0 if {0} <= 0.0 else {0})", "np.logaddexp(0.0, {0})",
                      c="gg_softplus{f}({0})", jvp=lambda t, out, x: t[0] * F.sigmoid(x),
-                     sympy=lambda sp, n, a: sp.log(1 + sp.exp(a)), doc="log(1 + exp(x)), computed without overflow.")
+                     sympy=lambda sp, n, a: sp.log(1 + sp.exp(a)), exp_form=lambda z, e: F.log1p(e) + F.relu(z),
+                     doc="log(1 + exp(x)), computed without overflow.")
 
 # --- comparisons and logic (no gradient) -----------------------------------------------
 def _mask_op(name: str, evaluate: Callable, spelling: str, np_spelling: str, c_spelling: str, sympy_name: str,

@@ -38,7 +38,7 @@ def argsort_rows_array(x: np.ndarray) -> np.ndarray:
 
 
 define(Op("argsort_rows", _rows_infer, argsort_rows_array, lambda g, out, x: (None,), None, "argsort_rows({0})",
-          jvp=lambda t, out, x: None, routine="gg_argsort",
+          jvp=lambda t, out, x: None, routine="gg_argsort", np_helper=("argsort_rows", argsort_rows_array),
           doc="The stable order of each row of a 2-D array (NaN last): int64 indices, no gradient."))
 
 

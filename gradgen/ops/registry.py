@@ -85,6 +85,18 @@ class Op:
       ``slices`` hold one slicing per part).
     - ``along_axis``: its index array has the rank of the value, broadcast against it
       (``take_along_axis``), not axes of its own in place of the indexed one (``take``).
+    - ``to_shape``: a view that only brings its input to the shape of its ``shape`` attr, elements in C
+      order (broadcast_to repeats them, reshape lays them out again): the identity where the input has that
+      shape already, and what the DSL puts between a value and an operand of another shape, so the passes
+      look for a pattern (a constant, a sum broadcast back) through it.
+    - ``exp_form(z, e)``: the op of ``z`` written out from ``e = exp(-|z|)``, the C runtime's own formula
+      (sigmoid, softplus); where several such ops read one z (or -z), C kernels write them out to share e
+      (``passes/lower.py``).
+    - ``packed``: the op computing this result of a matrix decomposition together with the others
+      (``eigh_packed``); where a kernel reads several results of one matrix, C computes them once
+      (``passes/lower.py``, ``decompositions.packed_part``).
+    - ``np_helper``: ``(name, function)``, a function of gradgen's own that the NumPy spelling calls by
+      ``name`` (``linalg_solve``); array kernels bind it.
     """
 
     name: str
@@ -111,6 +123,10 @@ class Op:
     lowering: str = ""
     accumulates: bool = False
     along_axis: bool = False
+    to_shape: bool = False
+    exp_form: Callable[[Any, Any], Any] | None = None
+    packed: str = ""
+    np_helper: tuple[str, Callable[..., Any]] | None = None
     doc: str = ""
 
     def __post_init__(self) -> None:
@@ -127,6 +143,11 @@ class Op:
     def elementwise(self) -> bool:
         """Inputs and output share one shape, element by element."""
         return self.kind == "elementwise"
+
+    @property
+    def leaf(self) -> bool:
+        """An input or a constant: a value the graph is given, not one it computes."""
+        return self.kind == "leaf"
 
     @property
     def view(self) -> bool:

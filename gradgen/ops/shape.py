@@ -73,7 +73,7 @@ define(Op("broadcast_to", _broadcast_infer, lambda x, shape: np.broadcast_to(x, 
           lambda g, out, x, shape: (sum_to(g, x.shape),),
           None, "np.broadcast_to({0}, {shape})",
           jvp=lambda t, out, x, shape: broadcast_to(t[0], shape), kind="view", reads_forward=False,
-          index_map=_broadcast_index, np_aliases=True,
+          index_map=_broadcast_index, np_aliases=True, to_shape=True,
           doc="Repeat x along new or length-1 axes (NumPy broadcasting)."))
 
 
@@ -98,7 +98,7 @@ def _reshape_index(node: Node, source: Node) -> tuple[tuple[int, int, int] | Non
 define(Op("reshape", _reshape_infer, lambda x, shape: np.reshape(x, shape),
           lambda g, out, x, shape: (reshape(g, x.shape),), None, "np.reshape({0}, {shape})",
           jvp=lambda t, out, x, shape: reshape(t[0], shape), kind="view", reads_forward=False,
-          index_map=_reshape_index, keeps_offsets=True, np_aliases=True,
+          index_map=_reshape_index, keeps_offsets=True, np_aliases=True, to_shape=True,
           doc="Same elements, another shape (C order)."))
 
 
@@ -188,7 +188,7 @@ define(Op("unslice", lambda inputs, attrs: (attrs["shape"], inputs[0].dtype), un
           lambda g, out, x, shape, slices: (apply("slice", g, slices=slices),),
           None, "unslice({0}, {shape}, {slices})",
           jvp=lambda t, out, x, shape, slices: apply("unslice", t[0], shape=shape, slices=slices),
-          reads_forward=False, lowering="unslice",
+          reads_forward=False, lowering="unslice", np_helper=("unslice", unslice_array),
           doc="Zeros of `shape` with x written into a slice: the adjoint of slice."))
 
 
@@ -212,7 +212,7 @@ define(Op("unslice_sum", _unslice_sum_infer,
           None, lambda args, attrs: f"unslice_sum({attrs['shape']}, {attrs['slices']}, ({', '.join(args)},))",
           jvp=lambda t, out, *parts, shape, slices: add_n(
               [apply("unslice", tp, shape=shape, slices=s) for tp, s in zip(t, slices) if tp is not None]),
-          reads_forward=False, lowering="unslice", accumulates=True,
+          reads_forward=False, lowering="unslice", accumulates=True, np_helper=("unslice_sum", unslice_sum_array),
           doc="Zeros of `shape` with each part added into its slice: many unslices gathered in one."))
 
 
@@ -263,7 +263,7 @@ define(Op("scatter_add", lambda inputs, attrs: (attrs["shape"], inputs[0].dtype)
           lambda g, out, x, idx, shape, axis: (apply("take", g, idx, axis=axis), None),
           None, "scatter_add({0}, {1}, {shape}, {axis})",
           jvp=lambda t, out, x, idx, shape, axis: apply("scatter_add", t[0], idx, shape=shape, axis=axis),
-          reads_forward=False, lowering="indexed", accumulates=True,
+          reads_forward=False, lowering="indexed", accumulates=True, np_helper=("scatter_add", scatter_add_array),
           doc="Zeros of `shape` with x added at idx along an axis: the adjoint of take."))
 
 
@@ -291,18 +291,24 @@ def scatter_along_axis_array(g: np.ndarray, idx: np.ndarray, shape: tuple[int, .
     return full
 
 
-define(Op("take_along_axis", _along_infer, lambda x, idx, axis: np.take_along_axis(x, np.broadcast_to(
-              idx, tuple(m if i == axis else n for i, (n, m) in enumerate(zip(x.shape, idx.shape)))), axis),
+def take_along_axis_array(x: np.ndarray, idx: np.ndarray, axis: int) -> np.ndarray:
+    shape = tuple(m if i == axis else n for i, (n, m) in enumerate(zip(x.shape, idx.shape)))
+    return np.take_along_axis(x, np.broadcast_to(idx, shape), axis)
+
+
+define(Op("take_along_axis", _along_infer, take_along_axis_array,
           lambda g, out, x, idx, axis: (apply("scatter_along_axis", g, idx, shape=x.shape, axis=axis), None),
           None, "take_along_axis({0}, {1}, {axis})",
           jvp=lambda t, out, x, idx, axis: apply("take_along_axis", t[0], idx, axis=axis),
           reads_forward=False, lowering="indexed", along_axis=True,
+          np_helper=("take_along_axis", take_along_axis_array),
           doc="np.take_along_axis: pick one entry per row (class labels)."))
 define(Op("scatter_along_axis", lambda inputs, attrs: (attrs["shape"], inputs[0].dtype), scatter_along_axis_array,
           lambda g, out, x, idx, shape, axis: (apply("take_along_axis", g, idx, axis=axis), None),
           None, "scatter_along_axis({0}, {1}, {shape}, {axis})",
           jvp=lambda t, out, x, idx, shape, axis: apply("scatter_along_axis", t[0], idx, shape=shape, axis=axis),
           reads_forward=False, lowering="indexed", accumulates=True, along_axis=True,
+          np_helper=("scatter_along_axis", scatter_along_axis_array),
           doc="Zeros of `shape` with x added along an axis at idx: the adjoint of take_along_axis."))
 
 

@@ -181,14 +181,16 @@ def _trace_of_solve(a: Any, t: Any) -> Any:
 
 
 define(Op("solve", _solve_infer("solve"), solve_array, _solve_vjp, None, "linalg_solve({0}, {1})", jvp=_solve_jvp,
-          routine="gg_solve", failure="singular",
+          routine="gg_solve", failure="singular", np_helper=("linalg_solve", solve_array),
           doc="x with a x = b for a square matrix a (LU with partial pivoting); b a vector or a matrix."))
 define(Op("solve_triangular", _solve_infer("solve_triangular"), solve_triangular_array, _solve_triangular_vjp,
           None, "linalg_solve_triangular({0}, {1}, {lower})", jvp=_solve_triangular_jvp, routine="gg_solve_triangular",
           failure="singular (a zero on its diagonal)",
+          np_helper=("linalg_solve_triangular", solve_triangular_array),
           doc="x with a x = b, a's lower (or upper) triangle read, by substitution."))
 define(Op("cholesky", _matrix_infer("cholesky", "matrix"), cholesky_array, _cholesky_vjp, None, "linalg_cholesky({0})",
           jvp=_cholesky_jvp, routine="gg_cholesky", failure="not positive definite",
+          np_helper=("linalg_cholesky", cholesky_array),
           doc="The lower-triangular l with l l.T = a, from a's lower triangle."))
 define(Op("det", _matrix_infer("det", "scalar"), lambda a: np.asarray(np.linalg.det(a), a.dtype),
           lambda g, out, a: (g * out * _inverse_transpose(a),), None, "np.linalg.det({0})",
@@ -200,8 +202,9 @@ define(Op("logabsdet", _matrix_infer("slogdet", "scalar"), lambda a: np.asarray(
           doc="log |det a| (-inf for a singular matrix), slogdet's second part."))
 define(Op("det_sign", _matrix_infer("slogdet", "scalar"), det_sign_array,
           lambda g, out, a: (None,), None, "linalg_det_sign({0})", jvp=lambda t, out, a: None,
-          routine="gg_det_sign", doc="The sign of det a (1, -1, or 0 if singular), slogdet's first part; "
-                                     "its gradient is 0 (NaN for a NaN matrix, where NumPy says 1)."))
+          routine="gg_det_sign", np_helper=("linalg_det_sign", det_sign_array),
+          doc="The sign of det a (1, -1, or 0 if singular), slogdet's first part; "
+              "its gradient is 0 (NaN for a NaN matrix, where NumPy says 1)."))
 
 
 # --- the public functions ---------------------------------------------------------------------------------

@@ -36,13 +36,14 @@ def _slope(derivative: Any) -> tuple[Any, Any]:
 def _unary(name: str, math_name: str, np_name: str, derivative: Any, sympy: Any, doc: str,
            evaluate: Any = None) -> Any:
     """A unary function spelled ``math_name`` in scalar kernels and C (``sinf`` in float32), ``np.<np_name>``
-    in array kernels (a bare name: a helper of the array namespace), evaluated by that NumPy function
-    unless ``evaluate`` is given."""
+    in array kernels, evaluated by that NumPy function unless ``evaluate`` is given (``_<name>``: NumPy has
+    none, and array kernels call ``evaluate`` by that name, its ``np_helper``)."""
     vjp, jvp = _slope(derivative)
-    in_numpy = np_name.startswith("_")
-    spelled = f"{np_name[1:]}({{0}})" if in_numpy else f"np.{np_name}({{0}})"
+    own = np_name.startswith("_")
+    spelled = f"{np_name[1:]}({{0}})" if own else f"np.{np_name}({{0}})"
     return float_op(name, 1, evaluate or getattr(np, np_name), vjp, f"{math_name}({{0}})", spelled,
-                    c=f"{math_name}{{f}}({{0}})", jvp=jvp, sympy=sympy, doc=doc)
+                    c=f"{math_name}{{f}}({{0}})", jvp=jvp, sympy=sympy,
+                    np_helper=(np_name[1:], evaluate) if own else None, doc=doc)
 
 
 # --- trigonometric and hyperbolic --------------------------------------------------------------

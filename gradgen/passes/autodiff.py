@@ -119,7 +119,7 @@ def differentiate(graph: Graph, wrt: str | Sequence[str] | None = None, *, every
                 builder.set_name(g.id, f"d{out_name}_d{node.name}")
             note(g.id, f"d{out_name}/d{label}")
             grads[node.id] = g
-        if node.op in ("input", "const") or not any(needed[i] for i in node.inputs):
+        if op.leaf or not any(needed[i] for i in node.inputs):
             continue
         if op.vjp is None:
             raise GraphError(f"op {node.op!r} (node {label}) has no gradient rule")

@@ -29,12 +29,12 @@ def push_tangents(graph: Graph, builder: GraphBuilder, mapping: Sequence[int], t
     from the tangents of its inputs to every node they reach, with each op's JVP. ``mapping`` gives each
     node's value in ``builder`` (``graph`` replayed into it)."""
     for node in graph.nodes:
-        if node.op in ("input", "const") or node.dtype not in FLOAT_DTYPES + (TUPLE,):
+        op = OPS[node.op]
+        if op.leaf or node.dtype not in FLOAT_DTYPES + (TUPLE,):
             continue  # integers and masks have no tangent (a float counter cast to an index stops here)
         pushed = [tangent_of.get(i) for i in node.inputs]
         if all(t is None for t in pushed):
             continue
-        op = OPS[node.op]
         if op.jvp is None:
             raise GraphError(f"op {node.op!r} (node {node.label()}) has no forward-mode rule")
         tangent = op.jvp(pushed, Value(builder, mapping[node.id]), *[Value(builder, mapping[i]) for i in node.inputs],

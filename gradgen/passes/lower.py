@@ -1,5 +1,5 @@
-"""Lowering for C: sigmoid and softplus written out from one shared exp(-|z|); the results of one
-matrix decomposition from one routine.
+"""Lowering for C: sigmoid and softplus (the ops with an ``exp_form``) written out from one shared
+exp(-|z|); the results of one matrix decomposition from one routine (their ``packed`` op).
 
 A loss such as binary cross-entropy needs sigmoid(z), sigmoid(-z),
 softplus(z) and softplus(-z) for the same z. Written out as
@@ -21,23 +21,16 @@ from gradgen.ir.builder import GraphBuilder
 from gradgen.ir.graph import Graph, Node
 from gradgen.ops import functions as F
 from gradgen.ops.core import apply
-from gradgen.ops.decompositions import SHARED, packed_part
+from gradgen.ops.decompositions import packed_part
+from gradgen.ops.registry import OPS
 from gradgen.passes.dce import eliminate_dead_code
 from gradgen.passes.rebuild import inside_loops, replay
 from gradgen.passes.simplify import simplify_rewriter
 
 
-def _expand(op: str, z: Value) -> Value:
-    e = F.exp(-F.abs(z))
-    if op == "softplus":
-        return F.log1p(e) + F.relu(z)
-    r = 1.0 / (1.0 + e)
-    return F.where(z >= 0.0, r, e * r)
-
-
 def lower_for_c(graph: Graph) -> Graph:
-    """``graph`` (and the bodies of its loops) with sigmoid and softplus written out where two or
-    more of them read the same z (or -z), so that they share work (a lone one stays a single call), and
+    """``graph`` (and the bodies of its loops) with the ops that have an ``exp_form`` written out where two
+    or more of them read the same z (or -z), so that they share work (a lone one stays a single call), and
     the results of one decomposition cut from one routine's where several are read."""
     return inside_loops(lambda g: _share_decompositions(_share_exp(g)))(graph)
 
@@ -47,16 +40,17 @@ def _share_decompositions(graph: Graph) -> Graph:
     a part of the one packed op that computes them all (``ops/decompositions.py``)."""
     read: dict[tuple[str, int], set[str]] = {}
     for node in graph.nodes:
-        if node.op in SHARED:
-            read.setdefault((SHARED[node.op], node.inputs[0]), set()).add(node.op)
+        if OPS[node.op].packed:
+            read.setdefault((OPS[node.op].packed, node.inputs[0]), set()).add(node.op)
     if all(len(ops) < 2 for ops in read.values()):
         return graph
 
     def expand(builder: GraphBuilder, node: Node, mapping: list[int]) -> int | None:
-        if node.op not in SHARED or len(read[(SHARED[node.op], node.inputs[0])]) < 2:
+        packed = OPS[node.op].packed
+        if not packed or len(read[(packed, node.inputs[0])]) < 2:
             return None
-        packed = apply(SHARED[node.op], Value(builder, mapping[node.inputs[0]]))  # one node, by hash-consing
-        return packed_part(node.op, packed, graph.nodes[node.inputs[0]].shape).id
+        whole = apply(packed, Value(builder, mapping[node.inputs[0]]))  # one node, by hash-consing
+        return packed_part(node.op, whole, graph.nodes[node.inputs[0]].shape).id
 
     builder = GraphBuilder(simplify_rewriter)
     mapping = replay(graph, builder, expand)
@@ -71,15 +65,17 @@ def _share_exp(graph: Graph) -> Graph:
 
     uses: dict[int, int] = {}
     for node in graph.nodes:
-        if node.op in ("sigmoid", "softplus"):
+        if OPS[node.op].exp_form is not None:
             uses[base(node)] = uses.get(base(node), 0) + 1
     if max(uses.values(), default=0) < 2:
         return graph
 
     def expand(builder: GraphBuilder, node: Node, mapping: list[int]) -> int | None:
-        if node.op not in ("sigmoid", "softplus") or uses[base(node)] < 2:
+        written_out = OPS[node.op].exp_form
+        if written_out is None or uses[base(node)] < 2:
             return None
-        return _expand(node.op, Value(builder, mapping[node.inputs[0]])).id
+        z = Value(builder, mapping[node.inputs[0]])
+        return written_out(z, F.exp(-F.abs(z))).id
 
     builder = GraphBuilder(simplify_rewriter)
     mapping = replay(graph, builder, expand)

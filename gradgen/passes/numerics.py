@@ -23,6 +23,7 @@ from gradgen.dsl.value import Value
 from gradgen.ir.builder import GraphBuilder
 from gradgen.ir.graph import Graph, Shape
 from gradgen.ops import functions as F
+from gradgen.ops.registry import OPS
 from gradgen.passes.rebuild import rewrite
 from gradgen.passes.simplify import scalar_constant, simplify_rewriter
 
@@ -45,15 +46,12 @@ def _shifted(builder: GraphBuilder, node_id: int) -> bool:
     node = builder.nodes[node_id]
     if node.op != "subtract":
         return False
-    peak = builder.nodes[node.inputs[1]]
-    while peak.op in ("broadcast_to", "reshape"):
-        peak = builder.nodes[peak.inputs[0]]
-    return peak.op == "stop_gradient"
+    return builder.nodes[_through_views(builder, node.inputs[1])].op == "stop_gradient"
 
 
 def _through_views(builder: GraphBuilder, node_id: int) -> int:
-    """The node under any broadcast_to and reshape nodes."""
-    while builder.nodes[node_id].op in ("broadcast_to", "reshape"):
+    """The node under any views to a shape (``Op.to_shape``: broadcast_to, reshape)."""
+    while OPS[builder.nodes[node_id].op].to_shape:
         node_id = builder.nodes[node_id].inputs[0]
     return node_id
 

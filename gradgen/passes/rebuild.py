@@ -10,7 +10,7 @@ from typing import Callable, Optional
 
 from gradgen.ir.builder import GraphBuilder, Rewriter
 from gradgen.ir.graph import Graph, Node
-from gradgen.ops.registry import emit
+from gradgen.ops.registry import emit, get_op
 
 #: Optionally replaces one node while replaying: (builder, node, old id -> new id) -> new id or None.
 Expander = Callable[[GraphBuilder, Node, list[int]], Optional[int]]
@@ -18,7 +18,7 @@ Expander = Callable[[GraphBuilder, Node, list[int]], Optional[int]]
 
 def copy_node(builder: GraphBuilder, node: Node, inputs: list[int]) -> int:
     """``node`` added to ``builder`` on the nodes ``inputs`` (through its rewriter), with its name and note."""
-    if node.op in ("input", "const"):
+    if get_op(node.op).leaf:
         new = builder.add(node.op, (), node.attrs, node.shape, node.dtype)
     else:
         new = emit(builder, node.op, inputs, **node.params)

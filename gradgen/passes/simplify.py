@@ -24,10 +24,11 @@ _FOLD_LIMIT = 64
 
 
 def _underlying(builder: GraphBuilder, node_id: int) -> tuple[Any, list[str]]:
-    """The node under ``broadcast_to``, ``reshape`` and ``cast`` views, and the dtypes cast to, outermost first."""
+    """The node under views to a shape (``Op.to_shape``: broadcast_to, reshape) and casts, and the dtypes cast
+    to, outermost first."""
     node = builder.nodes[node_id]
     casts = []
-    while node.op in ("broadcast_to", "cast", "reshape"):
+    while OPS[node.op].to_shape or node.op == "cast":
         if node.op == "cast":
             casts.append(node.dtype)
         node = builder.nodes[node.inputs[0]]
@@ -100,7 +101,7 @@ def simplify_rewriter(builder: GraphBuilder, op: str, inputs: tuple, attrs: tupl
     consts = [scalar_constant(builder, i) for i in inputs]
     if op == "broadcast_to" and builder.nodes[inputs[0]].op == "broadcast_to":
         return emit(builder, "broadcast_to", [builder.nodes[inputs[0]].inputs[0]], **dict(attrs))
-    if op in ("reshape", "broadcast_to") and builder.nodes[inputs[0]].shape == shape:
+    if OPS[op].to_shape and builder.nodes[inputs[0]].shape == shape:
         return inputs[0]
     if op == "reshape" and builder.nodes[inputs[0]].op == "reshape":
         return emit(builder, "reshape", [builder.nodes[inputs[0]].inputs[0]], shape=shape)
