@@ -190,7 +190,8 @@ class Printer:
         args = [self.pointer(a) for a in s.arguments + s.results]
         args.append(self.buffer_names[s.work] if s.work is not None else "0")
         status, blame = self.names.own("status"), self.names.own("blame")
-        lines = ["{", f"    const int {status} = {self.body_name(s.body)}({', '.join(args)});"]
+        lines = ["{", noted(f"    const int {status} = {self.body_name(s.body)}({', '.join(args)});",
+                            "one step of the loop's body")]
         if any(r.status for r in routines(self.program.bodies[s.body])):
             lines.append(f"    if ({status} < 0) return {status};  /* a matrix in the body is singular */")
         if all(k == s.computed for k in s.statuses):
@@ -221,7 +222,8 @@ class Printer:
 
     def print_Call(self, s: Call) -> list[str]:  # noqa: N802
         rc = self.names.own("rc")
-        return [f"if (({rc} = {self.part_name(s.part)}({', '.join(self.call_arguments)}))) return {rc};"]
+        return [noted(f"if (({rc} = {self.part_name(s.part)}({', '.join(self.call_arguments)}))) return {rc};",
+                      f"the kernel's statements, part {s.part + 1} of {len(self.program.parts)}")]
 
     def print_Loop(self, s: Loop) -> list[str]:  # noqa: N802
         lines = self.statements(s.inits)
